@@ -5,7 +5,7 @@ Scales (after He & Wang 2016, the Nanjing metropolitan circle study): region
 park (internal layout), with the spatial statistics behind each finding.
 """
 
-from incubloc._version import __version__
 from incubloc import errors
+from incubloc._version import __version__
 
 __all__ = ["__version__", "errors"]

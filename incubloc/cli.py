@@ -1,0 +1,362 @@
+"""The ``incubloc`` command line: a thin shell over the Python API.
+
+Errors a user can fix (:class:`incubloc.errors.IncublocError`) are printed as one
+line without a traceback and the exit code is 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from incubloc._version import __version__
+from incubloc.errors import ConfigError, IncublocError
+
+__all__ = ["main"]
+
+log = logging.getLogger("incubloc")
+
+
+# ---------------------------------------------------------------- arguments
+def _add_input_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("incubators", nargs="?", help="incubator table: CSV, GeoJSON, GeoPackage or Shapefile")
+    p.add_argument("--example", choices=["nanjing"], help="run on a bundled example instead of INCUBATORS")
+    p.add_argument("--study-area", metavar="AREA.gpkg", help="study-area GeoPackage")
+    p.add_argument("--sites", metavar="SITES", help="site polygons with incubator_id (multi-site incubators)")
+    p.add_argument("--coords", choices=["wgs84", "gcj02", "bd09"], help="coordinate system of CSV lon/lat")
+    p.add_argument("--lon", metavar="COL", help="longitude column of a CSV")
+    p.add_argument("--lat", metavar="COL", help="latitude column of a CSV")
+    p.add_argument("--encoding", help="CSV encoding (default: UTF-8, then GB18030/GBK)")
+    p.add_argument("--layer", help="layer of a GeoPackage incubator file")
+    p.add_argument("--config", metavar="CONFIG.toml", help="configuration file (TOML)")
+    p.add_argument("--crs", help="metric CRS for analysis, e.g. EPSG:4549 (default: local UTM)")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="incubloc",
+        description="Multi-scale spatial analysis of incubator location patterns "
+        "(region, concentric ring, relation, layout) and the statistics behind them.",
+    )
+    parser.add_argument("--version", action="version", version=f"incubloc {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only, no progress")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "classify",
+        help="classify incubators on every scale; writes a GeoPackage",
+        description="Classify incubators by city, province, settlement, tier, zone, ring, "
+        "relation and layout. Writes layer 'incubators' (one row per input incubator) and "
+        "'city_rings' (ring pattern per city) to a GeoPackage and prints a summary.",
+    )
+    _add_input_args(p)
+    p.add_argument("-o", "--output", metavar="OUT.gpkg", help="output GeoPackage")
+
+    p = sub.add_parser(
+        "stats",
+        help="regional, ring and spatial statistics; writes CSV tables and stats.json",
+        description="Compute the regional and ring tables and tests, point-pattern, "
+        "autocorrelation and location-preference statistics.",
+    )
+    _add_input_args(p)
+    p.add_argument("--seed", type=int, help="random seed (default from config: 20140630)")
+    p.add_argument("-o", "--output", metavar="OUTDIR", help="output folder")
+
+    p = sub.add_parser(
+        "density",
+        help="kernel density surface as a GeoTIFF",
+        description="Kernel density of incubators in a projected CRS, written as GeoTIFF.",
+    )
+    _add_input_args(p)
+    p.add_argument("--kernel", choices=["quartic", "gaussian"], help="kernel (default quartic)")
+    p.add_argument("--bandwidth", help="bandwidth in metres, or a rule: silverman, scott")
+    p.add_argument("--cell-size", type=float, metavar="METRES", help="cell size in metres (default 500)")
+    p.add_argument("-o", "--output", metavar="OUT.tif", help="output GeoTIFF")
+
+    p = sub.add_parser(
+        "report",
+        help="the full multi-scale study as an HTML report with tables, maps and layers",
+        description="Run every scale and statistic and write report.html, tables/, "
+        "layers.gpkg, density/, stats.json, config.toml and provenance.json.",
+    )
+    p.add_argument("config_file", nargs="?", metavar="CONFIG.toml", help="configuration file")
+    p.add_argument("--example", choices=["nanjing"], help="run on a bundled example")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("-o", "--output", metavar="OUTDIR", help="output folder")
+
+    p = sub.add_parser(
+        "study-area",
+        help="build or extend a study-area GeoPackage (boundaries, OSM hosts and buildings)",
+        description="Copy a study-area GeoPackage (or start an empty one) and add hosts and "
+        "buildings from OpenStreetMap (online by place name / bbox, or offline from a .osm "
+        "or .osm.pbf file) or from files.",
+    )
+    p.add_argument("--from", dest="base", metavar="AREA.gpkg", help="start from this study area")
+    p.add_argument("--example", choices=["nanjing"], help="start from a bundled study area")
+    p.add_argument("--osm-file", metavar="FILE", help="offline OSM extract (.osm, .osm.pbf)")
+    p.add_argument("--place", help="place name for an online OSM query")
+    p.add_argument("--bbox", nargs=4, type=float, metavar=("W", "S", "E", "N"), help="bounding box (WGS84)")
+    p.add_argument("--layers", default="hosts,buildings", help="OSM layers to add (default hosts,buildings)")
+    p.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
+    p.add_argument("-o", "--output", metavar="AREA.gpkg", help="output GeoPackage")
+    return parser
+
+
+# ---------------------------------------------------------------- helpers
+def _config(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    from incubloc.config import load_config, resolve_config
+
+    cfg = load_config(args.config) if getattr(args, "config", None) else resolve_config()
+    inp = cfg["input"]
+    for key in ("coords", "lon", "lat", "encoding", "layer", "sites", "example"):
+        val = getattr(args, key, None)
+        if val is not None:
+            inp[key] = val
+    if getattr(args, "incubators", None):
+        inp["incubators"] = args.incubators
+    if getattr(args, "study_area", None):
+        cfg["study_area"]["path"] = args.study_area
+    if getattr(args, "crs", None):
+        cfg["analysis"]["crs"] = args.crs
+    if getattr(args, "seed", None) is not None:
+        cfg["stats"]["seed"] = args.seed
+    if getattr(args, "overwrite", False):
+        cfg["output"]["overwrite"] = True
+    return cfg
+
+
+def _load_inputs(cfg: dict[str, dict[str, Any]], *, need_study_area: bool = True):
+    from incubloc import datasets
+    from incubloc.io import read_incubators, read_sites
+    from incubloc.studyarea import load_study_area
+
+    inp = cfg["input"]
+    if inp["example"]:
+        if inp["incubators"]:
+            raise ConfigError("give either INCUBATORS or --example, not both")
+        inp["incubators"] = str(datasets.nanjing_incubators_path())
+        inp["sites"] = inp["sites"] or str(datasets.nanjing_sites_path())
+        inp["coords"] = "gcj02"
+        cfg["study_area"]["path"] = cfg["study_area"]["path"] or str(datasets.nanjing_study_area_path())
+    if not inp["incubators"]:
+        raise ConfigError("no incubators given: pass INCUBATORS (a file) or --example nanjing")
+    if need_study_area and not cfg["study_area"]["path"]:
+        raise ConfigError("no study area given: pass --study-area AREA.gpkg or --example nanjing")
+    t0 = time.perf_counter()
+    inc = read_incubators(
+        inp["incubators"], coords=inp["coords"], lon=inp["lon"], lat=inp["lat"],
+        encoding=inp["encoding"], layer=inp["layer"],
+    )
+    sites = read_sites(inp["sites"], incubator_ids=inc["id"]) if inp["sites"] else None
+    sa = load_study_area(cfg["study_area"]["path"]) if cfg["study_area"]["path"] else None
+    log.info("read %d incubators%s in %.1f s", len(inc),
+             f" and {len(sites)} sites" if sites is not None else "", time.perf_counter() - t0)
+    return inc, sites, sa
+
+
+def _classify(cfg, inc, sites, sa):
+    from incubloc.classify import classify
+    from incubloc.layout import LayoutThresholds
+
+    return classify(
+        inc, sa, sites=sites,
+        core_city=cfg["study_area"]["core_city"],
+        corridor_buffer_m=cfg["study_area"]["corridor_buffer_m"],
+        min_share=cfg["relation"]["min_share"],
+        tolerance_m=cfg["relation"]["tolerance_m"],
+        layout_thresholds=LayoutThresholds(**cfg["layout"]),
+        crs=cfg["analysis"]["crs"],
+    )
+
+
+def _inputs_for_provenance(cfg) -> dict[str, Any]:
+    return {
+        "incubators": cfg["input"]["incubators"],
+        "sites": cfg["input"]["sites"],
+        "study_area": cfg["study_area"]["path"],
+    }
+
+
+def _require_output(args, what: str) -> Path:
+    if not args.output:
+        raise ConfigError(f"no output given: pass -o {what}")
+    return Path(args.output)
+
+
+def _print_table(df, title: str) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.max_columns", 30, "display.precision", 3):
+        print(f"\n{title}\n{df.to_string()}")
+
+
+# ---------------------------------------------------------------- commands
+def _cmd_classify(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from incubloc.classify import write_classification
+    from incubloc.provenance import provenance
+
+    cfg = _config(args)
+    out = _require_output(args, "OUT.gpkg")
+    inc, sites, sa = _load_inputs(cfg)
+    t0 = time.perf_counter()
+    result = _classify(cfg, inc, sites, sa)
+    log.info("classified %d incubators in %.1f s", len(result.incubators), time.perf_counter() - t0)
+    for analysis, missing in result.disabled.items():
+        log.warning("%s skipped: study area lacks layer %s", analysis, ", ".join(missing))
+    prov = provenance(parameters=cfg, inputs=_inputs_for_provenance(cfg),
+                      seed=None, command="incubloc classify")
+    write_classification(result, out, provenance=prov, overwrite=cfg["output"]["overwrite"])
+    if not args.quiet:
+        summary = result.summary()
+        summary["share"] = (100 * summary["share"]).round(1)
+        summary = summary.rename(columns={"share": "share_%"})
+        _print_table(summary.astype({c: int for c in summary.columns if c != "share_%"}),
+                     f"incubloc classify: {len(result.incubators)} incubators")
+        if len(result.city_rings):
+            _print_table(result.city_rings.set_index("city"), "Ring pattern per city")
+        n_unc = int(pd.Series(result.incubators["reason"]).str.len().gt(0).sum())
+        print(f"\n{n_unc} incubators have a note in column 'reason'.")
+        print(f"Wrote {out} (layers incubators, city_rings, provenance)")
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from incubloc.workflow import run_stats
+
+    cfg = _config(args)
+    outdir = _require_output(args, "OUTDIR")
+    inc, sites, sa = _load_inputs(cfg)
+    files = run_stats(inc, sa, sites=sites, config=cfg, outdir=outdir,
+                      inputs=_inputs_for_provenance(cfg))
+    if not args.quiet:
+        print(f"Wrote {len(files)} files to {outdir}:")
+        for f in files:
+            print(f"  {f.name}")
+    return 0
+
+
+def _cmd_density(args: argparse.Namespace) -> int:
+    from incubloc.workflow import run_density
+
+    cfg = _config(args)
+    if args.kernel:
+        cfg["density"]["kernel"] = args.kernel
+    if args.bandwidth:
+        try:
+            cfg["density"]["bandwidth"] = float(args.bandwidth)
+        except ValueError:
+            cfg["density"]["bandwidth"] = args.bandwidth
+    if args.cell_size:
+        cfg["density"]["cell_size_m"] = args.cell_size
+    out = _require_output(args, "OUT.tif")
+    inc, _sites, sa = _load_inputs(cfg, need_study_area=False)
+    surface = run_density(inc, sa, config=cfg, output=out, inputs=_inputs_for_provenance(cfg))
+    if not args.quiet:
+        print(f"Wrote {out}: {surface.shape[1]}×{surface.shape[0]} cells of "
+              f"{cfg['density']['cell_size_m']:g} m, bandwidth {surface.bandwidth_m:.0f} m "
+              f"({surface.rule}), CRS {surface.crs}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from incubloc.config import load_config, resolve_config
+    from incubloc.report import build_report
+
+    cfg = load_config(args.config_file) if args.config_file else resolve_config()
+    if args.example:
+        cfg["input"]["example"] = args.example
+    if args.seed is not None:
+        cfg["stats"]["seed"] = args.seed
+    if args.overwrite:
+        cfg["output"]["overwrite"] = True
+    outdir = Path(args.output or cfg["output"]["dir"] or "incubloc-report")
+    cfg["output"]["dir"] = str(outdir)
+    if not cfg["input"]["example"] and not cfg["input"]["incubators"]:
+        raise ConfigError("report needs a CONFIG.toml with [input] incubators, or --example nanjing")
+    path = build_report(cfg, outdir)
+    if not args.quiet:
+        print(f"Wrote report to {path}")
+    return 0
+
+
+def _cmd_study_area(args: argparse.Namespace) -> int:
+    import shutil
+
+    from incubloc import datasets
+    from incubloc.errors import InputError
+    from incubloc.io import atomic_path
+    from incubloc.osm import add_osm_to_study_area
+
+    out = _require_output(args, "AREA.gpkg")
+    if out.exists() and not args.overwrite:
+        raise InputError(f"output {out} already exists: remove it or pass --overwrite")
+    base = args.base or (str(datasets.nanjing_study_area_path()) if args.example else None)
+    sources = [x for x in (args.osm_file, args.place, args.bbox) if x]
+    if len(sources) != 1:
+        raise ConfigError("give exactly one OSM source: --osm-file FILE, --place NAME or --bbox W S E N")
+    if base:
+        with atomic_path(out) as tmp:
+            shutil.copyfile(base, tmp)
+    layers = tuple(x.strip() for x in args.layers.split(",") if x.strip())
+    add_osm_to_study_area(out, place=args.place, bbox=tuple(args.bbox) if args.bbox else None,
+                          osm_file=args.osm_file, layers=layers)
+    if not args.quiet:
+        from incubloc.studyarea import load_study_area
+
+        print(load_study_area(out).summary())
+        print(f"Wrote {out}")
+    return 0
+
+
+_COMMANDS = {
+    "classify": _cmd_classify,
+    "stats": _cmd_stats,
+    "density": _cmd_density,
+    "report": _cmd_report,
+    "study-area": _cmd_study_area,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``incubloc`` command.
+
+    Examples
+    --------
+    >>> main(["classify"])  # no input given: a clear error, exit code 2
+    2
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s" if args.verbose else "incubloc: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    for noisy in ("fiona", "pyogrio", "rasterio", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return _COMMANDS[args.command](args)
+    except IncublocError as exc:
+        print(f"incubloc {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        print("incubloc: interrupted; no output was left half-written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""Configuration files (TOML) for reproducible runs.
+
+A configuration holds every parameter of a run; ``incubloc report`` writes the fully
+resolved configuration next to its outputs so the run can be repeated exactly.
+Unknown keys and wrong types are errors, never silently ignored.
+
+Example file::
+
+    [input]
+    incubators = "incubators.csv"
+    coords = "gcj02"
+
+    [study_area]
+    path = "nanjing_circle.gpkg"
+
+    [stats]
+    seed = 42
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from incubloc.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["DEFAULTS", "dump_config", "load_config", "resolve_config"]
+
+#: Every section and key with its default. ``None`` means "not set".
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "input": {
+        "example": None,
+        "incubators": None,
+        "sites": None,
+        "coords": "wgs84",
+        "lon": None,
+        "lat": None,
+        "encoding": None,
+        "layer": None,
+    },
+    "study_area": {
+        "path": None,
+        "core_city": None,
+        "corridor_buffer_m": None,
+    },
+    "analysis": {
+        "crs": None,
+        "crs_method": "utm",
+    },
+    "relation": {
+        "min_share": 0.5,
+        "tolerance_m": 0.0,
+    },
+    "layout": {
+        "max_buildings": 3,
+        "min_coverage": 0.30,
+        "min_levels": 4.0,
+        "max_site_area_m2": 30_000.0,
+        "point_building_tolerance_m": 10.0,
+        "storey_height_m": 3.0,
+    },
+    "stats": {
+        "seed": 20140630,
+        "permutations": 999,
+        "n_sim": 99,
+        "alpha": 0.05,
+        "fdr": False,
+        "grid_shape": "square",
+        "cell_sizes_m": [2000.0, 5000.0, 10000.0, 20000.0],
+        "ring_edge_sim": 999,
+    },
+    "density": {
+        "kernel": "quartic",
+        "bandwidth": "silverman",
+        "cell_size_m": 500.0,
+        "by_year": True,
+    },
+    "output": {
+        "dir": None,
+        "overwrite": False,
+    },
+}
+
+# Keys whose value may be any of several types.
+_FLEX = {
+    ("density", "bandwidth"): (str, float, int),
+    ("analysis", "crs"): (str, int, type(None)),
+}
+_CHOICES = {
+    ("input", "coords"): ("wgs84", "gcj02", "bd09"),
+    ("analysis", "crs_method"): ("utm", "cgcs2000"),
+    ("stats", "grid_shape"): ("square", "hex"),
+    ("density", "kernel"): ("quartic", "gaussian"),
+}
+_PATH_KEYS = {("input", "incubators"), ("input", "sites"), ("study_area", "path"), ("output", "dir")}
+
+
+def _check(section: str, key: str, value: Any, source: str) -> Any:
+    default = DEFAULTS[section][key]
+    where = f"{source}: [{section}] {key}"
+    if (section, key) in _FLEX:
+        if not isinstance(value, _FLEX[(section, key)]):
+            raise ConfigError(f"{where} has the wrong type ({type(value).__name__})")
+    elif default is None:
+        if not isinstance(value, str | int | float):
+            raise ConfigError(f"{where} must be a string or number, not {type(value).__name__}")
+    elif isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, not {value!r}")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number, not {value!r}")
+        value = float(value)
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, not {value!r}")
+    elif isinstance(default, list):
+        if not isinstance(value, list) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value
+        ):
+            raise ConfigError(f"{where} must be a list of numbers, not {value!r}")
+        value = [float(v) for v in value]
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, not {value!r}")
+    choices = _CHOICES.get((section, key))
+    if choices and value not in choices:
+        raise ConfigError(f"{where} = {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def resolve_config(
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    source: str = "configuration",
+    base_dir: str | os.PathLike | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Merge ``overrides`` into :data:`DEFAULTS`, checking keys and types.
+
+    Relative paths are resolved against ``base_dir`` (the config file's folder).
+
+    Examples
+    --------
+    >>> cfg = resolve_config({"stats": {"seed": 7}})
+    >>> cfg["stats"]["seed"], cfg["density"]["kernel"]
+    (7, 'quartic')
+    >>> resolve_config({"stats": {"sede": 7}})
+    Traceback (most recent call last):
+    ...
+    incubloc.errors.ConfigError: configuration: unknown key [stats] sede; known keys: ...
+    """
+    cfg = copy.deepcopy(DEFAULTS)
+    for section, values in (overrides or {}).items():
+        if section not in DEFAULTS:
+            raise ConfigError(
+                f"{source}: unknown section [{section}]; known sections: {', '.join(DEFAULTS)}"
+            )
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: [{section}] must be a table of keys")
+        for key, value in values.items():
+            if key not in DEFAULTS[section]:
+                raise ConfigError(
+                    f"{source}: unknown key [{section}] {key}; known keys: "
+                    f"{', '.join(DEFAULTS[section])}"
+                )
+            if value is None:
+                continue
+            value = _check(section, key, value, source)
+            if (section, key) in _PATH_KEYS and base_dir is not None:
+                p = Path(value)
+                value = str(p if p.is_absolute() else (Path(base_dir) / p).resolve())
+            cfg[section][key] = value
+    return cfg
+
+
+def load_config(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Read and validate a TOML configuration file.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, not TOML, or has unknown keys / wrong types.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+    return resolve_config(raw, source=str(path), base_dir=path.parent)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    s = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{s}"'
+
+
+def dump_config(cfg: Mapping[str, Mapping[str, Any]]) -> str:
+    """TOML text of a resolved configuration (unset keys are written as comments).
+
+    Examples
+    --------
+    >>> text = dump_config(resolve_config({"stats": {"seed": 3}}))
+    >>> resolve_config(tomllib.loads(text))["stats"]["seed"]
+    3
+    """
+    lines = ["# incubloc configuration (fully resolved)"]
+    for section, values in cfg.items():
+        lines.append(f"\n[{section}]")
+        for key, value in values.items():
+            if value is None:
+                lines.append(f"# {key} =")
+            else:
+                lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
