@@ -1,16 +1,80 @@
-"""Reading incubator tables and writing outputs atomically."""
+"""Reading incubator tables and site layers, and writing outputs atomically.
+
+Incubators come as a CSV/TSV table with longitude/latitude columns, as a GeoJSON,
+GeoPackage or Shapefile, or as a (Geo)DataFrame. :func:`read_incubators` returns
+them as points in EPSG:4326 (WGS84) with validated, normalised attribute columns;
+:func:`read_sites` reads the optional layer of site polygons (or points) of
+multi-site incubators.
+
+Policies
+--------
+* Coordinates: CSV longitude/latitude are declared as ``wgs84``, ``gcj02`` (AMap,
+  Tencent) or ``bd09`` (Baidu) and converted to WGS84; projected x/y in a CSV are
+  read with ``crs=``. Vector files use their own CRS (projected is fine); a file
+  without a CRS is refused unless ``crs=`` says what it is.
+* Encodings: CSV is read as UTF-8 (with or without BOM), then GB18030, a superset
+  of GBK/GB2312 (most Chinese spreadsheets export it); UTF-16 with a BOM is
+  recognised; any other encoding must be given.
+* Polygon incubators: the incubator table holds one *point* per incubator. For
+  polygon (or line) features the point is the feature's representative point
+  (always inside it). To keep the polygons as sites for the relation and layout
+  analyses, read the same file with ``read_sites(path, id_col="id")``.
+* Bad rows: every problem is reported with its line (CSV, the header is line 1),
+  feature (vector file) or row (DataFrame) number. ``errors="raise"`` stops with one
+  message listing them; ``errors="report"`` keeps the good rows and attaches the bad
+  ones as ``gdf.attrs["rejected"]``. Inputs are never modified.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from io import StringIO
 from pathlib import Path
+from typing import Literal
 
-from incubloc.errors import InputError
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
 
-__all__ = ["atomic_path"]
+from incubloc import _validate as v
+from incubloc.coords import COORD_SYSTEMS, in_china, to_wgs84
+from incubloc.errors import CoordinateError, InputError
+
+__all__ = [
+    "INCUBATOR_COLUMNS",
+    "LAT_NAMES",
+    "LON_NAMES",
+    "atomic_path",
+    "normalise_level",
+    "read_incubators",
+    "read_sites",
+]
+
+log = logging.getLogger(__name__)
+
+#: Leading columns of :func:`read_incubators` output (other input columns and the
+#: geometry follow).
+INCUBATOR_COLUMNS = (
+    "id", "name", "level", "opened", "site_area_m2", "floor_area_m2",
+    "declared_relation", "declared_layout", "row",
+)
+#: Column names recognised as longitude / latitude (compared case-insensitively).
+LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度")
+LAT_NAMES = ("lat", "latitude", "y", "纬度")
+
+_TABLE_SUFFIXES = {".csv", ".tsv", ".tab", ".txt"}
+_ATTRIBUTES = ("name", "level", "opened", "site_area_m2", "floor_area_m2", "relation",
+               "layout", "declared_relation", "declared_layout")
 
 
 @contextlib.contextmanager
@@ -25,7 +89,7 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     >>> p = os.path.join(tempfile.mkdtemp(), "out.txt")
     >>> with atomic_path(p) as tmp:
     ...     _ = tmp.write_text("done")
-    >>> open(p).read()
+    >>> Path(p).read_text()
     'done'
     """
     path = Path(path)
@@ -50,3 +114,755 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass
+class _Source:
+    table: pd.DataFrame  # attribute columns, RangeIndex
+    rows: np.ndarray  # 1-based line (CSV), feature (vector) or row (DataFrame) numbers
+    where: str  # how messages name the source
+    unit: str  # "line", "feature" or "row"
+    geometry: gpd.GeoSeries | None = None  # vector input only, RangeIndex
+
+
+def _lookup(columns: Iterable[object]) -> dict[str, object]:
+    """Lower-cased, stripped column name -> column (the first one wins)."""
+    out: dict[str, object] = {}
+    for col in columns:
+        out.setdefault(str(col).strip().lower(), col)
+    return out
+
+
+def _find(columns: Sequence[object], name: str | None) -> object | None:
+    if name is None:
+        return None
+    if name in columns:
+        return name
+    return _lookup(columns).get(str(name).strip().lower())
+
+
+def _columns_text(columns: Iterable[object]) -> str:
+    return ", ".join(str(c) for c in columns) or "none"
+
+
+def _has_geometry(gdf: gpd.GeoDataFrame) -> bool:
+    try:
+        gdf.geometry  # noqa: B018 - raises when no active geometry column is set
+    except AttributeError:
+        return False
+    return True
+
+
+def _load(
+    source: object,
+    *,
+    encoding: str | None,
+    layer: str | None,
+    text_columns: Iterable[str] = (),
+    tables: bool = True,
+    what: str = "incubators",
+) -> _Source:
+    if isinstance(source, gpd.GeoDataFrame) and _has_geometry(source):
+        gdf = source.reset_index(drop=True)  # a new object: the caller's frame is untouched
+        geom = gdf.geometry.copy()
+        table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+        return _Source(table, np.arange(1, len(gdf) + 1), "the GeoDataFrame", "row", geom)
+    if isinstance(source, pd.DataFrame):
+        if not tables:
+            raise InputError(f"{what} must be a GeoDataFrame with polygon or point geometry")
+        table = pd.DataFrame(source).reset_index(drop=True).copy()
+        return _Source(table, np.arange(1, len(table) + 1), "the DataFrame", "row")
+    if not isinstance(source, (str, os.PathLike)):
+        raise InputError(
+            f"cannot read {what} from a {type(source).__name__}: give a file path or a "
+            "(Geo)DataFrame"
+        )
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"{what} file {path} does not exist: check the path")
+    if path.suffix.lower() in _TABLE_SUFFIXES:
+        if not tables:
+            raise InputError(
+                f"{path}: {what} must be a vector file with polygon or point geometry "
+                "(GeoPackage, GeoJSON or Shapefile), not a table"
+            )
+        return _read_table(path, encoding=encoding, text_columns=text_columns)
+    return _read_vector(path, layer=layer, what=what)
+
+
+def _decode(path: Path, encoding: str | None) -> str:
+    data = path.read_bytes()
+    if encoding is not None:
+        try:
+            return data.decode(encoding)
+        except LookupError:
+            raise InputError(
+                f"unknown encoding {encoding!r} for {path}: give a Python codec name such "
+                "as 'utf-8', 'gb18030' or 'big5'"
+            ) from None
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise InputError(
+                f"{path} is not valid {encoding} (line {line}): pass the file's real "
+                "encoding with encoding= (--encoding), or leave it out to try UTF-8 and GBK"
+            ) from None
+    candidates = ["utf-8-sig", "gb18030"]
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        candidates.insert(0, "utf-16")
+    first_error: UnicodeDecodeError | None = None
+    for enc in candidates:
+        try:
+            text = data.decode(enc)
+        except UnicodeDecodeError as exc:
+            first_error = first_error or exc
+            continue
+        if enc != "utf-8-sig":
+            log.info("%s: read as %s", path, enc)
+        return text
+    assert first_error is not None
+    line = data[: first_error.start].count(b"\n") + 1
+    raise InputError(
+        f"cannot decode {path}: it is neither UTF-8 nor GBK/GB18030 (first bad byte on line "
+        f"{line}): save it as UTF-8, or pass its encoding, e.g. encoding='big5' (--encoding)"
+    )
+
+
+def _separator(path: Path, text: str) -> str:
+    if path.suffix.lower() in (".tsv", ".tab"):
+        return "\t"
+    header = text.lstrip("\ufeff\r\n").split("\n", 1)[0]
+    for sep in (",", "\t", ";"):
+        if sep in header:
+            return sep
+    return ","
+
+
+def _record_lines(text: str, sep: str, n: int) -> np.ndarray:
+    """1-based line on which each data record starts (quoted newlines and blank lines
+    make this differ from position + 2)."""
+    reader = csv.reader(StringIO(text), delimiter=sep)
+    starts: list[int] = []
+    previous = 0
+    try:
+        for record in reader:
+            if record and not (len(record) == 1 and not record[0].strip()):
+                starts.append(previous + 1)
+            previous = reader.line_num
+    except csv.Error:
+        starts = []
+    if len(starts) != n + 1:
+        log.debug("line numbers approximated by position (csv found %d records)", len(starts))
+        return np.arange(2, n + 2)
+    return np.asarray(starts[1:], dtype="int64")
+
+
+def _read_table(path: Path, *, encoding: str | None, text_columns: Iterable[str]) -> _Source:
+    text = _decode(path, encoding)
+    sep = _separator(path, text)
+    wanted = {str(c).strip().lower() for c in text_columns}
+    try:
+        header = pd.read_csv(StringIO(text), sep=sep, nrows=0).columns
+        # Coordinates, ids and labels are read as text so that "001" stays "001"
+        # and "118.78°" can be cleaned before parsing.
+        dtype = {c: str for c in header if str(c).strip().lower() in wanted}
+        table = pd.read_csv(StringIO(text), sep=sep, dtype=dtype or None)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path} is empty: it needs a header line and one line per incubator") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise InputError(f"cannot parse {path} as a table: {exc}; check the delimiter and quotes") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    return _Source(table, _record_lines(text, sep, len(table)), str(path), "line")
+
+
+def _read_vector(path: Path, *, layer: str | None, what: str) -> _Source:
+    try:
+        names = [str(row[0]) for row in pyogrio.list_layers(path)]
+    except Exception as exc:  # pyogrio raises several DataSourceError types
+        raise InputError(
+            f"cannot open {path}: {exc}; {what} must be CSV, GeoJSON, GeoPackage or Shapefile"
+        ) from None
+    if layer is None and len(names) > 1:
+        raise InputError(
+            f"{path} has {len(names)} layers ({', '.join(names)}): choose one with layer= "
+            "(--layer)"
+        )
+    if layer is not None and layer not in names:
+        raise InputError(f"{path} has no layer {layer!r}: its layers are {', '.join(names)}")
+    gdf = gpd.read_file(path, layer=layer)
+    where = f"{path} (layer {layer!r})" if layer is not None else str(path)
+    geom = gdf.geometry.copy()
+    table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    return _Source(table, np.arange(1, len(gdf) + 1), where, "feature", geom)
+
+
+# ----------------------------------------------------------------- coordinates
+
+
+def _coord_key(coords: str) -> str:
+    key = str(coords).lower().replace("-", "").replace("_", "")
+    if key not in COORD_SYSTEMS:
+        raise CoordinateError(
+            f"unknown coordinate system {coords!r}: use one of wgs84, gcj02 (AMap/Tencent) "
+            "or bd09 (Baidu)"
+        )
+    return key
+
+
+def _user_crs(crs: object, where: str) -> CRS:
+    try:
+        return CRS.from_user_input(crs)
+    except CRSError as exc:
+        raise CoordinateError(f"{where}: crs={crs!r} is not a CRS ({exc}): give e.g. crs=4326") from None
+
+
+def _coordinate_columns(src: _Source, lon: str | None, lat: str | None) -> tuple[object, object]:
+    columns = list(src.table.columns)
+    lookup = _lookup(columns)
+    found = []
+    for given, names, label, flag in (
+        (lon, LON_NAMES, "longitude", "--lon"),
+        (lat, LAT_NAMES, "latitude", "--lat"),
+    ):
+        if given is not None:
+            col = _find(columns, given)
+            if col is None:
+                raise CoordinateError(
+                    f"{src.where}: no {label} column {given!r} (columns found: "
+                    f"{_columns_text(columns)}): name the column with {flag} COL "
+                    f"({flag[2:]}=)"
+                )
+        else:
+            col = next((lookup[n] for n in names if n in lookup), None)
+            if col is None:
+                raise CoordinateError(
+                    f"{src.where}: no {label} column (columns found: {_columns_text(columns)}); "
+                    f"recognised names are {'/'.join(names)}: name the columns with "
+                    "--lon COL --lat COL (lon=, lat=)"
+                )
+        found.append(col)
+    if found[0] == found[1]:
+        raise CoordinateError(
+            f"{src.where}: column {found[0]!r} cannot be both longitude and latitude: "
+            "give --lon and --lat (lon=, lat=)"
+        )
+    log.debug("%s: longitude from %r, latitude from %r", src.where, *found)
+    return found[0], found[1]
+
+
+def _table_points(
+    src: _Source, lon: str | None, lat: str | None, crs: object, coords: str,
+    problems: v.Problems,
+) -> tuple[np.ndarray, np.ndarray, dict[object, np.ndarray]]:
+    lon_col, lat_col = _coordinate_columns(src, lon, lat)
+    x, bad_x = v.parse_numbers(src.table[lon_col], strip=v.COORD_STRIP)
+    y, bad_y = v.parse_numbers(src.table[lat_col], strip=v.COORD_STRIP)
+    for values, bad, col in ((x, bad_x, lon_col), (y, bad_y, lat_col)):
+        raw = src.table[col]
+        problems.add(np.isnan(values) & ~bad, "coord_missing", f"{col} is empty")
+        problems.add(bad, "coord_text", [f"{col} {r!r} is not a number" for r in raw[bad]])
+    parsed = {lon_col: x, lat_col: y}  # kept as numbers, in the declared system
+    if crs is not None:
+        source_crs = _user_crs(crs, src.where)
+        if source_crs.is_projected and coords != "wgs84":
+            raise CoordinateError(
+                f"{src.where}: coords={coords!r} applies to longitude/latitude, but crs= "
+                f"declares the projected {source_crs.name}: drop one of the two"
+            )
+        if not source_crs.equals(CRS.from_epsg(4326)):
+            ok = np.isfinite(x) & np.isfinite(y)
+            tx, ty = Transformer.from_crs(source_crs, 4326, always_xy=True).transform(x[ok], y[ok])
+            x, y = x.copy(), y.copy()
+            x[ok], y[ok] = tx, ty
+    return x, y, parsed
+
+
+def _vector_crs(geom: gpd.GeoSeries, crs: object, where: str) -> gpd.GeoSeries:
+    if crs is not None:
+        given = _user_crs(crs, where)
+        if geom.crs is not None and not given.equals(geom.crs):
+            log.warning("%s: using crs=%s instead of the file's %s", where, given.name,
+                        geom.crs.name)
+        return geom.set_crs(given, allow_override=True)
+    if geom.crs is None:
+        hint = " (a Shapefile without its .prj file?)" if where.lower().endswith(".shp") else ""
+        raise CoordinateError(
+            f"{where} has no CRS{hint}: say what it is with crs= (e.g. crs=4326 for "
+            "longitude/latitude, crs=4549 for CGCS2000 3-degree Gauss-Kruger CM 120E)"
+        )
+    return geom
+
+
+def _check_geographic(geom: gpd.GeoSeries, coords: str, where: str) -> None:
+    if coords != "wgs84" and not geom.crs.is_geographic:
+        raise CoordinateError(
+            f"{where} is in the projected CRS {geom.crs.name}; coords={coords!r} applies only "
+            "to longitude/latitude: leave coords as 'wgs84' (the file's CRS is used)"
+        )
+
+
+def _vector_points(
+    src: _Source, crs: object, coords: str, problems: v.Problems
+) -> tuple[np.ndarray, np.ndarray]:
+    assert src.geometry is not None
+    geom = _vector_crs(src.geometry, crs, src.where)
+    _check_geographic(geom, coords, src.where)
+    values = np.asarray(geom.values)
+    empty = shapely.is_missing(values) | shapely.is_empty(values)
+    problems.add(empty, "geometry", "empty geometry")
+    other = ~empty & (shapely.get_type_id(values) != 0)
+    if other.any():
+        log.info(
+            "%s: %d non-point features located at their representative point; to use the "
+            "polygons as sites, also read the file with read_sites(..., id_col='id')",
+            src.where, int(other.sum()),
+        )
+        values = values.copy()
+        values[other] = shapely.point_on_surface(values[other])
+    points = np.asarray(gpd.GeoSeries(values[~empty], crs=geom.crs).to_crs(4326).values)
+    x = np.full(len(values), np.nan)
+    y = np.full(len(values), np.nan)
+    x[~empty], y[~empty] = shapely.get_x(points), shapely.get_y(points)
+    return x, y
+
+
+# ------------------------------------------------------------------- attributes
+
+
+def normalise_level(
+    values: Iterable[object] | pd.Series, *, errors: Literal["raise", "coerce"] = "raise"
+) -> pd.Series:
+    """Normalise accreditation levels to ``national`` / ``provincial`` / ``municipal``.
+
+    Accepts the English labels in any case and the Chinese 国家级 / 省级 / 市级 (also
+    国家 / 省 / 市), with full-width characters and stray spaces. Missing values stay
+    missing.
+
+    Parameters
+    ----------
+    values : iterable or Series
+        Level labels.
+    errors : {"raise", "coerce"}
+        ``"raise"``: an unknown label raises :class:`~incubloc.errors.InputError`
+        listing the unknown and accepted labels. ``"coerce"``: unknown labels become NaN.
+
+    Returns
+    -------
+    pandas.Series
+        Named ``level``, with the index of ``values`` when it is a Series.
+
+    Examples
+    --------
+    >>> normalise_level(["国家级", "Provincial", "市 ", None]).tolist()
+    ['national', 'provincial', 'municipal', nan]
+    """
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    out, unknown = v.map_labels(series, v.LEVEL_ALIASES)
+    if unknown.any() and errors == "raise":
+        labels = pd.unique(series[unknown].astype(object))
+        raise InputError(
+            f"unknown level labels {v.quote_list(labels)}: use one of {v.LEVEL_ACCEPTED}"
+        )
+    return out.rename("level")
+
+
+def _labels(
+    table: pd.DataFrame, col: object, aliases: dict[str, str], kind: str, label: str,
+    accepted: str, problems: v.Problems, n: int,
+) -> pd.Series:
+    if col is None:
+        return pd.Series(np.nan, index=range(n), dtype=object)
+    out, unknown = v.map_labels(table[col], aliases)
+    if unknown.any():
+        raw = table[col][unknown].astype(object)
+        problems.add(unknown, kind, [f"unknown {label} {r!r}" for r in raw])
+        problems.summaries.append(
+            f"unknown {label} labels: {v.quote_list(pd.unique(raw))} (accepted: {accepted})"
+        )
+    return out
+
+
+def _ids(src: _Source, id_col: str, problems: v.Problems) -> tuple[pd.Series, object | None]:
+    n = len(src.table)
+    col = _find(list(src.table.columns), id_col)
+    generated = [f"row-{r}" for r in src.rows]
+    if col is None:
+        if id_col != "id":
+            raise InputError(
+                f"{src.where}: no id column {id_col!r} (columns found: "
+                f"{_columns_text(src.table.columns)}): give the right name with id_col="
+            )
+        log.info("%s: no 'id' column; ids generated as row-<%s number>", src.where, src.unit)
+        return pd.Series(generated, dtype=object), None
+    ids, missing = v.as_ids(src.table[col])
+    if missing.any():
+        log.info("%s: %d missing ids generated as row-<%s number>", src.where,
+                 int(missing.sum()), src.unit)
+        ids = ids.where(~missing, pd.Series(generated, dtype=object))
+    dup_all = ids.duplicated(keep=False).to_numpy()
+    if dup_all.any():
+        later = ids.duplicated(keep="first").to_numpy()
+        first_row = dict(zip(ids[dup_all][::-1], src.rows[dup_all][::-1], strict=True))
+        problems.add(later, "duplicate", [
+            f"duplicate id {i!r} (first on {src.unit} {first_row[i]})" for i in ids[later]
+        ])
+        groups = pd.Series(src.rows[dup_all]).groupby(ids[dup_all].to_numpy(), sort=False)
+        listed = [f"{i!r} ({src.unit}s {', '.join(map(str, r))})" for i, r in groups]
+        problems.summaries.append(f"duplicate ids: {'; '.join(listed[:20])}"
+                                  + (f" and {len(listed) - 20} more" if len(listed) > 20 else ""))
+    assert len(ids) == n
+    return ids.reset_index(drop=True), col
+
+
+def _numbers(table: pd.DataFrame, col: object, name: str, problems: v.Problems,
+             n: int) -> np.ndarray:
+    if col is None:
+        return np.full(n, np.nan)
+    values, bad = v.parse_numbers(table[col], strip=v.AREA_STRIP)
+    problems.add(bad, "area", [f"{name} {r!r} is not a number" for r in table[col][bad]])
+    negative = values < 0
+    problems.add(negative, "area", [f"{name} {x:g} is negative" for x in values[negative]])
+    return values
+
+
+# ---------------------------------------------------------------------- readers
+
+
+def read_incubators(
+    source: str | os.PathLike | pd.DataFrame,
+    *,
+    coords: str = "wgs84",
+    lon: str | None = None,
+    lat: str | None = None,
+    encoding: str | None = None,
+    id_col: str = "id",
+    layer: str | None = None,
+    crs: object = None,
+    errors: Literal["raise", "report"] = "raise",
+) -> gpd.GeoDataFrame:
+    """Read and validate an incubator table as points in EPSG:4326.
+
+    Parameters
+    ----------
+    source : path or DataFrame
+        CSV/TSV with longitude/latitude columns; GeoJSON, GeoPackage (see ``layer``)
+        or Shapefile; a DataFrame with lon/lat columns or a GeoDataFrame.
+    coords : {"wgs84", "gcj02", "bd09"}
+        System of the longitude/latitude (CSV columns, or a vector file in a
+        geographic CRS): GCJ-02 for AMap/Tencent, BD-09 for Baidu. Converted to WGS84.
+    lon, lat : str, optional
+        Names of the coordinate columns. Default: detected among
+        lon/lng/long/longitude/x/经度 and lat/latitude/y/纬度, in any case.
+    encoding : str, optional
+        CSV encoding. Default: UTF-8 (with or without BOM), then GB18030 (covers GBK).
+    id_col : str
+        Column holding the incubator id. When the default ``"id"`` is absent, ids
+        are generated as ``row-<n>`` from the ``row`` number.
+    layer : str, optional
+        Layer of a multi-layer file such as a GeoPackage.
+    crs : CRS-like, optional
+        CRS of a vector file that lacks one, or of projected x/y columns in a CSV.
+        Overrides the CRS a file declares (logged).
+    errors : {"raise", "report"}
+        ``"raise"``: any bad row raises one :class:`~incubloc.errors.InputError`
+        listing up to 20 of them. ``"report"``: bad rows are left out of the result,
+        listed in ``gdf.attrs["rejected"]`` (columns ``row``, ``id``, ``problem``) and
+        counted in a logged warning. (pandas cannot concatenate frames whose attrs
+        hold DataFrames: ``gdf.attrs.pop("rejected")`` before ``pd.concat``.)
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        EPSG:4326 points, in source order with index 0..n-1, columns
+        :data:`INCUBATOR_COLUMNS` (``id`` str; ``level`` national/provincial/municipal;
+        ``opened`` Int64 year; areas float; ``declared_relation``/``declared_layout``
+        normalised from ``relation``/``layout``; ``row`` the CSV line, the header being
+        line 1, or the 1-based feature/row number), then every other input column
+        unchanged (CSV lon/lat columns parsed to numbers in the declared system, so
+        GCJ-02 values stay GCJ-02: the geometry is the WGS84 location; a name clashing
+        with the columns above gets the suffix ``_input``), then
+        ``geometry``. Polygon features are located at a representative point.
+
+    Raises
+    ------
+    InputError
+        Missing or undecodable file, bad rows (line numbers and fixes in the message),
+        unknown ``id_col``.
+    CoordinateError
+        No lon/lat columns, no CRS, unknown ``coords``; bad rows when all problems are
+        about coordinates.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"name": ["紫金"], "经度": ["118.78°"], "纬度": ["３２．０４"],
+    ...                    "level": ["国家级"]})
+    >>> gdf = read_incubators(df)
+    >>> gdf[["id", "name", "level", "row"]].to_dict("records")
+    [{'id': 'row-1', 'name': '紫金', 'level': 'national', 'row': 1}]
+    >>> gdf.geometry.iloc[0].coords[0], gdf.crs.to_epsg()
+    ((118.78, 32.04), 4326)
+    """
+    coords = _coord_key(coords)
+    if errors not in ("raise", "report"):
+        raise InputError(f"errors={errors!r}: use 'raise' or 'report'")
+    text_columns = [id_col, *_ATTRIBUTES]
+    text_columns += [lon] if lon else list(LON_NAMES)
+    text_columns += [lat] if lat else list(LAT_NAMES)
+    src = _load(source, encoding=encoding, layer=layer,
+                text_columns=[c for c in text_columns if c])
+    table, n = src.table, len(src.table)
+    problems = v.Problems()
+
+    parsed: dict[object, np.ndarray] = {}
+    if src.geometry is None:
+        x, y, parsed = _table_points(src, lon, lat, crs, coords, problems)
+    else:
+        x, y = _vector_points(src, crs, coords, problems)
+    used: set[object] = set()  # input columns replaced by output columns
+    for mask, kind, texts in v.coordinate_problems(x, y, coords=coords):
+        problems.add(mask, kind, texts)
+    if coords != "wgs84":
+        ok = np.isfinite(x) & np.isfinite(y) & ~problems.bad(n)
+        x, y = x.copy(), y.copy()
+        x[ok], y[ok] = to_wgs84(x[ok], y[ok], coords)
+
+    ids, id_source = _ids(src, id_col, problems)
+    used.add(id_source)
+    columns = list(table.columns)
+    col = {name: _find(columns, name) for name in _ATTRIBUTES}
+    for name in ("relation", "layout"):
+        col[name] = col[name] if col[name] is not None else col[f"declared_{name}"]
+    used.update(c for c in col.values() if c is not None)
+
+    name = table[col["name"]] if col["name"] is not None else pd.Series(np.nan, index=range(n))
+    level = _labels(table, col["level"], v.LEVEL_ALIASES, "level", "level",
+                    v.LEVEL_ACCEPTED, problems, n)
+    relation = _labels(table, col["relation"], v.RELATION_ALIASES, "relation",
+                       "relation", v.RELATION_ACCEPTED, problems, n)
+    layout = _labels(table, col["layout"], v.LAYOUT_ALIASES, "layout", "layout",
+                     v.LAYOUT_ACCEPTED, problems, n)
+    if col["opened"] is not None:
+        opened, bad = v.parse_years(table[col["opened"]])
+        problems.add(bad, "opened", [f"opened {r!r} is not a year"
+                                     for r in table[col["opened"]][bad]])
+    else:
+        opened = pd.Series(pd.NA, index=range(n), dtype="Int64")
+
+    out = pd.DataFrame({
+        "id": ids.to_numpy(dtype=object),
+        "name": name.to_numpy(),
+        "level": level.to_numpy(dtype=object),
+        "opened": opened.to_numpy(),
+        "site_area_m2": _numbers(table, col["site_area_m2"], "site_area_m2", problems, n),
+        "floor_area_m2": _numbers(table, col["floor_area_m2"], "floor_area_m2", problems, n),
+        "declared_relation": relation.to_numpy(dtype=object),
+        "declared_layout": layout.to_numpy(dtype=object),
+        "row": np.asarray(src.rows, dtype="int64"),
+    })
+    out["opened"] = out["opened"].astype("Int64")
+    extras = table.drop(columns=[c for c in used if c is not None])
+    for col_name, values in parsed.items():
+        extras[col_name] = values
+    reserved = {*INCUBATOR_COLUMNS, "geometry"}
+    extras.columns = [f"{c}_input" if c in reserved else c for c in extras.columns]
+    out = pd.concat([out, extras], axis=1)
+    gdf = gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(x, y), crs=4326)
+
+    if problems:
+        if errors == "raise":
+            error = CoordinateError if problems.coordinate_only() else InputError
+            raise error(problems.message(src.where, src.unit, src.rows, out["id"]))
+        rejected = problems.table(src.rows, out["id"])
+        log.warning("%s: %d of %d %ss rejected (see gdf.attrs['rejected'])",
+                    src.where, len(rejected), n, src.unit)
+        gdf = gdf.loc[~problems.bad(n)].reset_index(drop=True)
+    if errors == "report":
+        gdf.attrs["rejected"] = problems.table(src.rows, out["id"])
+    return gdf
+
+
+def _features(mask: np.ndarray, rows: np.ndarray, limit: int = 20) -> str:
+    found = rows[mask].tolist()
+    text = ", ".join(map(str, found[:limit]))
+    return text + (f" and {len(found) - limit} more" if len(found) > limit else "")
+
+
+_SITE_TYPES = {0: "Point", 3: "Polygon", 4: "MultiPoint", 6: "MultiPolygon"}
+
+
+def _repair_polygons(values: np.ndarray, src: _Source) -> np.ndarray:
+    invalid = ~shapely.is_valid(values)
+    if not invalid.any():
+        return values
+    fixed = shapely.make_valid(values[invalid])
+    # make_valid may return collections with slivers of lower dimension: keep the area.
+    parts, index = shapely.get_parts(fixed, return_index=True)
+    polygonal = shapely.get_type_id(parts) == 3
+    repaired = np.full(len(fixed), None, dtype=object)
+    if polygonal.any():
+        grouped = pd.Series(parts[polygonal]).groupby(index[polygonal])
+        for i, group in grouped:
+            repaired[i] = shapely.union_all(group.to_numpy())
+    rows = src.rows[invalid]
+    degenerate = np.array([g is None for g in repaired])
+    if degenerate.any():
+        raise InputError(
+            f"{src.where}: {src.unit}s {', '.join(map(str, rows[degenerate][:20]))} are "
+            "polygons without area (self-collapsed rings): redraw or delete them"
+        )
+    log.warning("%s: repaired %d invalid polygons (%ss %s)", src.where, int(invalid.sum()),
+                src.unit, _features(invalid, src.rows))
+    values = values.copy()
+    values[invalid] = repaired
+    return values
+
+
+def read_sites(
+    source: str | os.PathLike | gpd.GeoDataFrame,
+    *,
+    layer: str | None = None,
+    incubator_ids: Iterable[object] | None = None,
+    coords: str = "wgs84",
+    crs: object = None,
+    id_col: str = "incubator_id",
+) -> gpd.GeoDataFrame:
+    """Read the sites of (multi-site) incubators: polygons or points in EPSG:4326.
+
+    Parameters
+    ----------
+    source : path or GeoDataFrame
+        GeoPackage (see ``layer``), GeoJSON or Shapefile with a column naming each
+        site's incubator.
+    layer : str, optional
+        Layer of a multi-layer file.
+    incubator_ids : iterable, optional
+        The known incubator ids (e.g. ``read_incubators(...)["id"]``); a site that
+        refers to another id is an error.
+    coords : {"wgs84", "gcj02", "bd09"}
+        System of a geographic file's coordinates (e.g. polygons drawn on AMap are
+        GCJ-02); every vertex is converted to WGS84.
+    crs : CRS-like, optional
+        CRS of a file that lacks one (overrides a declared CRS, logged).
+    id_col : str
+        The incubator-id column; ``"id"`` reads an incubator polygon file as sites.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``incubator_id`` (str), ``site_id`` (str; generated as
+        ``<incubator_id>-<k>``, k = 1, 2, … in file order, where absent), ``row``
+        (1-based feature number), the other input columns, ``geometry``; index 0..n-1.
+        Invalid polygons are repaired with :func:`shapely.make_valid` (logged with
+        their feature numbers).
+
+    Raises
+    ------
+    InputError
+        Missing file or ``id_col`` column, missing ids, empty geometries, geometries
+        that are neither polygons nor points, duplicate site ids, sites of unknown
+        incubators; each message lists the feature numbers.
+    CoordinateError
+        No CRS, coordinates out of range, or outside China for GCJ-02/BD-09.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> g = gpd.GeoDataFrame({"incubator_id": [7, 7]},
+    ...     geometry=[box(118.0, 32.0, 118.001, 32.001), box(118.01, 32.0, 118.011, 32.001)],
+    ...     crs=4326)
+    >>> read_sites(g, incubator_ids=["7"])[["incubator_id", "site_id", "row"]].to_dict("list")
+    {'incubator_id': ['7', '7'], 'site_id': ['7-1', '7-2'], 'row': [1, 2]}
+    """
+    coords = _coord_key(coords)
+    src = _load(source, encoding=None, layer=layer, tables=False, what="sites")
+    assert src.geometry is not None
+    geom = _vector_crs(src.geometry, crs, src.where)
+    _check_geographic(geom, coords, src.where)
+    table = src.table
+
+    col = _find(list(table.columns), id_col)
+    if col is None:
+        raise InputError(
+            f"{src.where}: sites need an {id_col!r} column naming each site's incubator "
+            f"(columns found: {_columns_text(table.columns)}): add it, or name the column "
+            "with id_col="
+        )
+    ids, missing = v.as_ids(table[col])
+    if missing.any():
+        raise InputError(
+            f"{src.where}: {src.unit}s {_features(missing, src.rows)} have no {id_col}: "
+            "fill it in with the id of the site's incubator"
+        )
+    values = np.asarray(geom.values)
+    empty = shapely.is_missing(values) | shapely.is_empty(values)
+    if empty.any():
+        raise InputError(
+            f"{src.where}: empty geometries in {src.unit}s {_features(empty, src.rows)}: "
+            "give every site a polygon or point, or delete those features"
+        )
+    types = shapely.get_type_id(values)
+    wrong = ~np.isin(types, list(_SITE_TYPES))
+    if wrong.any():
+        names = ", ".join(sorted(set(gpd.GeoSeries(values[wrong]).geom_type)))
+        raise InputError(
+            f"{src.where}: {src.unit}s {_features(wrong, src.rows)} are {names}: sites must "
+            "be polygons or points"
+        )
+    values = _repair_polygons(values, src)
+    geom = gpd.GeoSeries(values, crs=geom.crs).to_crs(4326)
+    minx, miny, maxx, maxy = shapely.bounds(geom.values).T
+    off = (minx < -180) | (maxx > 180) | (miny < -90) | (maxy > 90)
+    if off.any():
+        raise CoordinateError(
+            f"{src.where}: coordinates out of range in {src.unit}s {_features(off, src.rows)}: "
+            "the declared CRS is probably wrong; give the right one with crs="
+        )
+    if coords != "wgs84":
+        cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+        outside = ~in_china(cx, cy)
+        if outside.any():
+            raise CoordinateError(
+                f"{src.where}: {src.unit}s {_features(outside, src.rows)} are outside China, "
+                f"where {v.SYSTEM_NAMES[coords]} does not apply: check coords="
+            )
+        geom = gpd.GeoSeries(shapely.transform(
+            geom.values, lambda xy: np.column_stack(to_wgs84(xy[:, 0], xy[:, 1], coords))
+        ), crs=4326)
+
+    site_col = _find(list(table.columns), "site_id")
+    k = ids.groupby(ids.to_numpy(), sort=False).cumcount() + 1
+    generated = ids + "-" + k.astype(str)
+    if site_col is None:
+        site_ids = generated
+    else:
+        site_ids, no_site = v.as_ids(table[site_col])
+        site_ids = site_ids.where(~no_site, generated)
+    dup = site_ids.duplicated(keep=False).to_numpy()
+    if dup.any():
+        raise InputError(
+            f"{src.where}: duplicate site_id {v.quote_list(pd.unique(site_ids[dup]))} in "
+            f"{src.unit}s {_features(dup, src.rows)}: give each site a unique site_id"
+        )
+    if incubator_ids is not None:
+        known = set(v.as_ids(pd.Series(list(incubator_ids)))[0].dropna())
+        unknown = ~ids.isin(known).to_numpy()
+        if unknown.any():
+            raise InputError(
+                f"{src.where}: {src.unit}s {_features(unknown, src.rows)} refer to unknown "
+                f"incubators {v.quote_list(pd.unique(ids[unknown]))}: correct their "
+                f"{id_col} or add those incubators to the incubator table"
+            )
+
+    out = pd.DataFrame({
+        "incubator_id": ids.to_numpy(dtype=object),
+        "site_id": site_ids.to_numpy(dtype=object),
+        "row": np.asarray(src.rows, dtype="int64"),
+    })
+    extras = table.drop(columns=[c for c in (col, site_col) if c is not None])
+    reserved = {"incubator_id", "site_id", "row", "geometry"}
+    extras.columns = [f"{c}_input" if c in reserved else c for c in extras.columns]
+    out = pd.concat([out, extras], axis=1)
+    return gpd.GeoDataFrame(out, geometry=geom.values, crs=4326)

@@ -1,0 +1,257 @@
+"""Private helpers for :mod:`incubloc.io`: parsing cell values, normalising labels and
+collecting per-row problems into one readable error message."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from incubloc.coords import in_china
+
+SYSTEM_NAMES = {"wgs84": "WGS84", "gcj02": "GCJ-02", "bd09": "BD-09"}
+LEVELS = ("national", "provincial", "municipal")
+RELATIONS = ("standalone", "park_in_park", "mixed")
+LAYOUTS = ("building", "park", "mixed")
+
+# Keys are compared after NFKC, strip, lower case and "-"/" " -> "_".
+LEVEL_ALIASES = {
+    "national": "national", "国家级": "national", "国家": "national",
+    "provincial": "provincial", "省级": "provincial", "省": "provincial",
+    "municipal": "municipal", "市级": "municipal", "市": "municipal",
+}
+RELATION_ALIASES = {
+    "standalone": "standalone", "独立型": "standalone", "独立": "standalone",
+    "park_in_park": "park_in_park", "parkinpark": "park_in_park",
+    "园中园型": "park_in_park", "园中园": "park_in_park",
+    "mixed": "mixed", "混合型": "mixed", "混合": "mixed",
+}
+LAYOUT_ALIASES = {
+    "building": "building", "楼宇式": "building", "楼宇": "building",
+    "park": "park", "园区式": "park", "园区": "park",
+    "mixed": "mixed", "混合式": "mixed", "混合": "mixed",
+}
+
+LEVEL_ACCEPTED = "national, provincial, municipal (any case), 国家级, 省级, 市级, 国家, 省, 市"
+RELATION_ACCEPTED = "standalone, park_in_park, mixed (any case), 独立型, 园中园型, 混合型"
+LAYOUT_ACCEPTED = "building, park, mixed (any case), 楼宇式, 园区式, 混合式"
+
+# Hints printed at the end of an error, one per kind of problem present.
+HINTS = {
+    "coord_missing": "fill in the missing coordinates",
+    "coord_text": "write coordinates as decimal degrees (118.78, not 118°46'48\")",
+    "swapped": "swap the longitude and latitude columns, or name them with --lon/--lat "
+    "(lon=, lat=)",
+    "range": "check that the coordinates are degrees; for projected x/y give the CRS "
+    "with crs= (e.g. crs=4549)",
+    "china": "GCJ-02 and BD-09 exist only inside China: check --coords (coords=); "
+    "data outside China is wgs84",
+    "geometry": "give every feature a geometry or delete the feature",
+    "duplicate": "give every incubator a unique id",
+    "id": "fill in the missing ids",
+    "level": "use an accepted level label or leave the cell empty",
+    "relation": "use an accepted relation label or leave the cell empty",
+    "layout": "use an accepted layout label or leave the cell empty",
+    "opened": "write the opening year as a four-digit year (e.g. 2012)",
+    "area": "write areas as numbers of square metres",
+}
+COORD_KINDS = frozenset({"coord_missing", "coord_text", "swapped", "range", "china", "geometry"})
+
+
+def blank(values: pd.Series) -> np.ndarray:
+    """Missing cells: NaN/None or text that is empty after stripping."""
+    missing = values.isna().to_numpy()
+    if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
+        text = values.astype(object).where(~missing, "").map(str).str.strip()
+        missing = missing | (text == "").to_numpy()
+    return missing
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Cells as NFKC-normalised, stripped text (full-width digits become ASCII)."""
+    return values.astype(object).map(str).str.normalize("NFKC").str.strip()
+
+
+def parse_numbers(values: pd.Series, *, strip: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Parse cells to float.
+
+    Returns the values (NaN where missing or unparseable) and a mask of cells that are
+    present but not numbers. ``strip`` is a regex removed from text before parsing.
+    """
+    values = pd.Series(values).reset_index(drop=True)
+    out = np.full(len(values), np.nan)
+    missing = blank(values)
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
+        out = values.astype(float).to_numpy(copy=True)
+        bad = ~missing & ~np.isfinite(out)
+        out[bad] = np.nan
+        return out, bad
+    present = values[~missing]
+    text = _text(present)
+    if strip:
+        text = text.str.replace(strip, "", regex=True)
+    num = pd.to_numeric(text, errors="coerce").astype(float).to_numpy(copy=True)
+    num[~np.isfinite(num)] = np.nan
+    out[~missing] = num
+    bad = np.zeros(len(values), dtype=bool)
+    bad[~missing] = np.isnan(num)
+    return out, bad
+
+
+# Degree signs (and look-alikes), spaces, and a trailing E/N hemisphere letter.
+COORD_STRIP = r"[°˚º\s]|(?<=\d)[EeNn]$"
+AREA_STRIP = r"[,\s]|(m2|平方米|平米)$"
+
+
+def parse_years(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Parse opening years ("2012", 2012.0, "2012年", "2012-05-01") to Int64."""
+    values = pd.Series(values).reset_index(drop=True)
+    missing = blank(values)
+    years = pd.Series(pd.NA, index=values.index, dtype="Int64")
+    bad = np.zeros(len(values), dtype=bool)
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
+        num = values.astype(float)
+        ok = ~missing & np.isfinite(num.to_numpy()) & (num.to_numpy() % 1 == 0)
+        years[ok] = num[ok].astype("int64")
+        bad = ~missing & ~ok
+        return years, bad
+    text = _text(values[~missing])
+    found = text.str.extract(r"^(\d{4})(?:\.0+)?(?:[年/\-.].*)?$", expand=False)
+    ok = found.notna()
+    years[found.index[ok]] = found[ok].astype("int64").to_numpy()
+    bad[~missing] = ~ok.to_numpy()
+    return years, bad
+
+
+def label_key(value: object) -> str:
+    text = unicodedata.normalize("NFKC", str(value)).strip().lower()
+    return text.replace("-", "_").replace(" ", "_")
+
+
+def map_labels(values: pd.Series, aliases: dict[str, str]) -> tuple[pd.Series, np.ndarray]:
+    """Map labels through ``aliases``; missing stays NaN; returns (labels, unknown mask)."""
+    values = pd.Series(values)
+    missing = blank(values)
+    out = pd.Series(np.nan, index=values.index, dtype=object)
+    present = values[~missing]
+    lookup = {v: aliases.get(label_key(v)) for v in pd.unique(present)}
+    mapped = present.map(lookup)
+    out[~missing] = mapped.astype(object).to_numpy()
+    unknown = np.zeros(len(values), dtype=bool)
+    unknown[~missing] = mapped.isna().to_numpy()
+    return out, unknown
+
+
+def as_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Ids as stripped strings (integral floats lose their ".0"); returns (ids, missing)."""
+    values = pd.Series(values).reset_index(drop=True)
+    missing = blank(values)
+    if pd.api.types.is_float_dtype(values.dtype):
+        num = values.to_numpy(dtype=float)
+        if np.all(np.isnan(num) | (num % 1 == 0)):
+            values = values.astype("Int64")
+    text = values.astype(object).where(~missing, "").map(str).str.strip()
+    return text.where(~missing, None).astype(object), missing
+
+
+def coordinate_problems(
+    lon: np.ndarray, lat: np.ndarray, *, coords: str
+) -> list[tuple[np.ndarray, str, list[str]]]:
+    """Swapped, out-of-range and (for GCJ-02/BD-09) outside-China coordinates.
+
+    Only finite pairs are checked; each row gets at most one of these problems.
+    """
+    finite = np.isfinite(lon) & np.isfinite(lat)
+    swapped = finite & (np.abs(lon) <= 90) & (lat >= 73) & (lat <= 136)
+    out_of_range = finite & ~swapped & ((np.abs(lon) > 180) | (np.abs(lat) > 90))
+    found: list[tuple[np.ndarray, str, list[str]]] = []
+    if swapped.any():
+        found.append((swapped, "swapped", [
+            f"lon {x:.10g}, lat {y:.10g}: swapped? (the longitude column seems to hold latitudes)"
+            for x, y in zip(lon[swapped], lat[swapped], strict=True)
+        ]))
+    if out_of_range.any():
+        found.append((out_of_range, "range", [
+            f"lon {x:.10g}, lat {y:.10g} is out of range (lon -180..180, lat -90..90)"
+            for x, y in zip(lon[out_of_range], lat[out_of_range], strict=True)
+        ]))
+    if coords != "wgs84":
+        outside = finite & ~swapped & ~out_of_range & ~in_china(lon, lat)
+        if outside.any():
+            found.append((outside, "china", [
+                f"lon {x:.10g}, lat {y:.10g} is outside China, where {SYSTEM_NAMES[coords]} does not apply"
+                for x, y in zip(lon[outside], lat[outside], strict=True)
+            ]))
+    return found
+
+
+def quote_list(values: Iterable[object], limit: int = 20) -> str:
+    values = list(values)
+    text = ", ".join(repr(v) for v in values[:limit])
+    return text + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+@dataclass
+class Problems:
+    """Problems found in rows, addressed by position (0-based) in the source."""
+
+    positions: list[int] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    summaries: list[str] = field(default_factory=list)
+
+    def add(self, mask: np.ndarray, kind: str, texts: str | Sequence[str]) -> None:
+        pos = np.flatnonzero(mask).tolist()
+        if isinstance(texts, str):
+            texts = [texts] * len(pos)
+        self.positions += pos
+        self.kinds += [kind] * len(pos)
+        self.texts += list(texts)
+
+    def __bool__(self) -> bool:
+        return bool(self.positions)
+
+    def bad(self, n: int) -> np.ndarray:
+        mask = np.zeros(n, dtype=bool)
+        mask[self.positions] = True
+        return mask
+
+    def table(self, rows: np.ndarray, ids: Sequence[object]) -> pd.DataFrame:
+        """One line per bad row: row, id, problem (problems joined with "; ")."""
+        if not self.positions:
+            return pd.DataFrame({"row": pd.Series(dtype="int64"),
+                                 "id": pd.Series(dtype=object),
+                                 "problem": pd.Series(dtype=object)})
+        df = pd.DataFrame({"pos": self.positions, "problem": self.texts})
+        df = df.groupby("pos", sort=True)["problem"].agg("; ".join).reset_index()
+        pos = df["pos"].to_numpy()
+        return pd.DataFrame({
+            "row": np.asarray(rows)[pos].astype("int64"),
+            "id": np.asarray(ids, dtype=object)[pos],
+            "problem": df["problem"].astype(object),
+        })
+
+    def message(self, where: str, unit: str, rows: np.ndarray, ids: Sequence[object],
+                *, limit: int = 20) -> str:
+        table = self.table(rows, ids)
+        n = len(table)
+        head = f"{where}: {n} {unit}{'s' if n != 1 else ''} with problems"
+        if unit == "line":
+            head += " (the header is line 1)"
+        lines = [head + ":"]
+        for r, i, p in table.head(limit).itertuples(index=False):
+            lines.append(f"  {unit} {r}" + (f" (id {i!r})" if i is not None else "") + f": {p}")
+        if n > limit:
+            lines.append(f"  ... and {n - limit} more {unit}s")
+        lines += self.summaries
+        hints = [HINTS[k] for k in dict.fromkeys(self.kinds) if k in HINTS]
+        hints.append('or pass errors="report" to keep the good rows and list the bad ones '
+                     'in gdf.attrs["rejected"]')
+        lines.append("To fix: " + "; ".join(hints) + ".")
+        return "\n".join(lines)
+
+    def coordinate_only(self) -> bool:
+        return set(self.kinds) <= COORD_KINDS

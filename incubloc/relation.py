@@ -1,0 +1,494 @@
+"""Relation of incubators to host functional spaces: 园中园 / 独立 / 混合.
+
+He & Wang (2016, section 2.3) sort incubators by their spatial relation to other
+innovation or production spaces: *park-in-park* (园中园型) incubators are built
+inside a university or research campus or inside a production space such as a
+development zone, high-tech zone or industrial park; *standalone* (独立型)
+incubators form a park of their own outside such spaces; *mixed* (混合型)
+incubators have several sites, some inside a host and some outside.
+
+incubloc decides this from geometry alone, per site:
+
+* a **polygon site** is inside a host when at least ``min_share`` of its area lies
+  in the host polygon (hosts grown by ``tolerance_m``);
+* a **point site** is inside a host when the point lies in the host polygon grown by
+  ``tolerance_m`` (a point on the boundary counts as inside);
+* when hosts overlap or nest (a science park inside a high-tech zone) the
+  **smallest** qualifying host wins: it is the most specific space the site is
+  part of.
+
+An incubator without a row in the sites layer is analysed as one point site at its
+own location. Declared labels (``declared_relation``, ``relation``, …) are never
+read; compare them afterwards with :func:`incubloc.agreement.agreement`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from incubloc.coords import metric_crs, to_metric
+from incubloc.errors import ConfigError, CoordinateError, InputError, StudyAreaError
+
+__all__ = ["HOST_KINDS", "RELATIONS", "classify_relation", "site_relation"]
+
+log = logging.getLogger(__name__)
+
+#: Kinds of host functional space (column ``kind`` of the ``hosts`` layer).
+HOST_KINDS = (
+    "university",
+    "research",
+    "development_zone",
+    "high_tech_zone",
+    "industrial_park",
+    "science_park",
+    "other",
+)
+
+#: Labels of :func:`classify_relation` (``relation`` column).
+RELATIONS = ("park_in_park", "standalone", "mixed", "unclassified")
+
+_SITE_COLUMNS = ["incubator_id", "site_id"]
+
+
+# --------------------------------------------------------------------------- helpers
+# Shared with incubloc.layout: both scales work on the same table of sites.
+
+
+def _valid_geometry(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    geom = gdf.geometry.values
+    return ~(shapely.is_missing(geom) | shapely.is_empty(geom))
+
+
+def _analysis_crs(
+    incubators: gpd.GeoDataFrame, sites: gpd.GeoDataFrame | None, crs: object
+) -> CRS:
+    """The common metric CRS: ``crs``, else that of projected input, else local UTM."""
+    if crs is not None:
+        return CRS.from_user_input(crs)
+    for gdf in (incubators, sites):
+        if gdf is None or len(gdf) == 0 or gdf.crs is None:
+            continue
+        valid = _valid_geometry(gdf)
+        if not valid.any():
+            continue
+        if gdf.crs.is_projected and gdf.crs.axis_info[0].unit_name in ("metre", "meter"):
+            return CRS.from_user_input(gdf.crs)
+        return metric_crs(gdf.loc[valid])
+    # Nothing is located, so nothing will be measured: any metric CRS will do.
+    log.warning("no incubator or site has a location; every class will be unclassified")
+    return CRS.from_epsg(3857)
+
+
+def _incubator_ids(incubators: gpd.GeoDataFrame) -> pd.Series:
+    if "id" in incubators.columns:
+        return incubators["id"].astype(str)
+    return pd.Series(incubators.index.astype(str), index=incubators.index)
+
+
+def _site_frame(
+    incubators: gpd.GeoDataFrame, sites: gpd.GeoDataFrame | None, target: CRS
+) -> gpd.GeoDataFrame:
+    """One row per site in ``target``, ordered by incubator then site.
+
+    Columns: ``incubator_id``, ``site_id``, geometry, ``_inc`` (position of the
+    incubator, -1 when the site names an unknown incubator), ``_polygon`` (site has
+    area), ``_from_point`` (the incubator's own point), ``_empty`` (no geometry).
+    Only ids and geometry are taken from the inputs.
+    """
+    if not isinstance(incubators, gpd.GeoDataFrame):
+        raise InputError("incubators must be a GeoDataFrame: read them with incubloc.io.read_incubators")
+    if incubators.crs is None:
+        raise CoordinateError("the incubators have no CRS: set one (e.g. gdf.set_crs(4326))")
+    ids = _incubator_ids(incubators)
+    frames = []
+    has_site = np.zeros(len(incubators), dtype=bool)
+    if sites is not None and len(sites) > 0:
+        if "incubator_id" not in sites.columns:
+            raise InputError(
+                "the sites layer lacks the column 'incubator_id': add it with the id of the "
+                "incubator each site belongs to"
+            )
+        if sites.crs is None:
+            raise CoordinateError("the sites layer has no CRS: set one (e.g. gdf.set_crs(4326))")
+        if ids.duplicated().any():
+            dup = sorted(ids[ids.duplicated()].unique())[:5]
+            raise InputError(
+                f"incubator ids {dup} occur more than once, so sites cannot be matched to "
+                "them: make the 'id' column unique"
+            )
+        pos_of = pd.Series(np.arange(len(ids)), index=ids.to_numpy())
+        s = sites[[c for c in _SITE_COLUMNS if c in sites.columns]].copy()
+        s["incubator_id"] = s["incubator_id"].astype(str)
+        s["_inc"] = s["incubator_id"].map(pos_of).fillna(-1).astype(int).to_numpy()
+        unknown = s["_inc"] < 0
+        if unknown.any():
+            log.warning(
+                "%d site(s) name incubators that are not in the incubators table (%s); "
+                "they are reported per site but ignored per incubator",
+                int(unknown.sum()),
+                ", ".join(sorted(s.loc[unknown, "incubator_id"].unique())[:5]),
+            )
+        seq = s.groupby("incubator_id", sort=False).cumcount() + 1
+        generated = s["incubator_id"] + "/" + seq.astype(str)
+        if "site_id" in s.columns:
+            s["site_id"] = s["site_id"].where(s["site_id"].notna(), generated).astype(str)
+        else:
+            s["site_id"] = generated
+        s["_from_point"] = False
+        s = gpd.GeoDataFrame(s, geometry=sites.geometry.values, crs=sites.crs)
+        frames.append(to_metric(s, crs=target))
+        has_site[s.loc[~unknown, "_inc"].to_numpy()] = True
+    own = ~has_site
+    if own.any():
+        p = gpd.GeoDataFrame(
+            {
+                "incubator_id": ids.to_numpy()[own],
+                "site_id": ids.to_numpy()[own],
+                "_inc": np.flatnonzero(own),
+                "_from_point": True,
+            },
+            geometry=incubators.geometry.values[own],
+            crs=incubators.crs,
+        )
+        frames.append(to_metric(p, crs=target))
+    if not frames:
+        empty = gpd.GeoDataFrame(
+            {"incubator_id": [], "site_id": [], "_inc": np.array([], dtype=int),
+             "_from_point": np.array([], dtype=bool)},
+            geometry=gpd.GeoSeries([], crs=target), crs=target,
+        )
+        frames.append(empty)
+    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    out = gpd.GeoDataFrame(out, geometry=out.geometry.name, crs=target)
+    order = np.lexsort((np.arange(len(out)), np.where(out["_inc"] < 0, len(ids), out["_inc"])))
+    out = out.iloc[order].reset_index(drop=True)
+    geom = np.asarray(out.geometry.values, dtype=object)
+    empty = shapely.is_missing(geom) | shapely.is_empty(geom)
+    invalid = ~empty & ~shapely.is_valid(geom)
+    if invalid.any():
+        geom[invalid] = shapely.make_valid(geom[invalid])
+    area = np.where(empty, 0.0, shapely.area(geom))
+    out["_empty"] = empty
+    out["_polygon"] = area > 0
+    out["_area"] = area
+    # Points, lines and zero-area shapes are analysed at a point on their surface.
+    pointlike = ~empty & (area <= 0)
+    if pointlike.any():
+        geom[pointlike] = shapely.point_on_surface(geom[pointlike])
+    out = out.set_geometry(gpd.GeoSeries(geom, crs=target, index=out.index))
+    return out
+
+
+def _host_frame(hosts: gpd.GeoDataFrame, target: CRS) -> gpd.GeoDataFrame:
+    """Hosts in ``target`` with ``host_id``, ``name``, ``kind``; polygons only."""
+    if hosts.crs is None:
+        raise StudyAreaError("the hosts layer has no CRS: set one (EPSG:4326 is expected)")
+    n = len(hosts)
+    h = pd.DataFrame(index=hosts.index)
+    h["host_id"] = (
+        hosts["host_id"].astype(str) if "host_id" in hosts.columns
+        else pd.Series([f"host-{i + 1}" for i in range(n)], index=hosts.index)
+    )
+    h["name"] = hosts["name"] if "name" in hosts.columns else None
+    h["kind"] = hosts["kind"].fillna("other").astype(str) if "kind" in hosts.columns else "other"
+    out = to_metric(gpd.GeoDataFrame(h, geometry=hosts.geometry.values, crs=hosts.crs), crs=target)
+    geom = out.geometry.values
+    keep = ~(shapely.is_missing(geom) | shapely.is_empty(geom))
+    keep[keep] = shapely.area(geom[keep]) > 0
+    if (~keep).any():
+        log.warning("hosts layer: ignored %d features without polygon area", int((~keep).sum()))
+    out = out.loc[keep].reset_index(drop=True)
+    geom = out.geometry.values
+    invalid = ~shapely.is_valid(geom)
+    if invalid.any():
+        out.loc[invalid, out.geometry.name] = shapely.make_valid(geom[invalid])
+    return out
+
+
+def _pct(x: pd.Series | np.ndarray) -> pd.Series:
+    return pd.Series(np.round(np.asarray(x, dtype=float) * 100).astype(int)).astype(str) + "%"
+
+
+def _check_options(min_share: float, tolerance_m: float) -> None:
+    if not 0 < min_share <= 1:
+        raise ConfigError(f"min_share must be in (0, 1], got {min_share!r} (0.5 = half the site)")
+    if not tolerance_m >= 0:
+        raise ConfigError(f"tolerance_m must be ≥ 0 metres, got {tolerance_m!r}")
+
+
+def _relation_frame(
+    sf: gpd.GeoDataFrame, hosts: gpd.GeoDataFrame | None, min_share: float, tolerance_m: float
+) -> pd.DataFrame:
+    n = len(sf)
+    out = pd.DataFrame(
+        {
+            "incubator_id": sf["incubator_id"].to_numpy(),
+            "site_id": sf["site_id"].to_numpy(),
+            "relation": "unclassified",
+            "host_id": pd.Series([None] * n, dtype=object),
+            "host_kind": pd.Series([None] * n, dtype=object),
+            "share_inside": np.nan,
+            "reason": "",
+            "_inc": sf["_inc"].to_numpy(),
+            "_area": sf["_area"].to_numpy(),
+        }
+    )
+    empty = sf["_empty"].to_numpy(dtype=bool)
+    from_point = sf["_from_point"].to_numpy(dtype=bool)
+    if hosts is None or len(hosts) == 0:
+        out["reason"] = "no hosts layer" if hosts is None else "hosts layer is empty"
+    else:
+        hf = _host_frame(hosts, sf.crs)
+        host_geom = np.asarray(hf.geometry.values, dtype=object)
+        host_area = shapely.area(host_geom)
+        grown = shapely.buffer(host_geom, tolerance_m) if tolerance_m > 0 else host_geom
+        geom = np.asarray(sf.geometry.values, dtype=object)
+        polygon = sf["_polygon"].to_numpy(dtype=bool)
+        located = ~empty
+        tree = shapely.STRtree(grown)
+        s_idx, h_idx = tree.query(geom[located], predicate="intersects")
+        s_idx = np.flatnonzero(located)[s_idx]
+        share = np.ones(len(s_idx))
+        poly_pair = polygon[s_idx]
+        if poly_pair.any():
+            inter = shapely.intersection(geom[s_idx[poly_pair]], grown[h_idx[poly_pair]])
+            share[poly_pair] = shapely.area(inter) / sf["_area"].to_numpy()[s_idx[poly_pair]]
+        share = np.clip(share, 0.0, 1.0)
+        cand = pd.DataFrame({"site": s_idx, "host": h_idx, "share": share, "harea": host_area[h_idx]})
+        best = cand.groupby("site")["share"].max()
+        # Smallest qualifying host wins; ties go to the larger share, then layer order.
+        won = (
+            cand.loc[cand["share"] >= min_share - 1e-9]
+            .sort_values(["site", "harea", "share", "host"], ascending=[True, True, False, True])
+            .drop_duplicates("site")
+            .set_index("site")
+        )
+        inside = np.zeros(n, dtype=bool)
+        inside[won.index.to_numpy()] = True
+        win_host = np.full(n, -1)
+        win_host[won.index.to_numpy()] = won["host"].to_numpy()
+        win_share = np.full(n, np.nan)
+        win_share[won.index.to_numpy()] = won["share"].to_numpy()
+        max_share = best.reindex(np.arange(n)).fillna(0.0).to_numpy()
+
+        out.loc[located, "relation"] = "standalone"
+        out.loc[inside, "relation"] = "park_in_park"
+        hid = hf["host_id"].to_numpy()[win_host[inside]]
+        hkind = hf["kind"].to_numpy()[win_host[inside]]
+        hname = hf["name"].to_numpy()[win_host[inside]]
+        out.loc[inside, "host_id"] = hid
+        out.loc[inside, "host_kind"] = hkind
+        out["share_inside"] = np.where(inside, win_share, np.where(located, max_share, np.nan))
+        label = pd.Series(hkind).astype(str) + " " + pd.Series(
+            np.where(pd.isna(hname), hid, hname)
+        ).astype(str)
+        tol = f" (hosts grown by {tolerance_m:g} m)" if tolerance_m > 0 else ""
+        # Reasons, built column-wise.
+        reason = pd.Series([""] * n, dtype=object)
+        ins_poly = inside & polygon
+        ins_pt = inside & ~polygon
+        lab = np.full(n, None, dtype=object)
+        lab[inside] = label.to_numpy()
+        reason[ins_poly] = (
+            _pct(win_share[ins_poly]).to_numpy() + " of the site inside " + lab[ins_poly] + tol
+        )
+        reason[ins_pt] = "point inside " + lab[ins_pt] + tol
+        out_poly = located & ~inside & polygon
+        out_pt = located & ~inside & ~polygon
+        reason[out_poly] = (
+            "at most " + _pct(max_share[out_poly]).to_numpy() + " of the site inside any host "
+            f"(needs {min_share:.0%}){tol}"
+        )
+        reason[out_pt] = f"point outside every host{tol}"
+        out["reason"] = reason.to_numpy()
+        out.loc[empty, "reason"] = ""
+    out.loc[empty & ~from_point, ["relation", "reason"]] = ["unclassified", "site has no geometry"]
+    out.loc[empty & from_point, ["relation", "reason"]] = [
+        "unclassified",
+        "incubator has no location and no site geometry",
+    ]
+    return out
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def site_relation(
+    incubators: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame | None,
+    hosts: gpd.GeoDataFrame | None,
+    *,
+    min_share: float = 0.5,
+    tolerance_m: float = 0.0,
+    crs: object = None,
+) -> pd.DataFrame:
+    """Relation of every site to the host spaces (park_in_park / standalone).
+
+    Parameters
+    ----------
+    incubators : GeoDataFrame
+        Incubator points with an ``id`` column (else the index is the id).
+    sites : GeoDataFrame or None
+        Site polygons or points with ``incubator_id`` and optionally ``site_id``.
+        Incubators without a site row are one point site at their own location
+        (``site_id`` = the incubator id).
+    hosts : GeoDataFrame or None
+        Host polygons with ``host_id``, ``name`` and ``kind`` (see :data:`HOST_KINDS`).
+    min_share : float
+        Share of a site polygon's area that must lie in a host for the site to be
+        inside it (default 0.5; a share equal to it counts).
+    tolerance_m : float
+        Hosts are grown by this many metres before testing (default 0).
+    crs : CRS-like, optional
+        Metric CRS of the analysis (default: the local UTM zone of the incubators).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per site, ordered by incubator: ``incubator_id``, ``site_id``,
+        ``relation`` (``park_in_park`` / ``standalone`` / ``unclassified``),
+        ``host_id``, ``host_kind``, ``share_inside`` (share in the winning host; for
+        a standalone site the largest share in any host; 1 or 0 for points) and
+        ``reason``. Nested or overlapping hosts: the smallest qualifying host wins.
+
+    Examples
+    --------
+    >>> from shapely.geometry import Point, box
+    >>> inc = gpd.GeoDataFrame({"id": ["a", "b"]},
+    ...                        geometry=[Point(118.80, 32.05), Point(118.90, 32.05)], crs=4326)
+    >>> hosts = gpd.GeoDataFrame({"host_id": ["u"], "name": ["Campus"], "kind": ["university"]},
+    ...                          geometry=[box(118.79, 32.04, 118.81, 32.06)], crs=4326)
+    >>> site_relation(inc, None, hosts)[["site_id", "relation", "host_kind"]]
+      site_id      relation   host_kind
+    0       a  park_in_park  university
+    1       b    standalone        None
+    """
+    _check_options(min_share, tolerance_m)
+    target = _analysis_crs(incubators, sites, crs)
+    sf = _site_frame(incubators, sites, target)
+    rel = _relation_frame(sf, hosts, min_share, tolerance_m)
+    return rel.drop(columns=["_inc", "_area"])
+
+
+def classify_relation(
+    incubators: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame | None = None,
+    hosts: gpd.GeoDataFrame | None = None,
+    *,
+    min_share: float = 0.5,
+    tolerance_m: float = 0.0,
+    crs: object = None,
+) -> pd.DataFrame:
+    """Classify every incubator as park_in_park, standalone or mixed.
+
+    An incubator is ``park_in_park`` when all its decided sites lie inside hosts,
+    ``standalone`` when none does and ``mixed`` when some do and some do not (the
+    paper's 混合型, several sites). Sites that cannot be decided (no geometry) are
+    ignored when others decide, and the reason says so. Declared labels in the
+    input are never read.
+
+    Parameters
+    ----------
+    incubators, sites, hosts, min_share, tolerance_m, crs :
+        As in :func:`site_relation`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed like ``incubators``: ``relation`` (:data:`RELATIONS`), ``host_id``
+        and ``host_kind`` (of the largest site inside a host, also for ``mixed``),
+        ``n_sites`` and ``reason``. Without a hosts layer every incubator is
+        ``unclassified`` with reason "no hosts layer".
+
+    Examples
+    --------
+    >>> from shapely.geometry import Point, box
+    >>> inc = gpd.GeoDataFrame({"id": ["a"]}, geometry=[Point(118.80, 32.05)], crs=4326)
+    >>> sites = gpd.GeoDataFrame({"incubator_id": ["a", "a"]},
+    ...     geometry=[box(118.795, 32.045, 118.796, 32.046), box(118.90, 32.0, 118.901, 32.001)],
+    ...     crs=4326)
+    >>> hosts = gpd.GeoDataFrame({"host_id": ["z"], "kind": ["high_tech_zone"]},
+    ...                          geometry=[box(118.79, 32.04, 118.81, 32.06)], crs=4326)
+    >>> r = classify_relation(inc, sites, hosts)
+    >>> r.loc[0, "relation"], r.loc[0, "host_kind"], r.loc[0, "reason"]
+    ('mixed', 'high_tech_zone', '1 of 2 sites inside hosts')
+    """
+    _check_options(min_share, tolerance_m)
+    index = incubators.index
+    n = len(incubators)
+    if n == 0:
+        return pd.DataFrame(
+            columns=["relation", "host_id", "host_kind", "n_sites", "reason"], index=index
+        )
+    target = _analysis_crs(incubators, sites, crs)
+    sf = _site_frame(incubators, sites, target)
+    rel = _relation_frame(sf, hosts, min_share, tolerance_m)
+    rel = rel.loc[rel["_inc"] >= 0].reset_index(drop=True)
+    return _aggregate(rel, n, index)
+
+
+def _aggregate(rel: pd.DataFrame, n: int, index: pd.Index) -> pd.DataFrame:
+    inc = rel["_inc"].to_numpy()
+    n_sites = np.bincount(inc, minlength=n)
+    n_in = np.bincount(inc, weights=(rel["relation"] == "park_in_park").to_numpy(), minlength=n)
+    n_out = np.bincount(inc, weights=(rel["relation"] == "standalone").to_numpy(), minlength=n)
+    relation = np.select(
+        [(n_in > 0) & (n_out == 0), (n_in == 0) & (n_out > 0), (n_in > 0) & (n_out > 0)],
+        ["park_in_park", "standalone", "mixed"],
+        default="unclassified",
+    )
+    out = pd.DataFrame({"relation": relation}, index=index)
+    host_id = np.full(n, None, dtype=object)
+    host_kind = np.full(n, None, dtype=object)
+    # Host of the largest site inside a host (points have area 0, ties: first site).
+    inside = rel.loc[rel["relation"] == "park_in_park"]
+    if len(inside):
+        top = (
+            inside.assign(_order=np.arange(len(inside)))
+            .sort_values(["_inc", "_area", "_order"], ascending=[True, False, True])
+            .drop_duplicates("_inc")
+        )
+        host_id[top["_inc"].to_numpy()] = top["host_id"].to_numpy()
+        host_kind[top["_inc"].to_numpy()] = top["host_kind"].to_numpy()
+    out["host_id"] = pd.Series(host_id, index=index, dtype=object)
+    out["host_kind"] = pd.Series(host_kind, index=index, dtype=object)
+    out["n_sites"] = n_sites.astype(int)
+
+    decided = n_in + n_out
+    reason = np.full(n, "", dtype=object)
+    single = n_sites == 1
+    first = rel.drop_duplicates("_inc")
+    reason[first["_inc"].to_numpy()] = first["reason"].to_numpy()
+    multi = ~single & (n_sites > 0)
+    reason[multi] = (
+        pd.Series(n_in[multi].astype(int)).astype(str)
+        + " of "
+        + pd.Series(decided[multi].astype(int)).astype(str)
+        + " sites inside hosts"
+    ).to_numpy()
+    unc = rel.loc[rel["relation"] == "unclassified"]
+    if len(unc):
+        why = unc.groupby("_inc")["reason"].agg(lambda s: "; ".join(dict.fromkeys(s)))
+        cnt = unc.groupby("_inc").size()
+        rows = why.index.to_numpy()
+        multi_rows = rows[multi[rows]]
+        if len(multi_rows):
+            some = multi_rows[decided[multi_rows] > 0]
+            none = multi_rows[decided[multi_rows] == 0]
+            reason[some] = (
+                pd.Series(reason[some]).to_numpy()
+                + "; "
+                + cnt[some].astype(str).to_numpy()
+                + " site(s) ignored: "
+                + why[some].to_numpy()
+            )
+            reason[none] = ("all sites unclassified: " + why[none]).to_numpy()
+    reason[n_sites == 0] = "no site"
+    out["reason"] = reason
+    return out

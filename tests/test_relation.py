@@ -1,0 +1,222 @@
+"""Relation to host spaces (园中园 / 独立 / 混合) on hand-built geometry."""
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import Point, box
+
+from incubloc.errors import ConfigError, InputError
+from incubloc.relation import HOST_KINDS, RELATIONS, classify_relation, site_relation
+
+CRS = "EPSG:32650"  # UTM 50N, metres; Nanjing lies in this zone
+X0, Y0 = 670_000.0, 3_548_000.0
+
+
+def _gdf(data, geoms, crs=CRS):
+    return gpd.GeoDataFrame(data, geometry=list(geoms), crs=crs)
+
+
+def _hosts():
+    """A high-tech zone containing a science park, a university elsewhere."""
+    return _gdf(
+        {
+            "host_id": ["zone", "sp", "uni"],
+            "name": ["高新区", "软件园", "大学"],
+            "kind": ["high_tech_zone", "science_park", "university"],
+        },
+        [
+            box(X0, Y0, X0 + 5000, Y0 + 5000),
+            box(X0 + 1000, Y0 + 1000, X0 + 2000, Y0 + 2000),
+            box(X0 + 10_000, Y0, X0 + 11_000, Y0 + 1000),
+        ],
+    )
+
+
+def test_constants():
+    assert HOST_KINDS == (
+        "university", "research", "development_zone", "high_tech_zone",
+        "industrial_park", "science_park", "other",
+    )
+    assert set(RELATIONS) == {"park_in_park", "standalone", "mixed", "unclassified"}
+
+
+def test_site_wholly_inside_a_host():
+    inc = _gdf({"id": ["a"]}, [Point(X0 + 10_500, Y0 + 500)])
+    sites = _gdf({"incubator_id": ["a"]}, [box(X0 + 10_200, Y0 + 200, X0 + 10_400, Y0 + 400)])
+    s = site_relation(inc, sites, _hosts())
+    assert s.loc[0, "relation"] == "park_in_park"
+    assert s.loc[0, "host_id"] == "uni" and s.loc[0, "host_kind"] == "university"
+    assert s.loc[0, "share_inside"] == pytest.approx(1.0)
+    assert s.loc[0, "site_id"] == "a/1"  # generated: incubator id / sequence
+    r = classify_relation(inc, sites, _hosts())
+    assert r.loc[0, ["relation", "host_id", "host_kind", "n_sites"]].tolist() == [
+        "park_in_park", "uni", "university", 1,
+    ]
+
+
+def test_straddling_site_share_decides():
+    host = _gdf({"host_id": ["h"], "name": ["园"], "kind": ["industrial_park"]},
+                [box(X0, Y0, X0 + 1000, Y0 + 1000)])
+    # Two 100 m × 100 m sites crossing the host's east edge (x = X0 + 1000).
+    east = X0 + 1000
+    s60 = box(east - 60, Y0 + 100, east + 40, Y0 + 200)
+    s40 = box(east - 40, Y0 + 400, east + 60, Y0 + 500)
+    expected_60 = (60 * 100) / (100 * 100)
+    expected_40 = (40 * 100) / (100 * 100)
+    inc = _gdf({"id": ["p", "q"]}, [s60.centroid, s40.centroid])
+    sites = _gdf({"incubator_id": ["p", "q"], "site_id": ["p1", "q1"]}, [s60, s40])
+    s = site_relation(inc, sites, host)
+    assert s["site_id"].tolist() == ["p1", "q1"]
+    assert s["relation"].tolist() == ["park_in_park", "standalone"]
+    assert s["share_inside"].tolist() == pytest.approx([expected_60, expected_40])
+    assert s.loc[1, "host_id"] is None
+    assert "60%" in s.loc[0, "reason"] and "40%" in s.loc[1, "reason"]
+    # The threshold is a parameter: at 0.7 neither is inside, at 0.4 both are.
+    assert site_relation(inc, sites, host, min_share=0.7)["relation"].tolist() == [
+        "standalone", "standalone",
+    ]
+    assert site_relation(inc, sites, host, min_share=0.4)["relation"].tolist() == [
+        "park_in_park", "park_in_park",
+    ]
+
+
+def test_tolerance_grows_hosts():
+    host = _gdf({"host_id": ["h"], "kind": ["university"]}, [box(X0, Y0, X0 + 1000, Y0 + 1000)])
+    inc = _gdf({"id": ["a"]}, [Point(X0 + 1005, Y0 + 500)])  # 5 m east of the edge
+    assert classify_relation(inc, None, host).loc[0, "relation"] == "standalone"
+    r = classify_relation(inc, None, host, tolerance_m=10)
+    assert r.loc[0, "relation"] == "park_in_park"
+    assert "10 m" in r.loc[0, "reason"]
+
+
+def test_nested_hosts_smallest_wins():
+    inc = _gdf({"id": ["in_sp", "in_zone"]},
+               [Point(X0 + 1500, Y0 + 1500), Point(X0 + 3500, Y0 + 3500)])
+    r = classify_relation(inc, None, _hosts())
+    assert r["host_id"].tolist() == ["sp", "zone"]
+    assert r["host_kind"].tolist() == ["science_park", "high_tech_zone"]
+    assert r["relation"].tolist() == ["park_in_park", "park_in_park"]
+    # Same with a polygon site lying in both.
+    sites = _gdf({"incubator_id": ["in_sp"]}, [box(X0 + 1100, Y0 + 1100, X0 + 1300, Y0 + 1300)])
+    assert classify_relation(inc, sites, _hosts()).loc[0, "host_id"] == "sp"
+
+
+def test_multi_site_incubator_one_in_one_out_is_mixed():
+    inc = _gdf({"id": ["m"]}, [Point(X0 + 1500, Y0 + 1500)])
+    inside = box(X0 + 10_100, Y0 + 100, X0 + 10_300, Y0 + 300)  # in the university
+    outside = box(X0 + 20_000, Y0, X0 + 20_500, Y0 + 500)  # in nothing
+    sites = _gdf({"incubator_id": ["m", "m"], "site_id": ["m-a", "m-b"]}, [inside, outside])
+    r = classify_relation(inc, sites, _hosts())
+    assert r.loc[0, "relation"] == "mixed"
+    assert r.loc[0, "host_id"] == "uni" and r.loc[0, "host_kind"] == "university"
+    assert r.loc[0, "n_sites"] == 2
+    assert r.loc[0, "reason"] == "1 of 2 sites inside hosts"
+
+
+def test_multi_site_host_of_largest_inside_site():
+    inc = _gdf({"id": ["m"]}, [Point(X0 + 1500, Y0 + 1500)])
+    small = box(X0 + 10_100, Y0 + 100, X0 + 10_150, Y0 + 150)  # 2 500 m² in the university
+    large = box(X0 + 1100, Y0 + 1100, X0 + 1500, Y0 + 1500)  # 160 000 m² in the science park
+    sites = _gdf({"incubator_id": ["m", "m"]}, [small, large])
+    r = classify_relation(inc, sites, _hosts())
+    assert r.loc[0, "relation"] == "park_in_park"
+    assert r.loc[0, "host_id"] == "sp"
+    assert r.loc[0, "reason"] == "2 of 2 sites inside hosts"
+
+
+def test_incubator_without_site_row_uses_its_point():
+    inc = _gdf({"id": ["with_site", "point_only"]},
+               [Point(X0 + 30_000, Y0), Point(X0 + 10_500, Y0 + 500)])
+    sites = _gdf({"incubator_id": ["with_site"]}, [box(X0 + 29_900, Y0, X0 + 30_000, Y0 + 100)])
+    r = classify_relation(inc, sites, _hosts())
+    assert r["relation"].tolist() == ["standalone", "park_in_park"]
+    assert r.loc[1, "reason"].startswith("point inside university")
+
+
+def test_hosts_missing_or_empty_is_unclassified():
+    inc = _gdf({"id": ["a", "b"]}, [Point(X0, Y0), Point(X0 + 10, Y0)])
+    r = classify_relation(inc, None, None)
+    assert (r["relation"] == "unclassified").all()
+    assert (r["reason"] == "no hosts layer").all()
+    assert r["host_id"].isna().all()
+    empty = _hosts().iloc[:0]
+    assert (classify_relation(inc, None, empty)["reason"] == "hosts layer is empty").all()
+
+
+def test_declared_labels_are_never_read():
+    inc = _gdf({"id": ["a", "b"]}, [Point(X0 + 1500, Y0 + 1500), Point(X0 + 50_000, Y0)])
+    plain = classify_relation(inc, None, _hosts())
+    liar = inc.assign(
+        declared_relation=["standalone", "park_in_park"],
+        relation=["mixed", "mixed"],
+        declared_layout=["building", "park"],
+        layout=["park", "building"],
+        host_id=["x", "y"],
+    )
+    lied = classify_relation(liar, None, _hosts())
+    pd.testing.assert_frame_equal(plain, lied)
+    assert lied["relation"].tolist() == ["park_in_park", "standalone"]
+
+
+def test_index_and_order_are_kept_and_nothing_dropped():
+    inc = _gdf({"id": ["c", "a", "b"]},
+               [Point(X0 + 1500, Y0 + 1500), Point(X0 + 50_000, Y0), Point()],
+               ).set_index(pd.Index([30, 10, 20]))
+    r = classify_relation(inc, None, _hosts())
+    assert r.index.tolist() == [30, 10, 20]
+    assert r["relation"].tolist() == ["park_in_park", "standalone", "unclassified"]
+    assert "no location" in r.loc[20, "reason"]
+
+
+def test_site_without_geometry_is_ignored_when_others_decide():
+    inc = _gdf({"id": ["a"]}, [Point(X0 + 1500, Y0 + 1500)])
+    sites = _gdf({"incubator_id": ["a", "a"]}, [box(X0 + 1100, Y0 + 1100, X0 + 1200, Y0 + 1200), None])
+    r = classify_relation(inc, sites, _hosts())
+    assert r.loc[0, "relation"] == "park_in_park"
+    assert "1 site(s) ignored: site has no geometry" in r.loc[0, "reason"]
+
+
+def test_wgs84_input_gives_the_same_answer():
+    host = _gdf({"host_id": ["h"], "kind": ["industrial_park"]}, [box(X0, Y0, X0 + 1000, Y0 + 1000)])
+    east = X0 + 1000
+    s60 = box(east - 60, Y0 + 100, east + 40, Y0 + 200)
+    inc = _gdf({"id": ["p"]}, [s60.centroid]).to_crs(4326)
+    sites = _gdf({"incubator_id": ["p"]}, [s60]).to_crs(4326)
+    s = site_relation(inc, sites, host.to_crs(4326), crs=CRS)
+    assert s.loc[0, "relation"] == "park_in_park"
+    assert s.loc[0, "share_inside"] == pytest.approx(0.6, abs=1e-6)
+    # Default CRS (local UTM) chosen from the WGS84 incubators gives the same.
+    assert site_relation(inc, sites, host.to_crs(4326))["share_inside"].iloc[0] == pytest.approx(
+        0.6, abs=1e-3
+    )
+
+
+def test_integer_ids_match_string_site_ids():
+    inc = _gdf({"id": [1, 2]}, [Point(X0, Y0), Point(X0 + 50_000, Y0)])
+    sites = _gdf({"incubator_id": ["1"]}, [box(X0 + 10_100, Y0 + 100, X0 + 10_200, Y0 + 200)])
+    r = classify_relation(inc, sites, _hosts())
+    assert r["relation"].tolist() == ["park_in_park", "standalone"]
+
+
+def test_bad_inputs_raise_clear_errors():
+    inc = _gdf({"id": ["a"]}, [Point(X0, Y0)])
+    with pytest.raises(InputError, match="incubator_id"):
+        classify_relation(inc, _gdf({"x": [1]}, [Point(X0, Y0)]), _hosts())
+    with pytest.raises(ConfigError, match="min_share"):
+        classify_relation(inc, None, _hosts(), min_share=0)
+    dup = _gdf({"id": ["a", "a"]}, [Point(X0, Y0), Point(X0, Y0)])
+    with pytest.raises(InputError, match="more than once"):
+        classify_relation(dup, _gdf({"incubator_id": ["a"]}, [Point(X0, Y0)]), _hosts())
+
+
+def test_many_sites_vectorised_counts():
+    rng = np.random.default_rng(0)
+    xs = rng.uniform(X0 - 2000, X0 + 7000, 300)
+    ys = rng.uniform(Y0 - 2000, Y0 + 7000, 300)
+    inc = _gdf({"id": [f"i{k}" for k in range(300)]}, list(gpd.points_from_xy(xs, ys)))
+    r = classify_relation(inc, None, _hosts())
+    in_zone = (xs >= X0) & (xs <= X0 + 5000) & (ys >= Y0) & (ys <= Y0 + 5000)
+    in_sp = (xs >= X0 + 1000) & (xs <= X0 + 2000) & (ys >= Y0 + 1000) & (ys <= Y0 + 2000)
+    assert (r["relation"] == "park_in_park").to_numpy().tolist() == in_zone.tolist()
+    assert (r["host_id"] == "sp").to_numpy().tolist() == in_sp.tolist()
