@@ -1,0 +1,68 @@
+"""Spatial statistics of incubator locations.
+
+Modules
+-------
+pointpattern
+    Clark–Evans, Ripley's K / Besag's L with envelopes, quadrat VMR test,
+    centrography (mean centre, standard distance, standard deviational ellipse).
+autocorrelation
+    Grids and aggregation, libpysal weights, global and local Moran's I,
+    Getis–Ord Gi*, join counts, multi-scale Moran profile (all through esda).
+density
+    Kernel density surfaces (quartic / Gaussian) written as GeoTIFF.
+preference
+    Monte-Carlo test of distances to business / knowledge centres and hosts.
+
+Every stochastic function takes ``seed``; see :mod:`incubloc.stats._random`.
+The public names below are imported on first use, so ``import incubloc.stats``
+stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "pointpattern": (
+        "Centrography",
+        "ClarkEvansResult",
+        "QuadratResult",
+        "RipleyResult",
+        "centrography",
+        "clark_evans",
+        "point_pattern_summary",
+        "quadrat_test",
+        "ripley",
+    ),
+    "autocorrelation": (
+        "JoinCountResult",
+        "MoranResult",
+        "aggregate",
+        "getis_ord",
+        "global_moran",
+        "join_counts",
+        "local_moran",
+        "make_grid",
+        "multiscale_moran",
+        "weights",
+        "write_grid",
+    ),
+    "density": ("DensitySurface", "bandwidth_rule", "kde", "kde_by_year", "write_geotiff"),
+    "preference": ("PreferenceResult", "location_preference"),
+}
+
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        module = importlib.import_module(f"incubloc.stats.{_WHERE[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'incubloc.stats' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

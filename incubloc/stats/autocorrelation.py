@@ -1,0 +1,934 @@
+"""Spatial autocorrelation of incubator counts and densities (libpysal + esda).
+
+Incubators are aggregated to areal units: a square or hexagonal grid clipped to
+land (:func:`make_grid`), at several cell sizes for a multi-scale profile
+(:func:`multiscale_moran`, like ArcGIS's Incremental Spatial Autocorrelation), or
+administrative units (the study-area ``districts`` layer). The statistics wrap esda
+and return exactly esda's numbers for the same libpysal weights:
+
+* :func:`global_moran` — esda.Moran (analytic and permutation inference);
+* :func:`local_moran` — esda.Moran_Local (LISA quadrants HH / LH / LL / HL with
+  significance, optionally at a false-discovery-rate threshold, esda.fdr);
+* :func:`getis_ord` — esda.G_Local with ``star=True`` (Gi* hot and cold spots);
+* :func:`join_counts` — esda.Join_Counts for categorical labels (do building-layout
+  or standalone incubators sit next to each other?).
+
+Seeds: esda's global Moran and join counts draw permutations from NumPy's global
+state, which is seeded for the call and then restored (:func:`incubloc.stats._random.legacy_seed`);
+the local statistics take the integer seed directly, so ``seed=5`` here equals
+``seed=5`` in esda.
+
+Weights ids are positions 0..n−1 in the units' row order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import shutil
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
+import esda
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from libpysal import weights as lpw
+from pyproj import CRS
+from scipy.spatial import cKDTree
+
+from incubloc.coords import to_metric
+from incubloc.errors import InputError
+from incubloc.io import atomic_path
+from incubloc.stats._random import Seed, legacy_seed, seed_int
+from incubloc.stats._results import Result
+from incubloc.stats.pointpattern import metric_window
+
+__all__ = [
+    "JoinCountResult",
+    "MoranResult",
+    "aggregate",
+    "getis_ord",
+    "global_moran",
+    "join_counts",
+    "local_moran",
+    "make_grid",
+    "multiscale_moran",
+    "weights",
+    "write_grid",
+]
+
+log = logging.getLogger(__name__)
+
+_QUADRANTS = {1: "HH", 2: "LH", 3: "LL", 4: "HL"}
+# Lattice neighbour offsets (row, col).
+_ROOK = ((-1, 0), (1, 0), (0, -1), (0, 1))
+_QUEEN = (*_ROOK, (-1, -1), (-1, 1), (1, -1), (1, 1))
+# Pointy-top hexagons in "odd-r" offset rows: odd rows are shifted half a cell east.
+_HEX_EVEN = ((0, -1), (0, 1), (-1, -1), (-1, 0), (1, -1), (1, 0))
+_HEX_ODD = ((0, -1), (0, 1), (-1, 0), (-1, 1), (1, 0), (1, 1))
+
+
+# ------------------------------------------------------------------------------ grid
+
+
+def make_grid(
+    area: gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry,
+    *,
+    cell_size: float,
+    shape: Literal["square", "hex"] = "square",
+    crs: Any = None,
+    min_fraction: float = 0.0,
+) -> gpd.GeoDataFrame:
+    """A square or hexagonal grid over ``area``, clipped to it.
+
+    Parameters
+    ----------
+    area : GeoDataFrame, GeoSeries or shapely geometry
+        The land area (e.g. the study-area ``cities`` layer); polygons are dissolved.
+        A shapely geometry must already be in metres (or give ``crs``).
+    cell_size : float
+        Metres. A square cell has this side; a hexagon has the same area
+        (cell_size²), so profiles over square and hexagonal grids are comparable.
+    shape : {"square", "hex"}
+        Hexagons are pointy-top, in rows with odd rows shifted half a cell east.
+    crs : CRS-like, optional
+        Metric CRS of the grid. Default: that of :func:`incubloc.coords.to_metric`
+        for ``area`` (or the CRS of a shapely ``area`` given here).
+    min_fraction : float
+        Drop cells whose land fraction (clipped area / full cell area) is below this.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``cell_id``, ``grid_row``, ``grid_col``, ``land_fraction`` and the clipped
+        cell geometry, in the metric CRS. ``attrs["grid"]`` records shape and size;
+        :func:`weights` uses it to build lattice neighbours.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> g = make_grid(box(0, 0, 1000, 500), cell_size=250, crs=32650)
+    >>> len(g), float(g.area.sum())
+    (8, 500000.0)
+    >>> len(make_grid(box(0, 0, 1000, 500), cell_size=250, shape="hex", crs=32650)) > 0
+    True
+    """
+    if not cell_size > 0:
+        raise InputError(f"cell_size must be positive metres, got {cell_size}")
+    if isinstance(area, shapely.Geometry):
+        geom = shapely.make_valid(area)
+        out_crs = CRS.from_user_input(crs) if crs is not None else None
+    else:
+        frame = area if isinstance(area, gpd.GeoDataFrame) else gpd.GeoDataFrame(geometry=area)
+        metric = to_metric(frame, crs=crs)
+        out_crs = metric.crs
+        geom = metric_window(metric, out_crs)
+    cell_size = float(cell_size)
+    minx, miny, maxx, maxy = shapely.bounds(geom)
+    if shape == "square":
+        xs = minx + np.arange(int(np.ceil((maxx - minx) / cell_size)) + 1) * cell_size
+        ys = miny + np.arange(int(np.ceil((maxy - miny) / cell_size)) + 1) * cell_size
+        col, row = np.meshgrid(np.arange(len(xs) - 1), np.arange(len(ys) - 1))
+        col, row = col.ravel(), row.ravel()
+        cells = shapely.box(xs[col], ys[row], xs[col + 1], ys[row + 1])
+        full_area = cell_size**2
+    elif shape == "hex":
+        side = cell_size / np.sqrt(1.5 * np.sqrt(3.0))  # area 3√3/2·s² = cell_size²
+        width, dy = np.sqrt(3.0) * side, 1.5 * side
+        nrow = int(np.ceil((maxy - miny) / dy)) + 2
+        ncol = int(np.ceil((maxx - minx) / width)) + 2
+        col, row = np.meshgrid(np.arange(ncol), np.arange(nrow))
+        col, row = col.ravel(), row.ravel()
+        cx = minx + col * width + (row % 2) * width / 2.0
+        cy = miny + row * dy
+        ang = np.radians(np.arange(6) * 60.0 + 30.0)
+        ring = np.stack([side * np.cos(ang), side * np.sin(ang)], axis=1)
+        ring = np.concatenate([ring, ring[:1]])
+        coords = np.stack([cx, cy], axis=1)[:, None, :] + ring[None, :, :]
+        cells = shapely.polygons(coords)
+        full_area = 1.5 * np.sqrt(3.0) * side**2
+    else:
+        raise InputError(f"unknown grid shape {shape!r}: use 'square' or 'hex'")
+    shapely.prepare(geom)
+    hit = shapely.intersects(geom, cells)
+    cells, row, col = cells[hit], row[hit], col[hit]
+    inside = shapely.contains_properly(geom, cells)
+    clipped = cells.copy()
+    clipped[~inside] = shapely.intersection(cells[~inside], geom)
+    clipped = _polygonal(clipped)
+    frac = shapely.area(clipped) / full_area
+    keep = (frac > 0) & (frac >= min_fraction)
+    grid = gpd.GeoDataFrame(
+        {
+            "cell_id": np.arange(int(keep.sum())),
+            "grid_row": row[keep].astype(np.int64),
+            "grid_col": col[keep].astype(np.int64),
+            "land_fraction": np.minimum(frac[keep], 1.0),
+        },
+        geometry=clipped[keep],
+        crs=out_crs,
+    )
+    grid.attrs["grid"] = {"shape": shape, "cell_size": cell_size}
+    log.info("grid of %d %s cells of %.0f m", len(grid), shape, cell_size)
+    return grid
+
+
+def _polygonal(geoms: np.ndarray) -> np.ndarray:
+    """Keep only the polygonal parts of intersection results (rare collections)."""
+    kinds = shapely.get_type_id(geoms)
+    for i in np.flatnonzero(kinds == 7):  # GeometryCollection: few, on touching edges
+        parts = shapely.get_parts(geoms[i])
+        polys = parts[np.isin(shapely.get_type_id(parts), (3, 6))]
+        geoms[i] = shapely.union_all(polys) if len(polys) else shapely.Polygon()
+    return geoms
+
+
+def _equal_area_km2(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """Areas in km² in a Lambert azimuthal equal-area CRS centred on the data."""
+    lonlat = gdf.geometry.to_crs(4326) if not gdf.crs.is_geographic else gdf.geometry
+    minx, miny, maxx, maxy = lonlat.total_bounds
+    laea = CRS.from_proj4(
+        f"+proj=laea +lat_0={(miny + maxy) / 2:.6f} +lon_0={(minx + maxx) / 2:.6f} "
+        "+datum=WGS84 +units=m +no_defs"
+    )
+    return gdf.geometry.to_crs(laea).area.to_numpy() / 1e6
+
+
+def aggregate(
+    points: gpd.GeoDataFrame,
+    units: gpd.GeoDataFrame,
+    *,
+    value: Literal["count", "density"] = "count",
+    by: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Count points per unit (grid cell or administrative unit).
+
+    A point on a shared edge is counted once (in the first unit that holds it).
+
+    Parameters
+    ----------
+    points : GeoDataFrame
+        Incubators, any CRS (projected to the units' CRS).
+    units : GeoDataFrame
+        Polygons (e.g. from :func:`make_grid` or the ``districts`` layer).
+    value : {"count", "density"}
+        Which of ``count`` and ``density`` is copied to the ``value`` column used
+        by :func:`multiscale_moran`.
+    by : str, optional
+        A categorical column of ``points``; adds one ``count_<label>`` column each.
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy of ``units`` with ``count``, ``area_km2`` (land area in an equal-area
+        Lambert azimuthal CRS centred on the data), ``density`` (per km²) and
+        ``value``.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> grid = make_grid(box(0, 0, 2000, 1000), cell_size=1000, crs=32650)
+    >>> pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy([100, 200, 1500], [10, 20, 30]),
+    ...                        crs=32650)
+    >>> aggregate(pts, grid)["count"].tolist()
+    [2, 1]
+    """
+    if value not in ("count", "density"):
+        raise InputError(f"value must be 'count' or 'density', not {value!r}")
+    if units.crs is None or points.crs is None:
+        raise InputError("points and units need a CRS: set one (e.g. .set_crs(4326))")
+    if by and by not in points.columns:
+        raise InputError(f"column {by!r} is not in the points table")
+    out = units.copy()
+    pts = points[~(points.geometry.isna() | points.geometry.is_empty)]
+    pts = pts.to_crs(units.crs)
+    key = gpd.GeoDataFrame({"_unit": np.arange(len(units))}, geometry=units.geometry.values)
+    joined = gpd.sjoin(
+        gpd.GeoDataFrame(
+            {"_label": pts[by].to_numpy() if by else np.zeros(len(pts))},
+            geometry=pts.geometry.values,
+        ),
+        key,
+        how="inner",
+        predicate="intersects",
+    )
+    joined = joined[~joined.index.duplicated(keep="first")]
+    out["count"] = np.bincount(joined["_unit"].to_numpy(), minlength=len(units)).astype(np.int64)
+    if by:
+        for label in sorted(joined["_label"].dropna().unique(), key=str):
+            sel = joined["_unit"][joined["_label"] == label].to_numpy()
+            out[f"count_{label}"] = np.bincount(sel, minlength=len(units)).astype(np.int64)
+    outside = len(pts) - len(joined)
+    if outside:
+        log.info("%d of %d points fall in no unit", outside, len(pts))
+    out["area_km2"] = _equal_area_km2(out) if len(out) else np.zeros(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["density"] = out["count"] / out["area_km2"]
+    out["value"] = out[value]
+    return out
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def weights(
+    units: gpd.GeoDataFrame,
+    *,
+    kind: Literal["queen", "rook", "knn"] = "queen",
+    k: int = 8,
+    transform: str = "r",
+    attach_islands: bool = True,
+) -> lpw.W:
+    """libpysal spatial weights for ``units``, ids 0..n−1 in row order.
+
+    * A grid from :func:`make_grid` (``attrs["grid"]`` and ``grid_row`` /
+      ``grid_col``): lattice neighbours by cell position (queen: 8, rook: 4,
+      hexagons: 6 for both), built vectorised, so clipping along coasts cannot break
+      an adjacency through floating-point vertex mismatches.
+    * Other polygons: ``libpysal.weights.Queen`` / ``Rook.from_dataframe``.
+    * ``kind="knn"``: ``libpysal.weights.KNN`` on centroids (or the points).
+
+    Islands (units with no contiguity neighbour, e.g. a cell on an island in the
+    Yangtze) would drop out of the statistics; with ``attach_islands`` each is joined
+    to its nearest unit (by centroid), symmetrically, as
+    ``libpysal.weights.attach_islands`` does.
+
+    Parameters
+    ----------
+    units : GeoDataFrame
+    kind : {"queen", "rook", "knn"}
+    k : int
+        Neighbours for ``kind="knn"``.
+    transform : str
+        libpysal transform: "r" row-standardised (default), "b" binary, …
+    attach_islands : bool
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> g = make_grid(box(0, 0, 3000, 3000), cell_size=1000, crs=32650)
+    >>> w = weights(g)
+    >>> w.n, w.cardinalities[4], w.transform
+    (9, 8, 'R')
+    """
+    n = len(units)
+    if n < 2:
+        raise InputError(f"spatial weights need at least 2 units, got {n}")
+    cent = shapely.get_coordinates(units.geometry.centroid.to_numpy())
+    grid = units.attrs.get("grid")
+    if kind == "knn":
+        w = lpw.KNN(cent, k=min(k, n - 1), silence_warnings=True)
+    elif kind in ("queen", "rook") and grid and {"grid_row", "grid_col"} <= set(units.columns):
+        i, j = _lattice_pairs(
+            units["grid_row"].to_numpy(), units["grid_col"].to_numpy(), grid["shape"], kind
+        )
+        if attach_islands:
+            i, j = _attach(i, j, cent)
+        w = _w_from_pairs(i, j, n)
+    elif kind in ("queen", "rook"):
+        cls = lpw.Queen if kind == "queen" else lpw.Rook
+        w = cls.from_dataframe(units, use_index=False, silence_warnings=True)
+        if attach_islands and w.islands:
+            log.info("%d island unit(s) joined to their nearest neighbour", len(w.islands))
+            w = lpw.attach_islands(w, lpw.KNN(cent, k=1), silence_warnings=True)
+    else:
+        raise InputError(f"unknown weights kind {kind!r}: use 'queen', 'rook' or 'knn'")
+    w.transform = transform
+    return w
+
+
+def _w_from_pairs(i: np.ndarray, j: np.ndarray, n: int) -> lpw.W:
+    """A binary W with ids 0..n−1 from neighbour pairs; units without pairs stay islands."""
+    order = np.lexsort((j, i))
+    i, j = i[order], j[order]
+    bounds = np.searchsorted(i, np.arange(n + 1))
+    neighbors = {k: j[bounds[k] : bounds[k + 1]].tolist() for k in range(n)}
+    return lpw.W(neighbors, id_order=list(range(n)), silence_warnings=True)
+
+
+def _lattice_pairs(
+    row: np.ndarray, col: np.ndarray, shape: str, kind: str
+) -> tuple[np.ndarray, np.ndarray]:
+    r0, c0 = row.min() - 1, col.min() - 1
+    rr, cc = row - r0, col - c0
+    index = np.full((rr.max() + 2, cc.max() + 2), -1)
+    index[rr, cc] = np.arange(len(row))
+    pos = np.arange(len(row))
+    src, dst = [], []
+    if shape == "hex":
+        # offsets depend on the parity of the absolute row
+        for offsets, parity in ((_HEX_EVEN, 0), (_HEX_ODD, 1)):
+            sel = (row % 2) == parity
+            for dr, dc in offsets:
+                nb = index[rr[sel] + dr, cc[sel] + dc]
+                ok = nb >= 0
+                src.append(pos[sel][ok])
+                dst.append(nb[ok])
+    else:
+        for dr, dc in _QUEEN if kind == "queen" else _ROOK:
+            nb = index[rr + dr, cc + dc]
+            ok = nb >= 0
+            src.append(pos[ok])
+            dst.append(nb[ok])
+    return np.concatenate(src), np.concatenate(dst)
+
+
+def _attach(i: np.ndarray, j: np.ndarray, cent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    has = np.zeros(len(cent), dtype=bool)
+    has[i] = True
+    islands = np.flatnonzero(~has)
+    if len(islands) == 0:
+        return i, j
+    log.info("%d island cell(s) joined to their nearest cell", len(islands))
+    _, nn = cKDTree(cent).query(cent[islands], k=2)
+    nb = nn[:, 1]
+    pairs = np.unique(
+        np.concatenate(
+            [
+                np.column_stack([i, j]),
+                np.column_stack([islands, nb]),
+                np.column_stack([nb, islands]),
+            ]
+        ),
+        axis=0,
+    )
+    return pairs[:, 0], pairs[:, 1]
+
+
+@contextlib.contextmanager
+def _kept_transform(w: lpw.W) -> Iterator[lpw.W]:
+    """esda sets ``w.transform`` in place; put the caller's transform back after."""
+    before = w.transform
+    try:
+        yield w
+    finally:
+        w.transform = before
+
+
+@contextlib.contextmanager
+def _esda_call(w: lpw.W, seed: Seed) -> Iterator[None]:
+    """Seed and restore NumPy's global state and ``w.transform`` around an esda call.
+
+    Also silences esda's notices about future defaults (the p-values returned are
+    documented here) and pandas deprecations raised inside esda.
+    """
+    with _kept_transform(w), legacy_seed(seed), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*alternative hypothesis.*")
+        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
+        warnings.filterwarnings("ignore", message=".*row_stack.*")
+        warnings.filterwarnings("ignore", message=".*not fully connected.*")
+        warnings.filterwarnings("ignore", category=RuntimeWarning)  # 0/0 in esda's z_sim
+        yield
+
+
+def _values(units: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in units.columns:
+        raise InputError(f"column {column!r} is not in the units table (has {list(units.columns)})")
+    y = pd.to_numeric(units[column], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(y))
+    if len(bad):
+        raise InputError(
+            f"column {column!r} has {len(bad)} missing or non-numeric value(s) (rows "
+            f"{', '.join(str(b + 1) for b in bad[:5])}): fill them (e.g. 0 for counts) first"
+        )
+    return y
+
+
+def _weights_for(units: gpd.GeoDataFrame, w: Any) -> lpw.W:
+    if w is None:
+        return weights(units)
+    if not isinstance(w, lpw.W) and hasattr(w, "to_W"):  # a libpysal.graph.Graph
+        w = w.to_W()
+    if w.n != len(units):
+        raise InputError(f"the weights have {w.n} units but the table has {len(units)} rows")
+    return w
+
+
+# ---------------------------------------------------------------------- global Moran
+
+
+@dataclasses.dataclass
+class MoranResult(Result):
+    """Global Moran's I (esda.Moran): analytic (normality) and permutation inference.
+
+    ``p_norm`` is two-sided; ``p_sim`` is esda's folded pseudo p-value,
+    (1 + #{I_sim as or more extreme}) / (permutations + 1).
+    """
+
+    I: float  # noqa: E741 -- the statistic's name
+    EI: float
+    VI_norm: float
+    z_norm: float
+    p_norm: float
+    z_sim: float
+    p_sim: float
+    EI_sim: float
+    n: int
+    permutations: int
+    column: str
+    seed: int | None
+
+
+def global_moran(
+    units: gpd.GeoDataFrame,
+    column: str,
+    *,
+    w: lpw.W | None = None,
+    permutations: int = 999,
+    seed: Seed = 0,
+    transformation: str = "r",
+) -> MoranResult:
+    """Global Moran's I of ``column`` (esda.Moran, two-tailed).
+
+    Parameters
+    ----------
+    units : GeoDataFrame
+    column : str
+        E.g. ``"count"`` or ``"density"`` from :func:`aggregate`.
+    w : libpysal W, optional
+        Default :func:`weights` (queen, islands attached, row-standardised).
+    permutations : int
+    seed : int, Generator or None
+        NumPy's global state is seeded with it for the call and restored after.
+    transformation : str
+        Passed to esda ("r" row-standardised).
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> g = make_grid(box(0, 0, 5000, 5000), cell_size=1000, crs=32650)
+    >>> g["v"] = (g["grid_col"] < 2).astype(float)
+    >>> res = global_moran(g, "v", permutations=99)
+    >>> bool(res.I > 0.5 and res.p_sim <= 0.01)
+    True
+    """
+    y = _values(units, column)
+    w = _weights_for(units, w)
+    with _esda_call(w, seed):
+        m = esda.Moran(y, w, transformation=transformation, permutations=permutations)
+    nan = float("nan")
+    return MoranResult(
+        I=float(m.I),
+        EI=float(m.EI),
+        VI_norm=float(m.VI_norm),
+        z_norm=float(m.z_norm),
+        p_norm=float(m.p_norm),
+        z_sim=float(m.z_sim) if permutations else nan,
+        p_sim=float(m.p_sim) if permutations else nan,
+        EI_sim=float(m.EI_sim) if permutations else nan,
+        n=int(m.n),
+        permutations=int(permutations),
+        column=column,
+        seed=seed_int(seed) if isinstance(seed, int | np.integer) else None,
+    )
+
+
+# ----------------------------------------------------------------------- local Moran
+
+
+def _threshold(p: np.ndarray, alpha: float, fdr: bool) -> float:
+    return float(esda.fdr(p, alpha)) if fdr else float(alpha)
+
+
+def local_moran(
+    units: gpd.GeoDataFrame,
+    column: str,
+    *,
+    w: lpw.W | None = None,
+    permutations: int = 999,
+    seed: Seed = 0,
+    alpha: float = 0.05,
+    fdr: bool = False,
+) -> gpd.GeoDataFrame:
+    """Local Moran's I (LISA, esda.Moran_Local) with quadrants and significance.
+
+    Parameters
+    ----------
+    units : GeoDataFrame
+    column : str
+    w : libpysal W, optional
+        Default :func:`weights` (queen, row-standardised).
+    permutations : int
+        Conditional permutations (at least 1).
+    seed : int, Generator or None
+        Passed to esda as an int (``seed=5`` equals esda's ``seed=5``).
+    alpha : float
+        Significance level.
+    fdr : bool
+        Use the Benjamini–Hochberg false-discovery-rate threshold (esda.fdr) instead
+        of ``alpha`` itself.
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy of ``units`` with ``lisa_I`` (esda ``Is``), ``lisa_z`` (``z_sim``),
+        ``lisa_q`` (HH / LH / LL / HL from esda's ``q`` 1–4), ``lisa_p`` (``p_sim``),
+        ``lisa_sig`` (p ≤ threshold) and ``lisa_cluster`` (the quadrant where
+        significant, else ``"ns"``); ``attrs["lisa_threshold"]`` holds the threshold.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> g = make_grid(box(0, 0, 5000, 5000), cell_size=1000, crs=32650)
+    >>> g["v"] = ((g["grid_col"] < 2) & (g["grid_row"] < 2)).astype(float) * 10
+    >>> out = local_moran(g, "v", permutations=99)
+    >>> sorted(set(out["lisa_q"]))
+    ['HH', 'LH', 'LL']
+    """
+    if permutations < 1:
+        raise InputError("local Moran needs permutations >= 1 for its p-values")
+    y = _values(units, column)
+    w = _weights_for(units, w)
+    with _esda_call(w, seed):
+        lm = esda.Moran_Local(
+            y, w, transformation="r", permutations=permutations, seed=seed_int(seed), n_jobs=1
+        )
+    out = units.copy()
+    p = np.asarray(lm.p_sim, dtype=float)
+    thr = _threshold(p, alpha, fdr)
+    q = pd.Series(np.asarray(lm.q)).map(_QUADRANTS).to_numpy()
+    sig = p <= thr
+    out["lisa_I"] = np.asarray(lm.Is, dtype=float)
+    out["lisa_z"] = np.asarray(lm.z_sim, dtype=float)
+    out["lisa_q"] = q
+    out["lisa_p"] = p
+    out["lisa_sig"] = sig
+    out["lisa_cluster"] = np.where(sig, q, "ns")
+    out.attrs["lisa_threshold"] = thr
+    return out
+
+
+def getis_ord(
+    units: gpd.GeoDataFrame,
+    column: str,
+    *,
+    w: lpw.W | None = None,
+    star: bool = True,
+    transform: Literal["B", "R"] = "B",
+    permutations: int = 999,
+    seed: Seed = 0,
+    alpha: float = 0.05,
+    fdr: bool = False,
+) -> gpd.GeoDataFrame:
+    """Getis–Ord Gi* hot and cold spots (esda.G_Local).
+
+    With ``star=True`` the unit itself is in its own neighbourhood (Gi*); with the
+    default binary ``transform="B"`` esda gives it self-weight 1 (the classic Gi*
+    of Ord & Getis 1995, as ArcGIS's Hot Spot Analysis). The z-score is esda's
+    analytic ``Zs``.
+
+    Parameters
+    ----------
+    units : GeoDataFrame
+    column : str
+        Non-negative values (counts or densities).
+    w : libpysal W, optional
+        Default :func:`weights` (queen contiguity); esda applies ``transform``.
+    star : bool
+    transform : {"B", "R"}
+    permutations : int
+        0 for analytic p-values only.
+    seed : int, Generator or None
+    alpha : float
+    fdr : bool
+        False-discovery-rate threshold (esda.fdr) instead of ``alpha``.
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy of ``units`` with ``gi`` (esda ``Gs``), ``gi_z`` (``Zs``), ``gi_p``
+        (permutation ``p_sim`` when permutations > 0, else two-sided normal),
+        ``gi_p_norm`` (two-sided normal) and ``hotspot`` (``hot`` / ``cold`` where
+        significant, else ``ns``).
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> g = make_grid(box(0, 0, 5000, 5000), cell_size=1000, crs=32650)
+    >>> g["v"] = ((g["grid_col"] < 2) & (g["grid_row"] < 2)).astype(float) * 10
+    >>> out = getis_ord(g, "v", permutations=99)
+    >>> out.loc[(g["grid_col"] == 0) & (g["grid_row"] == 0), "hotspot"].item()
+    'hot'
+    """
+    y = _values(units, column)
+    w = _weights_for(units, w)
+    with _esda_call(w, seed):
+        g = esda.G_Local(
+            y,
+            w,
+            transform=transform,
+            permutations=permutations,
+            star=star,
+            seed=seed_int(seed),
+            n_jobs=1,
+        )
+    out = units.copy()
+    z = np.asarray(g.Zs, dtype=float)
+    p_norm = np.minimum(1.0, 2.0 * np.asarray(g.p_norm, dtype=float))
+    p = np.asarray(g.p_sim, dtype=float) if permutations else p_norm
+    thr = _threshold(p, alpha, fdr)
+    sig = p <= thr
+    out["gi"] = np.asarray(g.Gs, dtype=float)
+    out["gi_z"] = z
+    out["gi_p"] = p
+    out["gi_p_norm"] = p_norm
+    out["hotspot"] = np.where(sig & (z > 0), "hot", np.where(sig & (z < 0), "cold", "ns"))
+    out.attrs["gi_threshold"] = thr
+    return out
+
+
+# ----------------------------------------------------------------------- join counts
+
+
+@dataclasses.dataclass
+class JoinCountResult(Result):
+    """Binary join counts per category (esda.Join_Counts, category vs the rest).
+
+    For each label: ``bb`` joins between two units of that label, ``bw`` between it
+    and another label, ``ww`` among the rest, ``J`` all joins, ``mean_bb`` the mean
+    BB under permutation, and ``p_sim_bb`` the one-sided pseudo p-value of more BB
+    joins than chance (``clustered`` when ≤ alpha).
+    """
+
+    table: pd.DataFrame
+    label_column: str
+    n: int
+    n_excluded: int
+    weights: str
+    permutations: int
+    seed: int | None
+
+
+def join_counts(
+    units_or_points: gpd.GeoDataFrame,
+    label_column: str,
+    *,
+    w: lpw.W | None = None,
+    k: int = 6,
+    value: Any = None,
+    exclude: Sequence[Any] = ("unclassified",),
+    permutations: int = 999,
+    seed: Seed = 0,
+    alpha: float = 0.05,
+) -> JoinCountResult:
+    """Do units (or incubators) with the same label sit next to each other?
+
+    Parameters
+    ----------
+    units_or_points : GeoDataFrame
+        Polygons (queen contiguity) or points (k nearest neighbours, symmetrised so
+        that a join is mutual).
+    label_column : str
+        A categorical column, e.g. ``layout`` or ``relation``.
+    w : libpysal W, optional
+        Weights for all rows (then no row may have a missing or excluded label).
+    k : int
+        Neighbours for points.
+    value : optional
+        Test only this label; default every label.
+    exclude : sequence
+        Labels left out before the weights are built (with missing labels), because
+        their true class is unknown.
+    permutations : int
+    seed : int, Generator or None
+        NumPy's global state is seeded for each label's test and restored after.
+    alpha : float
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> g = make_grid(box(0, 0, 6000, 6000), cell_size=1000, crs=32650)
+    >>> g["layout"] = np.where(g["grid_col"] < 3, "building", "park")
+    >>> res = join_counts(g, "layout", permutations=99)
+    >>> bool(res.table.set_index("label").loc["building", "clustered"])
+    True
+    """
+    if label_column not in units_or_points.columns:
+        raise InputError(f"label column {label_column!r} is not in the table")
+    labels = units_or_points[label_column]
+    keep = labels.notna() & ~labels.isin(list(exclude))
+    n_excluded = int((~keep).sum())
+    if w is not None:
+        if n_excluded:
+            raise InputError(
+                f"{n_excluded} row(s) have a missing or excluded {label_column!r}: drop them "
+                "before building the weights, or let join_counts build them (w=None)"
+            )
+        data = units_or_points
+        w = _weights_for(data, w)
+        wname = "given"
+    else:
+        data = units_or_points[keep.to_numpy()]
+        kinds = set(data.geom_type.unique())
+        kind = "knn" if kinds <= {"Point", "MultiPoint"} else "queen"
+        w = weights(data.reset_index(drop=True), kind=kind, k=k, transform="b")
+        if kind == "knn":
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*not fully connected.*")
+                w = w.symmetrize()
+            w.transform = "b"
+        wname = f"knn{k} (symmetrised)" if kind == "knn" else "queen"
+    lab = data[label_column].astype(str).to_numpy()
+    cats = [str(value)] if value is not None else sorted(set(lab))
+    rows = []
+    for cat in cats:  # one test per category (few)
+        y = (lab == cat).astype(int)
+        row: dict[str, Any] = {"label": cat, "n": int(y.sum())}
+        if 0 < y.sum() < len(y):
+            with _esda_call(w, seed):
+                jc = esda.Join_Counts(y, w, permutations=permutations)
+            row.update(
+                bb=float(jc.bb),
+                bw=float(jc.bw),
+                ww=float(jc.ww),
+                J=float(jc.J),
+                mean_bb=float(jc.mean_bb) if permutations else float("nan"),
+                p_sim_bb=float(jc.p_sim_bb) if permutations else float("nan"),
+            )
+        else:
+            row.update(bb=np.nan, bw=np.nan, ww=np.nan, J=np.nan, mean_bb=np.nan, p_sim_bb=np.nan)
+        row["clustered"] = bool(row["p_sim_bb"] <= alpha)
+        rows.append(row)
+    return JoinCountResult(
+        table=pd.DataFrame(rows),
+        label_column=label_column,
+        n=len(data),
+        n_excluded=n_excluded,
+        weights=wname,
+        permutations=int(permutations),
+        seed=seed_int(seed) if isinstance(seed, int | np.integer) else None,
+    )
+
+
+# ---------------------------------------------------------------------- multi-scale
+
+
+def multiscale_moran(
+    points: gpd.GeoDataFrame,
+    area: gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry,
+    *,
+    cell_sizes: Sequence[float] = (1000, 2000, 5000, 10000, 20000),
+    shape: Literal["square", "hex"] = "square",
+    value: Literal["count", "density"] = "count",
+    permutations: int = 999,
+    seed: Seed = 0,
+    alpha: float = 0.05,
+    crs: Any = None,
+) -> pd.DataFrame:
+    """Global Moran's I of incubator counts on grids of several cell sizes.
+
+    Like ArcGIS's Incremental Spatial Autocorrelation, but over the aggregation
+    scale: at each cell size the points are counted on a grid clipped to ``area``
+    and Moran's I is computed with queen lattice weights (row-standardised).
+
+    Parameters
+    ----------
+    points : GeoDataFrame
+    area : GeoDataFrame, GeoSeries or shapely geometry (metres)
+    cell_sizes : sequence of float
+        Metres.
+    shape : {"square", "hex"}
+    value : {"count", "density"}
+    permutations : int
+    seed : int, Generator or None
+        The same seed at every scale.
+    alpha : float
+        A scale is significant when its analytic ``p`` ≤ alpha.
+    crs : CRS-like, optional
+        Metric CRS of the grids (default: local UTM of ``area``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per cell size: ``cell_size, n_cells, n_points, I, EI, z`` (analytic,
+        normality), ``p`` (its two-sided p-value), ``p_sim`` (permutation) and ``peak``. ``peak`` marks the scale of strongest clustering: the highest
+        z among the significant, positive ones; ``attrs["peak_cell_size"]`` holds it
+        (None if no scale is significant) and ``attrs["first_peak_cell_size"]`` the
+        first local maximum of a significant z.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> rng = np.random.default_rng(0)
+    >>> xy = np.vstack([rng.normal(2000, 300, (60, 2)), rng.uniform(0, 10000, (20, 2))])
+    >>> pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(*xy.T), crs=32650)
+    >>> prof = multiscale_moran(pts, box(0, 0, 10000, 10000), cell_sizes=(1000, 2000),
+    ...                         permutations=0, crs=32650)
+    >>> len(prof), prof.attrs["peak_cell_size"] in (1000.0, 2000.0)
+    (2, True)
+    """
+    if points.crs is None:
+        raise InputError("the points have no CRS: set one (e.g. .set_crs(4326))")
+    if isinstance(area, shapely.Geometry) and crs is None:
+        crs = points.crs
+    rows = []
+    for size in sorted(float(s) for s in cell_sizes):  # few scales
+        grid = make_grid(area, cell_size=size, shape=shape, crs=crs)
+        agg = aggregate(points, grid, value=value)
+        row: dict[str, Any] = {
+            "cell_size": size,
+            "n_cells": len(agg),
+            "n_points": int(agg["count"].sum()),
+        }
+        if len(agg) >= 3 and agg["value"].nunique() > 1:
+            res = global_moran(agg, "value", permutations=permutations, seed=seed)
+            row.update(I=res.I, EI=res.EI, z=res.z_norm, p=res.p_norm, p_sim=res.p_sim)
+        else:
+            row.update(I=np.nan, EI=np.nan, z=np.nan, p=np.nan, p_sim=np.nan)
+        rows.append(row)
+    prof = pd.DataFrame(rows)
+    ok = (prof["p"] <= alpha) & (prof["z"] > 0)
+    prof["peak"] = False
+    peak = first = None
+    if ok.any():
+        best = prof.loc[ok, "z"].idxmax()
+        prof.loc[best, "peak"] = True
+        peak = float(prof.loc[best, "cell_size"])
+        z = prof["z"].to_numpy()
+        for i in np.flatnonzero(ok.to_numpy()):  # few scales
+            left = z[i - 1] if i > 0 else -np.inf
+            right = z[i + 1] if i + 1 < len(z) else -np.inf
+            if z[i] >= np.nan_to_num(left, nan=-np.inf) and z[i] >= np.nan_to_num(
+                right, nan=-np.inf
+            ):
+                first = float(prof.loc[i, "cell_size"])
+                break
+    prof.attrs["peak_cell_size"] = peak
+    prof.attrs["first_peak_cell_size"] = first
+    return prof
+
+
+# ---------------------------------------------------------------------------- output
+
+
+def write_grid(gdf: gpd.GeoDataFrame, path: str | os.PathLike, *, layer: str = "grid") -> None:
+    """Write ``gdf`` as layer ``layer`` of a GeoPackage, atomically.
+
+    Other layers of an existing GeoPackage are kept: the file is copied, the layer
+    written (replacing one of the same name) and the copy renamed over the original.
+    The layer keeps the grid's metric CRS.
+
+    Examples
+    --------
+    >>> import tempfile, os, pyogrio
+    >>> from shapely.geometry import box
+    >>> g = make_grid(box(0, 0, 2000, 2000), cell_size=1000, crs=32650)
+    >>> path = os.path.join(tempfile.mkdtemp(), "grid.gpkg")
+    >>> write_grid(g, path)
+    >>> pyogrio.list_layers(path)[:, 0].tolist()
+    ['grid']
+    """
+    path = os.fspath(path)
+    with atomic_path(path) as tmp:
+        if os.path.exists(path):
+            shutil.copy2(path, tmp)
+        out = gdf.copy()
+        for col in out.columns:
+            if out[col].dtype == object and col != out.geometry.name:
+                out[col] = out[col].astype(str)
+        out.to_file(tmp, layer=layer, driver="GPKG", mode="w")
