@@ -1,0 +1,477 @@
+"""Run the whole study: classify every scale, compute every statistic, write files.
+
+:func:`run_study` is the one function the CLI (``stats``, ``report``), the QGIS
+provider and notebooks share. It returns a :class:`Study` holding every table and
+test; :func:`write_study` writes them (CSV tables, ``stats.json``, ``layers.gpkg``,
+density GeoTIFFs, ``config.toml``, ``provenance.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from incubloc.classify import Classification
+from incubloc.studyarea import StudyArea
+
+__all__ = ["Study", "run_density", "run_stats", "run_study", "write_study"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Study:
+    """Every result of one run.
+
+    Attributes
+    ----------
+    config : dict
+        The fully resolved configuration.
+    classification : Classification
+        Per-incubator classes and per-city ring patterns.
+    study_area : StudyArea
+    sites : GeoDataFrame or None
+    tables : dict of str to DataFrame
+        Named tables, written as ``tables/<name>.csv``.
+    tests : dict
+        Test statistics (JSON-serialisable), written as ``stats.json``.
+    grids : dict of str to GeoDataFrame
+        Aggregation grids with counts and LISA / Gi* columns (layer per cell size).
+    results : dict
+        Result objects for plotting (``ripley``, ``centrography``, ``ring_edge`` ...).
+    surfaces : dict
+        Density surfaces (``all`` and one per opening year).
+    crs : pyproj.CRS
+        The metric CRS of the analysis.
+    inputs : dict
+        Input file paths.
+    """
+
+    config: dict[str, Any]
+    classification: Classification
+    study_area: StudyArea
+    sites: gpd.GeoDataFrame | None = None
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    tests: dict[str, Any] = field(default_factory=dict)
+    grids: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+    surfaces: dict[str, Any] = field(default_factory=dict)
+    crs: Any = None
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def incubators(self) -> gpd.GeoDataFrame:
+        """The classified incubators (EPSG:4326)."""
+        return self.classification.incubators
+
+    def _repr_html_(self) -> str:
+        return (
+            f"<p><b>incubloc study</b>: {len(self.incubators)} incubators, "
+            f"{len(self.tables)} tables, {len(self.tests)} tests</p>"
+            + self.classification._repr_html_()
+        )
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, pd.DataFrame):
+        return _jsonable(obj.to_dict(orient="records"))
+    if hasattr(obj, "to_dict") and not isinstance(obj, pd.Series):
+        return _jsonable(obj.to_dict())
+    return obj
+
+
+def _load(config: dict[str, Any]):
+    from incubloc import datasets
+    from incubloc.errors import ConfigError
+    from incubloc.io import read_incubators, read_sites
+    from incubloc.studyarea import load_study_area
+
+    inp = config["input"]
+    if inp["example"]:
+        if inp["incubators"] and inp["incubators"] != str(datasets.nanjing_incubators_path()):
+            raise ConfigError("give either [input] incubators or example, not both")
+        inp["incubators"] = str(datasets.nanjing_incubators_path())
+        inp["sites"] = inp["sites"] or str(datasets.nanjing_sites_path())
+        inp["coords"] = "gcj02"
+        config["study_area"]["path"] = config["study_area"]["path"] or str(
+            datasets.nanjing_study_area_path()
+        )
+    if not inp["incubators"]:
+        raise ConfigError("no incubators given: set [input] incubators or example = \"nanjing\"")
+    if not config["study_area"]["path"]:
+        raise ConfigError("no study area given: set [study_area] path")
+    inc = read_incubators(
+        inp["incubators"], coords=inp["coords"], lon=inp["lon"], lat=inp["lat"],
+        encoding=inp["encoding"], layer=inp["layer"],
+    )
+    sites = read_sites(inp["sites"], incubator_ids=inc["id"]) if inp["sites"] else None
+    sa = load_study_area(config["study_area"]["path"])
+    inputs = {
+        "incubators": inp["incubators"],
+        "sites": inp["sites"],
+        "study_area": config["study_area"]["path"],
+    }
+    return inc, sites, sa, inputs
+
+
+def classify_with_config(inc, sa, *, sites, config) -> Classification:
+    """:func:`incubloc.classify.classify` with the parameters of a resolved config."""
+    from incubloc.classify import classify
+    from incubloc.layout import LayoutThresholds
+
+    return classify(
+        inc, sa, sites=sites,
+        core_city=config["study_area"]["core_city"],
+        corridor_buffer_m=config["study_area"]["corridor_buffer_m"],
+        min_share=config["relation"]["min_share"],
+        tolerance_m=config["relation"]["tolerance_m"],
+        layout_thresholds=LayoutThresholds(**config["layout"]),
+        crs=config["analysis"]["crs"],
+    )
+
+
+def _stats_units(sa: StudyArea) -> gpd.GeoDataFrame | None:
+    cities = sa.get("cities")
+    return None if cities is None else cities[["city", "geometry"]]
+
+
+def run_study(config: dict[str, Any], *, progress: bool = False) -> Study:
+    """Classify, then compute every table and test of the study.
+
+    Parameters
+    ----------
+    config : dict
+        A resolved configuration (:func:`incubloc.config.resolve_config`).
+    progress : bool
+        Show a progress bar on stderr.
+
+    Returns
+    -------
+    Study
+
+    Examples
+    --------
+    >>> from incubloc.config import resolve_config
+    >>> cfg = resolve_config({"input": {"example": "nanjing"},
+    ...                       "stats": {"permutations": 99, "n_sim": 19, "ring_edge_sim": 99,
+    ...                                 "cell_sizes_m": [10000.0]},
+    ...                       "density": {"by_year": False, "cell_size_m": 2000.0}})
+    >>> study = run_study(cfg)
+    >>> study.tables["ring_patterns"].set_index("city").loc["Nanjing", "ring_pattern"]
+    'core+inner_suburb+outer_suburb'
+    """
+    from tqdm.auto import tqdm
+
+    from incubloc import agreement as _agr
+    from incubloc import region as _region
+    from incubloc import rings as _rings
+    from incubloc.coords import metric_crs
+    from incubloc.stats import autocorrelation as _ac
+    from incubloc.stats import density as _dens
+    from incubloc.stats import pointpattern as _pp
+    from incubloc.stats import preference as _pref
+
+    steps = ["classify", "region", "rings", "relation and layout", "point pattern",
+             "autocorrelation", "location preference", "density"]
+    bar = tqdm(total=len(steps), desc="incubloc", disable=not progress, unit="step")
+
+    def step(name: str) -> None:
+        bar.set_postfix_str(name)
+        log.info("%s", name)
+
+    step("classify")
+    inc, sites, sa, inputs = _load(config)
+    classification = classify_with_config(inc, sa, sites=sites, config=config)
+    cls = classification.incubators
+    st = config["stats"]
+    seed = st["seed"]
+    crs = config["analysis"]["crs"] or metric_crs(cls, method=config["analysis"]["crs_method"])
+    study = Study(config, classification, sa, sites, crs=crs, inputs=inputs)
+    T, tests, results = study.tables, study.tests, study.results
+    bar.update()
+
+    step("region")
+    for name, table in _region.region_tables(cls, study_area=sa).items():
+        T[f"region_{name}"] = table
+    tests["counts"] = classification.to_dict()
+    if sa.has("settlements"):
+        tests["tier_relation"] = _region.tier_relation(cls, study_area=sa).to_dict()
+    tests["province_ratio"] = {"numerator": "Jiangsu", "denominator": "Anhui",
+                               "ratio": _region.province_ratio(cls)}
+    bar.update()
+
+    step("rings")
+    rings = sa.get("rings")
+    T["ring_patterns"] = classification.city_rings
+    if rings is not None:
+        rt = _rings.ring_table(cls, rings=rings)
+        T["ring_table"] = rt
+        T["density_gradient"] = _rings.density_gradient(rt)
+        T["opening_sequence"] = _rings.opening_sequence(cls, rings=rings)
+        tests["density_gradient"] = T["density_gradient"]
+        tests["opening_sequence"] = T["opening_sequence"]
+        edge = _rings.ring_edge_test(cls, rings, n_sim=st["ring_edge_sim"], seed=seed)
+        results["ring_edge"] = edge
+        tests["ring_edge"] = edge.to_dict()
+    bar.update()
+
+    step("relation and layout")
+    for a in ("relation", "layout"):
+        for b in ("city", "ring"):
+            T[f"{a}_by_{b}"] = _agr.crosstab(cls, a, b)
+        declared = cls[f"declared_{a}"]
+        if declared.notna().any():
+            agr = _agr.agreement(declared, cls[a])
+            results[f"{a}_agreement"] = agr
+            tests[f"{a}_agreement"] = agr.to_dict()
+            T[f"{a}_confusion"] = agr.confusion
+    bar.update()
+
+    step("point pattern")
+    windows = _stats_units(sa)
+    located = cls[cls["city"] != "unclassified"]
+    T["point_pattern"] = _pp.point_pattern_summary(
+        located, by="city", windows=windows, n_sim=st["n_sim"], seed=seed
+    )
+    land = windows.union_all() if windows is not None else None
+    rip = _pp.ripley(located, window=land if land is not None else located.union_all().convex_hull,
+                     n_sim=st["n_sim"], seed=seed)
+    results["ripley"] = rip
+    tests["ripley"] = rip.to_dict()
+    cen = _pp.centrography(located.to_crs(crs))
+    results["centrography"] = cen
+    all_row = T["point_pattern"].iloc[-1]
+    tests["clark_evans"] = {k: all_row[k] for k in ("n", "R", "R_z", "R_p") if k in all_row}
+    bar.update()
+
+    step("autocorrelation")
+    if land is not None:
+        area = gpd.GeoSeries([land], crs=4326)
+        ms = _ac.multiscale_moran(located, area, cell_sizes=tuple(st["cell_sizes_m"]),
+                                  shape=st["grid_shape"], permutations=st["permutations"],
+                                  seed=seed, alpha=st["alpha"], crs=crs)
+        T["multiscale_moran"] = ms
+        peak = ms.attrs.get("peak_cell_size") or float(st["cell_sizes_m"][0])
+        grid = _ac.make_grid(area, cell_size=float(peak), shape=st["grid_shape"], crs=crs)
+        grid = _ac.aggregate(located, grid, value="count")
+        grid = _ac.local_moran(grid, "count", permutations=st["permutations"], seed=seed,
+                               alpha=st["alpha"], fdr=st["fdr"])
+        grid = _ac.getis_ord(grid, "count", permutations=st["permutations"], seed=seed,
+                             alpha=st["alpha"], fdr=st["fdr"])
+        study.grids["grid"] = grid
+        gm = _ac.global_moran(grid, "count", permutations=st["permutations"], seed=seed)
+        tests["global_moran"] = {"cell_size_m": float(peak), **gm.to_dict()}
+        jc = {}
+        for col, value in (("layout", "building"), ("relation", "standalone")):
+            res = _ac.join_counts(located, col, value=value, permutations=st["permutations"],
+                                  seed=seed, alpha=st["alpha"])
+            jc[f"{col}={value}"] = res.to_dict()
+        tests["join_counts"] = jc
+    bar.update()
+
+    step("location preference")
+    within = sa.get("settlements")
+    prefs = {}
+    if within is not None:
+        for name, targets in (("centres", sa.get("centres")), ("hosts", sa.get("hosts"))):
+            if targets is None:
+                continue
+            kind = None if name == "centres" else None
+            res = _pref.location_preference(located, targets, within=within, kind=kind,
+                                            n_sim=st["permutations"], seed=seed, crs=crs)
+            prefs[name] = res
+            T[f"preference_{name}"] = res.table
+        tests["preference"] = {k: v.table for k, v in prefs.items()}
+        results["preference"] = prefs
+    bar.update()
+
+    step("density")
+    dn = config["density"]
+    study.surfaces["all"] = _dens.kde(located, area=land, kernel=dn["kernel"],
+                                      bandwidth=dn["bandwidth"], cell_size=dn["cell_size_m"],
+                                      crs=crs)
+    if dn["by_year"] and located["opened"].notna().any():
+        years = _dens.kde_by_year(located, area=land, kernel=dn["kernel"],
+                                  bandwidth=study.surfaces["all"].bandwidth_m,
+                                  cell_size=dn["cell_size_m"], crs=crs)
+        for year, surf in years.items():
+            study.surfaces[f"year_{year}"] = surf
+    bar.update()
+    bar.close()
+    return study
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> None:
+    from incubloc.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=not isinstance(df.index, pd.RangeIndex), lineterminator="\n")
+
+
+def write_study(
+    study: Study,
+    outdir: str | os.PathLike,
+    *,
+    tables_dir: str = "tables",
+    layers: bool = True,
+    density: bool = True,
+) -> list[Path]:
+    """Write a study's tables, tests, layers, density surfaces, config and provenance.
+
+    Files: ``<tables_dir>/<name>.csv``, ``stats.json``, ``layers.gpkg`` (incubators,
+    city_rings, rings, hosts, grid), ``density/kde.tif`` and ``density/kde_by_year.tif``,
+    ``config.toml`` (fully resolved) and ``provenance.json``. Every file is written
+    atomically; tables and ``stats.json`` are byte-identical for the same inputs and
+    seed.
+
+    Returns
+    -------
+    list of Path
+    """
+    import pyogrio
+
+    from incubloc.config import dump_config
+    from incubloc.io import atomic_path
+    from incubloc.provenance import provenance
+    from incubloc.stats import density as _dens
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    tdir = outdir / tables_dir if tables_dir else outdir
+    tdir.mkdir(parents=True, exist_ok=True)
+    for name, table in sorted(study.tables.items()):
+        if table is None:
+            continue
+        p = tdir / f"{name}.csv"
+        _write_csv(pd.DataFrame(table), p)
+        written.append(p)
+
+    stats = {
+        "incubloc_version": __import__("incubloc").__version__,
+        "seed": study.config["stats"]["seed"],
+        "crs": str(study.crs),
+        **study.tests,
+    }
+    p = outdir / "stats.json"
+    with atomic_path(p) as tmp:
+        tmp.write_text(json.dumps(_jsonable(stats), indent=2, ensure_ascii=False, sort_keys=False)
+                       + "\n", encoding="utf-8")
+    written.append(p)
+
+    if layers:
+        p = outdir / "layers.gpkg"
+        with atomic_path(p) as tmp:
+            study.incubators.to_file(tmp, layer="incubators", driver="GPKG")
+            pyogrio.write_dataframe(pd.DataFrame(study.classification.city_rings), tmp,
+                                    layer="city_rings", driver="GPKG")
+            for name in ("rings", "hosts", "cities"):
+                layer = study.study_area.get(name)
+                if layer is not None:
+                    layer.to_file(tmp, layer=name, driver="GPKG")
+            if study.sites is not None:
+                study.sites.to_file(tmp, layer="sites", driver="GPKG")
+            for name, grid in study.grids.items():
+                grid.to_crs(4326).to_file(tmp, layer=name, driver="GPKG")
+        written.append(p)
+    else:
+        for name, grid in study.grids.items():
+            p = outdir / f"{name}.gpkg"
+            if p.exists():
+                p.unlink()
+            _ac_write(grid, p, name)
+            written.append(p)
+
+    if density and study.surfaces:
+        ddir = outdir / "density"
+        ddir.mkdir(exist_ok=True)
+        p = ddir / "kde.tif"
+        _dens.write_geotiff(study.surfaces["all"], p)
+        written.append(p)
+        years = {s.year: s for k, s in study.surfaces.items() if k.startswith("year_")}
+        if years:
+            p = ddir / "kde_by_year.tif"
+            _dens.write_geotiff(years, p)
+            written.append(p)
+
+    p = outdir / "config.toml"
+    with atomic_path(p) as tmp:
+        tmp.write_text(dump_config(study.config), encoding="utf-8")
+    written.append(p)
+    p = outdir / "provenance.json"
+    rec = provenance(parameters=study.config, inputs=study.inputs,
+                     seed=study.config["stats"]["seed"], command="incubloc")
+    with atomic_path(p) as tmp:
+        tmp.write_text(json.dumps(_jsonable(rec), indent=2, ensure_ascii=False) + "\n",
+                       encoding="utf-8")
+    written.append(p)
+    return written
+
+
+def _ac_write(grid: gpd.GeoDataFrame, path: Path, layer: str) -> None:
+    from incubloc.stats.autocorrelation import write_grid
+
+    write_grid(grid.to_crs(4326), path, layer=layer)
+
+
+def run_stats(
+    incubators: gpd.GeoDataFrame | None = None,
+    study_area: StudyArea | None = None,
+    *,
+    config: dict[str, Any],
+    outdir: str | os.PathLike,
+    sites: gpd.GeoDataFrame | None = None,
+    inputs: dict[str, Any] | None = None,
+    progress: bool = False,
+) -> list[Path]:
+    """``incubloc stats``: every table as CSV in ``outdir``, plus stats.json and provenance.
+
+    The inputs are read from ``config`` (the incubators / study area arguments are
+    accepted for symmetry with the other commands and must be the configured ones).
+    """
+    study = run_study(config, progress=progress)
+    return write_study(study, outdir, tables_dir="", layers=False, density=False)
+
+
+def run_density(
+    incubators: gpd.GeoDataFrame,
+    study_area: StudyArea | None = None,
+    *,
+    config: dict[str, Any],
+    output: str | os.PathLike,
+    inputs: dict[str, Any] | None = None,
+) -> Any:
+    """``incubloc density``: one kernel density GeoTIFF of ``incubators``.
+
+    The surface covers the study area's cities when given (the convex hull of the
+    points otherwise), in the analysis CRS; parameters come from ``config["density"]``.
+    """
+    from incubloc.coords import metric_crs
+    from incubloc.stats import density as _dens
+
+    dn = config["density"]
+    crs = config["analysis"]["crs"] or metric_crs(incubators, method=config["analysis"]["crs_method"])
+    area = None
+    if study_area is not None and study_area.has("cities"):
+        area = study_area.get("cities").union_all()
+    surface = _dens.kde(incubators, area=area, kernel=dn["kernel"], bandwidth=dn["bandwidth"],
+                        cell_size=dn["cell_size_m"], crs=crs)
+    _dens.write_geotiff(surface, output, overwrite=bool(config["output"]["overwrite"]))
+    return surface

@@ -1,0 +1,442 @@
+"""Region scale (city, province, settlement, tier, zone) on a hand-built world.
+
+The world, in lon/lat near Nanjing: three cities side by side, 0.2° wide,
+A (the core city) | B | C, plus an empty city D further east. A corridor runs
+west-east along latitude 31.95 with a 3 km belt; a named zone "north" covers
+latitudes 31.96-32.10. Distances: 0.01° of latitude ≈ 1.109 km.
+"""
+
+import json
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from shapely.geometry import LineString, Point, box
+
+from incubloc.errors import ConfigError, MissingLayerError, StudyAreaError
+from incubloc.region import (
+    REGION_COLUMNS,
+    TIER_ORDER,
+    TIERS_2014,
+    assign_region,
+    province_ratio,
+    region_summary,
+    region_tables,
+    tier_from_population,
+    tier_relation,
+)
+from incubloc.studyarea import StudyArea
+
+LAT_KM = 110.9  # km per degree of latitude at 32°N (WGS84: 110.86)
+
+
+def _gdf(data, geoms):
+    return gpd.GeoDataFrame(data, geometry=list(geoms), crs=4326)
+
+
+def _cities(core=(True, False, False, False)):
+    return _gdf(
+        {
+            "city": ["A", "B", "C", "D"],
+            "province": ["P1", "P1", "P2", "P2"],
+            "core": list(core),
+            "form": ["dispersed", "compact", "compact", "compact"],
+        },
+        [
+            box(118.5, 31.9, 118.7, 32.1),
+            box(118.7, 31.9, 118.9, 32.1),
+            box(118.9, 31.9, 119.1, 32.1),
+            box(119.5, 31.9, 119.7, 32.1),
+        ],
+    )
+
+
+def _settlements(tier=None):
+    data = {
+        "settlement": ["A", "B", "Bcounty", "Ctown", "D"],
+        "city": ["A", "B", "B", "C", "D"],
+        "kind": ["central_districts", "central_districts", "county", "town", "county"],
+        "population": [6_000_000, 2_000_000, 300_000, 50_000, 150_000],
+    }
+    if tier is not None:
+        data["tier"] = tier
+    return _gdf(
+        data,
+        [
+            box(118.5, 31.9, 118.7, 32.1),
+            box(118.7, 31.9, 118.8, 32.1),
+            box(118.8, 31.9, 118.9, 32.1),
+            box(118.9, 31.9, 119.0, 32.1),  # only the west half of C
+            box(119.5, 31.9, 119.7, 32.1),
+        ],
+    )
+
+
+def _corridors(buffer_m=3000.0):
+    data = {"name": ["river"]}
+    if buffer_m is not None:
+        data["buffer_m"] = [buffer_m]
+    # Densified so that the line follows the parallel once projected.
+    lons = np.linspace(118.4, 119.8, 141)
+    return _gdf(data, [LineString(np.column_stack([lons, np.full(lons.size, 31.95)]))])
+
+
+def _zones():
+    return _gdf({"zone": ["north"], "name": ["北部片区"]}, [box(118.4, 31.96, 119.8, 32.1)])
+
+
+def _study(**drop):
+    layers = {
+        "cities": _cities(),
+        "settlements": _settlements(),
+        "corridors": _corridors(),
+        "zones": _zones(),
+    }
+    for name in drop:
+        layers.pop(name)
+    return StudyArea(layers)
+
+
+# Incubators: (lon, lat) and the answer.
+POINTS = {
+    "a_core_in_belt": (118.60, 31.955),  # A, 0.6 km from the river: core beats belt
+    "b_belt_in_north": (118.75, 31.97),  # B, 2.2 km from the river and in "north": belt
+    "c_north": (118.85, 32.05),  # B county, 11 km from the river: north
+    "d_other": (119.05, 31.91),  # C outside its town, 4.4 km from the river: other
+    "e_outside": (120.50, 32.00),  # outside every city
+    "f_town": (118.95, 31.98),  # C town, 3.3 km from the river, in "north"
+}
+
+
+def _incubators():
+    names = list(POINTS)
+    return _gdf({"id": names}, [Point(*POINTS[n]) for n in names])
+
+
+# --------------------------------------------------------------------------- tiers
+
+
+def test_tiers_2014_table():
+    assert TIER_ORDER == (
+        "super_large", "extra_large", "large_i", "large_ii", "medium", "small_i", "small_ii",
+        "town",
+    )
+    bounds = {t.label: t.lower for t in TIERS_2014}
+    assert bounds["super_large"] == 10_000_000 and bounds["extra_large"] == 5_000_000
+    assert bounds["large_i"] == 3_000_000 and bounds["large_ii"] == 1_000_000
+    assert bounds["medium"] == 500_000 and bounds["small_i"] == 200_000
+    assert bounds["small_ii"] == 0 and bounds["town"] is None
+
+
+@pytest.mark.parametrize(
+    ("population", "tier"),
+    [
+        (5_000_000, "extra_large"),
+        (4_999_999, "large_i"),
+        (10_000_000, "super_large"),
+        (9_999_999, "extra_large"),
+        (3_000_000, "large_i"),
+        (1_000_000, "large_ii"),
+        (999_999, "medium"),
+        (500_000, "medium"),
+        (200_000, "small_i"),
+        (199_999, "small_ii"),
+        (0, "small_ii"),
+        (float("nan"), "unclassified"),
+        (None, "unclassified"),
+        ("n/a", "unclassified"),
+        (-5, "unclassified"),
+    ],
+)
+def test_tier_boundaries(population, tier):
+    assert tier_from_population([population]).tolist() == [tier]
+
+
+def test_tier_keeps_series_index_and_kind():
+    pop = pd.Series([8e6, 4e4, 4e4], index=["x", "y", "z"])
+    out = tier_from_population(pop, kind=pd.Series(["central_districts", "town", "county"],
+                                                    index=pop.index))
+    assert out.index.tolist() == ["x", "y", "z"]
+    assert out.tolist() == ["extra_large", "town", "small_ii"]
+    assert out.name == "tier"
+
+
+def test_custom_thresholds_table_and_pairs():
+    table = pd.DataFrame({"label": ["big", "small", "tiny"], "lower": [1e6, 1e5, 0]})
+    assert tier_from_population([2e6, 1e6, 999_999, 5], thresholds=table).tolist() == [
+        "big", "big", "small", "tiny",
+    ]
+    pairs = [("low", 0), ("high", 100)]
+    assert tier_from_population([99, 100], thresholds=pairs).tolist() == ["low", "high"]
+    with pytest.raises(ConfigError, match="share a lower bound"):
+        tier_from_population([1], thresholds=[("a", 0), ("b", 0)])
+    with pytest.raises(ConfigError, match="label"):
+        tier_from_population([1], thresholds=pd.DataFrame({"x": [1]}))
+
+
+# --------------------------------------------------------------------------- assign
+
+
+def test_assign_region_full_world():
+    inc = _incubators()
+    r = assign_region(inc, _study())
+    assert list(r.columns) == list(REGION_COLUMNS)
+    assert r.index.equals(inc.index)
+    got = r.set_index(inc["id"])
+    assert got["city"].tolist() == ["A", "B", "B", "C", "unclassified", "C"]
+    assert got["province"].tolist() == ["P1", "P1", "P1", "P2", "unclassified", "P2"]
+    assert got["zone"].tolist() == ["core", "belt", "north", "other", "unclassified", "north"]
+    assert got.loc["c_north", "settlement"] == "Bcounty"
+    assert got.loc["c_north", "settlement_kind"] == "county"
+    assert got.loc["c_north", "tier"] == "small_i"
+    assert got.loc["a_core_in_belt", "tier"] == "extra_large"
+    assert got.loc["b_belt_in_north", "tier"] == "large_ii"
+    assert got.loc["f_town", "tier"] == "town"
+    assert got.loc["e_outside", "reason"] == "outside the study area (no city polygon contains it)"
+    assert (got.loc["e_outside", list(REGION_COLUMNS[:-1])] == "unclassified").all()
+    assert got.loc["d_other", "settlement"] == "unclassified"
+    assert got.loc["d_other", "reason"] == "in no settlement polygon"
+    assert got.loc["a_core_in_belt", "reason"] == ""
+
+
+def test_point_one_km_inside_a_city():
+    # 1 km west of B's east edge (lon 118.9) at 32°N: 1 / (111.32 · cos 32°) degrees.
+    dlon = 1.0 / (111.32 * math.cos(math.radians(32.0)))
+    inc = _gdf({"id": ["x"]}, [Point(118.9 - dlon, 32.0)])
+    assert assign_region(inc, _study()).loc[0, "city"] == "B"
+
+
+def test_point_on_shared_boundary_gets_exactly_one_city():
+    # On the edge A|B (lon 118.7) and on the corner A|B at the south border.
+    inc = _gdf({"id": ["edge", "corner"]}, [Point(118.7, 32.0), Point(118.7, 31.9)])
+    cities = _cities()
+    assert cities.geometry.iloc[0].intersects(inc.geometry.iloc[0])
+    assert cities.geometry.iloc[1].intersects(inc.geometry.iloc[0])
+    r = assign_region(inc, _study())
+    assert r["city"].tolist() == ["A", "A"]  # the first city of the layer wins
+    # Reversing the layer order makes B first: B wins, still exactly one.
+    sa = _study()
+    sa.layers["cities"] = cities.iloc[::-1].reset_index(drop=True)
+    assert assign_region(inc, sa)["city"].tolist() == ["B", "B"]
+
+
+def test_zone_precedence_core_over_belt_over_named():
+    inc = _incubators()
+    # Make B the core city: b (belt + north) and c (north) become core, a becomes belt.
+    r = assign_region(inc, _study(), core_city="B").set_index(inc["id"])
+    assert r.loc["a_core_in_belt", "zone"] == "belt"
+    assert r.loc["b_belt_in_north", "zone"] == "core"
+    assert r.loc["c_north", "zone"] == "core"
+    with pytest.raises(ConfigError, match="not a city"):
+        assign_region(inc, _study(), core_city="Nowhere")
+
+
+def test_belt_width_parameter_layer_column_and_default():
+    inc = _incubators()
+    sa = _study()
+    # d is 4.4 km from the river: outside a 3 km belt (layer), inside a 5 km belt (param).
+    assert assign_region(inc, sa).loc[3, "zone"] == "other"
+    assert assign_region(inc, sa, corridor_buffer_m=5_000).loc[3, "zone"] == "belt"
+    # c is 11 km away: belt only with the 30 km default (no buffer_m column).
+    sa.layers["corridors"] = _corridors(buffer_m=None)
+    r = assign_region(inc, sa)
+    assert r.loc[2, "zone"] == "belt" and r.loc[3, "zone"] == "belt"
+    with pytest.raises(ConfigError, match="positive"):
+        assign_region(inc, sa, corridor_buffer_m=-1)
+
+
+def test_belt_is_measured_in_metres():
+    # Points due north of the line at 2.9 km and 3.1 km (0.01° lat = 1.109 km).
+    lat_29 = 31.95 + 2.9 / LAT_KM
+    lat_31 = 31.95 + 3.1 / LAT_KM
+    inc = _gdf({"id": ["in", "out"]}, [Point(118.75, lat_29), Point(118.75, lat_31)])
+    sa = _study(zones=True)
+    r = assign_region(inc, sa)
+    assert r["zone"].tolist() == ["belt", "other"]
+
+
+def test_missing_layers_give_unclassified_with_reason():
+    inc = _incubators()
+    r = assign_region(inc, StudyArea({}))
+    assert (r[list(REGION_COLUMNS[:-1])] == "unclassified").all().all()
+    assert r["reason"].str.contains("no cities layer in the study area").all()
+    assert r["reason"].str.contains("no settlements layer in the study area").all()
+
+    r = assign_region(inc, _study(settlements=True, corridors=True, zones=True))
+    got = r.set_index(inc["id"])
+    assert got.loc["b_belt_in_north", "city"] == "B"
+    assert got.loc["b_belt_in_north", "tier"] == "unclassified"
+    assert "no settlements layer in the study area" in got.loc["b_belt_in_north", "reason"]
+    # Without corridors and zones the zone is still decided, and the reason says what
+    # was not tested.
+    assert got["zone"].tolist() == ["core", "other", "other", "other", "unclassified", "other"]
+    assert "belt not tested: no corridors layer" in got.loc["c_north", "reason"]
+    assert "named zones not tested: no zones layer" in got.loc["c_north", "reason"]
+    assert "belt not tested" not in got.loc["a_core_in_belt", "reason"]
+
+
+def test_missing_geometry_and_bad_layer():
+    inc = _gdf({"id": ["x", "y"]}, [Point(118.6, 32.0), None])
+    r = assign_region(inc, _study())
+    assert r.loc[1, "city"] == "unclassified"
+    assert "no location" in r.loc[1, "reason"]
+    sa = _study()
+    sa.layers["cities"] = sa.layers["cities"].drop(columns="province")
+    with pytest.raises(StudyAreaError, match="'cities' lacks column"):
+        assign_region(inc, sa)
+
+
+def test_settlement_tier_column_wins_and_projected_input():
+    sa = _study()
+    sa.layers["settlements"] = _settlements(tier=["super_large", None, None, None, None])
+    inc = _incubators().to_crs(32650)  # any CRS is accepted
+    got = assign_region(inc, sa).set_index(inc["id"])
+    assert got.loc["a_core_in_belt", "tier"] == "super_large"
+    assert got.loc["b_belt_in_north", "tier"] == "large_ii"  # blank tier: population decides
+
+
+def test_index_preserved():
+    inc = _incubators()
+    inc.index = [10, 30, 20, 5, 7, 99]
+    r = assign_region(inc, _study())
+    assert r.index.tolist() == [10, 30, 20, 5, 7, 99]
+    assert r.loc[20, "zone"] == "north"
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def _classified():
+    inc = _incubators()
+    r = assign_region(inc, _study())
+    r["level"] = ["national", "省级", "municipal", "municipal", None, "国家级"]
+    return r
+
+
+def test_region_tables_counts_shares_and_zero_categories():
+    cl = _classified()
+    t = region_tables(cl, study_area=_study())
+    assert set(t) == {"province", "city", "settlement", "tier", "level", "zone", "city_level"}
+    for key in ("province", "city", "settlement", "tier", "level", "zone"):
+        assert t[key]["share"].sum() == pytest.approx(1.0), key
+        assert t[key]["count"].sum() == len(cl), key
+    city = t["city"].set_index("city")["count"]
+    # B 2, C 2, A 1, D 0 (zero-count city of the study area), unclassified 1 last.
+    assert city.to_dict() == {"B": 2, "C": 2, "A": 1, "D": 0, "unclassified": 1}
+    assert t["city"]["city"].iloc[-1] == "unclassified"
+    assert t["city"].set_index("city").loc["D", "share"] == 0.0
+    assert t["province"].set_index("province")["count"].to_dict() == {
+        "P1": 3, "P2": 2, "unclassified": 1,
+    }
+    assert t["level"]["level"].tolist() == ["national", "provincial", "municipal", "unclassified"]
+    assert t["level"]["count"].tolist() == [2, 1, 2, 1]
+    # Tiers largest first; small_ii present in the study area (D) with 0.
+    assert t["tier"]["tier"].tolist() == [
+        "extra_large", "large_ii", "small_i", "small_ii", "town", "unclassified",
+    ]
+    assert t["tier"]["count"].tolist() == [1, 1, 1, 0, 1, 2]
+    assert t["zone"]["zone"].tolist() == ["core", "belt", "north", "other", "unclassified"]
+    assert t["zone"]["count"].tolist() == [1, 1, 2, 1, 1]
+    sett = t["settlement"].set_index("settlement")
+    assert sett.loc["D", "count"] == 0 and sett.loc["D", "tier"] == "small_ii"
+    assert sett.loc["Bcounty", "city"] == "B"
+    cl_tab = t["city_level"].set_index("city")
+    assert cl_tab.loc["B", ["national", "provincial", "municipal", "total"]].tolist() == [0, 1, 1, 2]
+    assert cl_tab.loc["C", ["national", "provincial", "municipal"]].tolist() == [1, 0, 1]
+    assert cl_tab.loc["D", "total"] == 0
+    assert cl_tab["total"].sum() == len(cl)
+    assert cl_tab["share"].sum() == pytest.approx(1.0)
+
+
+def test_region_tables_without_study_area():
+    df = pd.DataFrame({"city": ["X", "Y", "Y"], "province": ["P", "P", "Q"]})
+    t = region_tables(df)
+    assert t["city"]["city"].tolist() == ["Y", "X"]
+    assert t["level"]["count"].tolist() == [0, 0, 0, 3]  # no level column: unclassified
+
+
+def test_tier_relation_equals_scipy():
+    sa = _study()
+    # Counts per settlement: A 5, B 3, Bcounty 2, Ctown 0, D 1.
+    df = pd.DataFrame(
+        {
+            "settlement": ["A"] * 5 + ["B"] * 3 + ["Bcounty"] * 2 + ["D"],
+            "city": ["A"] * 5 + ["B"] * 3 + ["B"] * 2 + ["D"],
+        }
+    )
+    res = tier_relation(df, study_area=sa)
+    # Tiers: extra_large, large_ii, small_i, town, small_ii -> size ranks 7, 5, 3, 1, 2.
+    counts = [5, 3, 2, 0, 1]
+    expected = stats.spearmanr([7, 5, 3, 1, 2], counts)
+    assert res.rho == pytest.approx(expected[0])
+    assert res.p == pytest.approx(expected[1])
+    assert res.table["count"].tolist() == counts
+    assert res.n_settlements == 5 and res.n_incubators == 11
+    by_tier = res.by_tier.set_index("tier")
+    assert by_tier.index.tolist() == ["extra_large", "large_ii", "small_i", "small_ii", "town"]
+    assert by_tier.loc["large_ii", "n_incubators"] == 3
+    d = res.to_dict()
+    json.dumps(d)
+    assert d["rho"] == pytest.approx(expected[0])
+    assert "TierRelation" in res._repr_html_()
+    with pytest.raises(MissingLayerError, match="settlements"):
+        tier_relation(df, study_area=StudyArea({}))
+
+
+def test_tier_relation_undefined_is_nan_with_note():
+    res = tier_relation(pd.DataFrame({"settlement": []}), study_area=_study())
+    assert math.isnan(res.rho) and "same for every settlement" in res.note
+
+
+def test_province_ratio_and_summary():
+    df = pd.DataFrame({"province": ["Jiangsu"] * 18 + ["Anhui"] * 5 + [None]})
+    assert province_ratio(df) == pytest.approx(3.6)
+    assert province_ratio(df, numerator="Anhui", denominator="Jiangsu") == pytest.approx(5 / 18)
+    assert province_ratio(df, denominator="Zhejiang") == math.inf
+    assert math.isnan(province_ratio(df, numerator="X", denominator="Y"))
+    s = region_summary(_classified(), study_area=_study(), numerator="P1", denominator="P2")
+    d = s.to_dict()
+    json.dumps(d)
+    assert d["province_ratio"]["ratio"] == pytest.approx(1.5)
+    assert d["shares"]["city"]["D"] == 0.0
+    assert d["tier_relation"]["n_settlements"] == 5
+    assert "tables" not in d
+    assert "RegionSummary" in s._repr_html_()
+
+
+# --------------------------------------------------------------------------- bundled data
+
+
+def _bundled():
+    from incubloc.coords import gcj02_to_wgs84
+    from incubloc.datasets import nanjing_incubators_path, nanjing_study_area_path
+    from incubloc.studyarea import load_study_area
+
+    area, csv = nanjing_study_area_path(), nanjing_incubators_path()
+    if not (area.exists() and csv.exists()):
+        pytest.skip("bundled Nanjing data not built")
+    df = pd.read_csv(csv)
+    lon, lat = gcj02_to_wgs84(df["lon"].to_numpy(), df["lat"].to_numpy())
+    inc = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    return inc, load_study_area(area)
+
+
+def test_bundled_nanjing_region():
+    inc, sa = _bundled()
+    r = assign_region(inc, sa)
+    assert len(r) == len(inc)
+    sett = sa.get("settlements")
+    nanjing = sett[sett["settlement"] == "Nanjing"]
+    assert tier_from_population(nanjing["population"], kind=nanjing["kind"]).tolist() == [
+        "extra_large"
+    ]
+    assert set(r.loc[r["settlement"] == "Nanjing", "tier"]) == {"extra_large"}
+    assert set(r.loc[r["city"] == "Nanjing", "zone"]) == {"core"}
+    t = region_tables(inc.join(r), study_area=sa)
+    assert len(t["city"]) >= 8
+    nanjing_share = t["city"].set_index("city").loc["Nanjing", "share"]
+    assert nanjing_share > 0.6  # the paper: Nanjing holds more than 60 %
+    assert np.isclose(t["city"]["share"].sum(), 1.0)

@@ -1,0 +1,498 @@
+"""Concentric rings on hand-built worlds with known answers.
+
+Worlds are built in UTM 50N (metres, around 118.8°E 32.0°N) and handed to the
+functions in EPSG:4326, as study-area layers are stored.
+"""
+
+import json
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from scipy import stats
+from shapely.geometry import Point, box
+
+from incubloc.errors import InputError, StudyAreaError
+from incubloc.rings import (
+    RING_PATTERNS,
+    RINGS,
+    assign_ring,
+    density_gradient,
+    normalise_ring,
+    opening_sequence,
+    ring_edge_test,
+    ring_pattern,
+    ring_patterns,
+    ring_table,
+    rings_from_distance,
+    rings_from_districts,
+    rings_from_polygons,
+)
+
+CRS = "EPSG:32650"
+X0, Y0 = 670_000.0, 3_548_000.0
+RADII = (5_000.0, 15_000.0, 30_000.0)
+
+
+def _centres(cities=("X",), spacing=100_000.0, offset=0.0, **cols):
+    n = len(cities)
+    return gpd.GeoDataFrame(
+        {"city": list(cities), **cols},
+        geometry=[Point(X0 + offset + i * spacing, Y0) for i in range(n)],
+        crs=CRS,
+    )
+
+
+def _polar(r_m, angle_deg, x0=X0, y0=Y0):
+    a = np.radians(np.asarray(angle_deg, dtype=float))
+    r = np.asarray(r_m, dtype=float)
+    return x0 + r * np.cos(a), y0 + r * np.sin(a)
+
+
+def _points(x, y, **cols):
+    """Points given in UTM, returned in EPSG:4326."""
+    x, y = np.atleast_1d(x), np.atleast_1d(y)
+    return gpd.GeoDataFrame(cols, geometry=gpd.points_from_xy(x, y), crs=CRS).to_crs(4326)
+
+
+def _one_system():
+    return rings_from_distance(_centres(), radii={"X": RADII})
+
+
+def test_constants():
+    assert RINGS == ("core", "inner_suburb", "outer_suburb")
+    assert RING_PATTERNS == (
+        "core", "inner_suburb", "outer_suburb",
+        "core+inner_suburb", "core+outer_suburb", "inner_suburb+outer_suburb",
+        "core+inner_suburb+outer_suburb",
+    )
+    assert normalise_ring("中心城区") == "core"
+    assert normalise_ring(" Near suburb ") == "inner_suburb"
+    assert normalise_ring("远郊区") == "outer_suburb"
+    assert normalise_ring("suburb") is None
+    assert ring_pattern(["outer_suburb", "inner_suburb"]) == "inner_suburb+outer_suburb"
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def test_distance_rings_frame():
+    rings = _one_system()
+    assert list(rings.columns) == ["city", "prefecture", "ring", "method", "geometry"]
+    assert rings.crs.to_epsg() == 4326
+    assert rings["ring"].tolist() == list(RINGS)
+    assert set(rings["method"]) == {"distance"} and set(rings["prefecture"]) == {"X"}
+    area = rings.to_crs(CRS).area.to_numpy()
+    r1, r2, r3 = RADII
+    expected = np.pi * np.array([r1**2, r2**2 - r1**2, r3**2 - r2**2])
+    np.testing.assert_allclose(area, expected, rtol=1e-3)
+
+
+def test_points_at_known_distances():
+    rings = _one_system()
+    x, y = _polar([2_000, 10_000, 20_000, 40_000], [30, 135, 250, 0])
+    inc = _points(x, y, id=["a", "b", "c", "d"])
+    r = assign_ring(inc, rings)
+    assert r["ring"].tolist() == ["core", "inner_suburb", "outer_suburb", "unclassified"]
+    assert r["ring_city"].tolist()[:3] == ["X", "X", "X"]
+    assert r["ring_city"].isna().tolist() == [False, False, False, True]
+    assert r["reason"].tolist() == ["", "", "", "outside every ring polygon"]
+    assert r.index.equals(inc.index)
+
+
+def test_boundary_point_goes_to_the_inner_ring():
+    rings = _one_system()
+    core, inner, outer = rings.geometry.tolist()
+    # A vertex of the 5 km circle lies on the core and on the inner suburb's hole.
+    on_5km = Point(shapely.get_coordinates(core)[7])
+    on_15km = Point(shapely.get_coordinates(shapely.get_exterior_ring(inner))[3])
+    assert core.intersects(on_5km) and inner.intersects(on_5km)
+    assert inner.intersects(on_15km) and outer.intersects(on_15km)
+    assert not core.contains(on_5km)  # really on the boundary
+    inc = gpd.GeoDataFrame(geometry=[on_5km, on_15km], crs=4326)
+    assert assign_ring(inc, rings)["ring"].tolist() == ["core", "inner_suburb"]
+    # The rule does not depend on the layer's row order.
+    shuffled = rings.iloc[[2, 0, 1]].reset_index(drop=True)
+    assert assign_ring(inc, shuffled)["ring"].tolist() == ["core", "inner_suburb"]
+
+
+def test_overlapping_systems_smallest_polygon_wins():
+    big = rings_from_distance(_centres(["Big"]), radii=RADII)
+    # A county 22 km east of Big's centre: its rings lie inside Big's outer suburb.
+    county = rings_from_distance(
+        gpd.GeoDataFrame({"city": ["County"], "prefecture": ["Big"]},
+                         geometry=[Point(X0 + 22_000, Y0)], crs=CRS),
+        radii=(1_000, 2_000, 4_000),
+    )
+    rings = pd.concat([big, county], ignore_index=True)
+    x, y = _polar([22_500, 28_000, 3_000], [0, 0, 90])
+    r = assign_ring(_points(x, y), rings)
+    assert r["ring_city"].tolist() == ["County", "Big", "Big"]
+    assert r["ring"].tolist() == ["core", "outer_suburb", "core"]
+    assert county["prefecture"].tolist() == ["Big"] * 3
+
+
+def test_missing_geometry_is_unclassified():
+    rings = _one_system()
+    inc = gpd.GeoDataFrame({"id": ["x", "y"]}, geometry=[None, Point(X0, Y0)], crs=CRS)
+    r = assign_ring(inc, rings)
+    assert r["ring"].tolist() == ["unclassified", "core"]
+    assert "no location" in r.loc[0, "reason"]
+
+
+def test_population_rule_and_clip():
+    # 1 million persons: r_core 4 km, r_inner 12 km, r_outer 24 km.
+    c = _centres(population=[1_000_000])
+    rings = rings_from_distance(c).to_crs(CRS)
+    np.testing.assert_allclose(
+        rings.area, np.pi * np.array([4e3**2, 12e3**2 - 4e3**2, 24e3**2 - 12e3**2]), rtol=1e-3
+    )
+    # 4 million: r_core doubles to 8 km.
+    rings4 = rings_from_distance(c, population={"X": 4_000_000}).to_crs(CRS)
+    assert rings4.area.iloc[0] == pytest.approx(np.pi * 8e3**2, rel=1e-3)
+    # Clipped by a 60 km square county: outer suburb = square minus the 12 km disc.
+    square = gpd.GeoDataFrame({"city": ["X"]}, geometry=[box(X0 - 30e3, Y0 - 30e3,
+                                                             X0 + 30e3, Y0 + 30e3)], crs=CRS)
+    clipped = rings_from_distance(c, clip=square.to_crs(4326)).to_crs(CRS)
+    assert clipped.area.iloc[2] == pytest.approx(60e3**2 - np.pi * 12e3**2, rel=1e-3)
+    # A clip smaller than the core cuts every ring.
+    small = gpd.GeoDataFrame({"city": ["X"]}, geometry=[box(X0, Y0, X0 + 2e3, Y0 + 2e3)], crs=CRS)
+    tiny = rings_from_distance(c, clip=small).to_crs(CRS)
+    assert tiny["ring"].tolist() == ["core"] and tiny.area.iloc[0] == pytest.approx(4e6, rel=1e-6)
+    with pytest.raises(InputError, match="no row with city 'X'"):
+        rings_from_distance(c, clip=square.assign(city="Y"))
+    with pytest.raises(InputError, match="give radii= or a positive population"):
+        rings_from_distance(_centres())
+    with pytest.raises(InputError, match="increase outward"):
+        rings_from_distance(_centres(), radii=(5_000, 3_000, 30_000))
+
+
+def _districts():
+    names = ["甲区", "乙区", "丙区", "丁县"]
+    geoms = [box(0, 0, 1, 1), box(1, 0, 2, 1), box(0, 1, 2, 2), box(2, 0, 3, 2)]
+    g = gpd.GeoDataFrame({"district_zh": names, "district": ["A", "B", "C", "D"]},
+                         geometry=geoms, crs=CRS)
+    # Scale the unit boxes to 10 km and move them near Nanjing.
+    g["geometry"] = g.geometry.scale(10_000, 10_000, origin=(0, 0)).translate(X0, Y0)
+    return g.to_crs(4326)
+
+
+def test_rings_from_districts():
+    d = _districts()
+    rings = rings_from_districts(
+        d, {"Q": {"远郊区": ["丁县"], "core": ["甲区", "乙区"], "inner_suburb": "丙区"}}
+    )
+    assert rings["ring"].tolist() == ["core", "inner_suburb", "outer_suburb"]
+    assert set(rings["method"]) == {"districts"}
+    np.testing.assert_allclose(rings.to_crs(CRS).area, [2e8, 2e8, 2e8], rtol=1e-6)
+    by_english = rings_from_districts(d, {"Q": {"core": ["A"]}}, district_col="district")
+    assert by_english.to_crs(CRS).area.iloc[0] == pytest.approx(1e8, rel=1e-6)
+    with pytest.raises(StudyAreaError, match="'戊区'"):
+        rings_from_districts(d, {"Q": {"core": ["甲区", "戊区"]}})
+    with pytest.raises(StudyAreaError, match="two rings"):
+        rings_from_districts(d, {"Q": {"core": ["甲区"], "inner_suburb": ["甲区"]}})
+    with pytest.raises(StudyAreaError, match="unknown ring label"):
+        rings_from_districts(d, {"Q": {"centre-ish": ["甲区"]}})
+    with pytest.raises(StudyAreaError, match="no column 'name'"):
+        rings_from_districts(d, {"Q": {"core": ["甲区"]}}, district_col="name")
+
+
+def test_rings_from_polygons():
+    g = gpd.GeoDataFrame(
+        {"system": ["Q", "Q", "Q"], "label": ["近郊区", "中心城区", "近郊区"]},
+        geometry=[box(0, 0, 1, 1), box(5, 5, 6, 6), box(1, 0, 2, 1)],
+        crs=4326,
+    )
+    r = rings_from_polygons(g, city_col="system", ring_col="label")
+    assert r[["city", "ring", "method"]].values.tolist() == [
+        ["Q", "core", "polygons"], ["Q", "inner_suburb", "polygons"],
+    ]
+    assert shapely.area(r.geometry.iloc[1]) == pytest.approx(2.0)  # two rows dissolved
+    bad = g.assign(label=["core", "ring road 2", "outer_suburb"])
+    with pytest.raises(StudyAreaError, match=r"'ring road 2'.*features \[2\]"):
+        rings_from_polygons(bad, city_col="system", ring_col="label")
+    with pytest.raises(StudyAreaError, match="lack column"):
+        rings_from_polygons(g)
+
+
+# --------------------------------------------------------------------------- patterns
+
+PATTERN_OF = {f"S{i}": p for i, p in enumerate(RING_PATTERNS)} | {"S7": "none"}
+SMALL_RADII = (2_000, 5_000, 8_000)
+RING_R = {"core": 1_000, "inner_suburb": 3_500, "outer_suburb": 6_500}
+
+
+def _pattern_world():
+    names = list(PATTERN_OF)
+    centres = _centres(names, spacing=20_000, prefecture=["P0"] * 4 + ["S4", "S5", "S6", "S7"])
+    rings = rings_from_distance(centres, radii=SMALL_RADII)
+    xs, ys, ids = [], [], []
+    for i, (name, pattern) in enumerate(PATTERN_OF.items()):
+        if pattern == "none":
+            continue
+        for ring in pattern.split("+"):
+            for k in range(2):  # two incubators per occupied ring
+                x, y = _polar(RING_R[ring], 40 + 90 * k, x0=X0 + i * 20_000)
+                xs.append(float(x))
+                ys.append(float(y))
+                ids.append(f"{name}-{ring}-{k}")
+    inc = _points(xs, ys, id=ids)
+    return inc, rings
+
+
+def test_ring_patterns_all_seven_and_none():
+    inc, rings = _pattern_world()
+    classified = inc.join(assign_ring(inc, rings))
+    cities = pd.DataFrame({"city": ["S4", "S5", "S6", "S7"],
+                           "form": ["dispersed", "compact", None, "dispersed"]})
+    out = ring_patterns(classified, rings=rings, cities=cities)
+    assert list(out.columns[:6]) == [
+        "city", "prefecture", "ring_pattern", "n_rings", "n_incubators", "form",
+    ]
+    assert out["city"].tolist() == list(PATTERN_OF)  # one row per system, layer order
+    assert dict(zip(out["city"], out["ring_pattern"], strict=True)) == PATTERN_OF
+    n_rings = [0 if p == "none" else len(p.split("+")) for p in PATTERN_OF.values()]
+    assert out["n_rings"].tolist() == n_rings
+    assert out["n_incubators"].tolist() == [2 * k for k in n_rings]
+    # Form: from cities for prefecture systems, compact by default for county systems.
+    assert out["form"].tolist() == ["compact"] * 4 + ["dispersed", "compact", "unclassified",
+                                                       "dispersed"]
+    # A GeoDataFrame without ring columns is assigned on the fly.
+    again = ring_patterns(inc, rings=rings)
+    assert again["ring_pattern"].tolist() == out["ring_pattern"].tolist()
+
+
+# --------------------------------------------------------------------------- ring table
+
+
+def _table_world():
+    """10 core, 6 inner and 3 outer incubators with known attributes."""
+    rings = _one_system()
+    radius = [1_000 + 300 * k for k in range(10)] + [6_000 + 1_500 * k for k in range(6)] + [
+        17_000, 22_000, 27_000]
+    angle = [36 * k for k in range(19)]
+    ring = ["core"] * 10 + ["inner_suburb"] * 6 + ["outer_suburb"] * 3
+    opened = list(range(2000, 2010)) + list(range(2008, 2014)) + [2012, 2013, 2014]
+    site = [1_000.0] * 10 + [5_000.0] * 6 + [20_000.0, 30_000.0, np.nan]
+    level = ["national"] * 4 + ["国家级", "provincial", "provincial", "省级", "municipal", None] + [
+        "provincial"] * 3 + ["municipal"] * 3 + ["municipal"] * 3
+    x, y = _polar(radius, angle)
+    inc = _points(x, y, id=[f"i{k}" for k in range(19)], opened=opened, site_area_m2=site,
+                  level=level, expected_ring=ring)
+    return inc, rings
+
+
+def test_ring_table_counts_areas_densities():
+    inc, rings = _table_world()
+    classified = inc.join(assign_ring(inc, rings))
+    assert (classified["ring"] == classified["expected_ring"]).all()
+    t = ring_table(classified, rings=rings).set_index("ring")
+    r1, r2, r3 = (r / 1000 for r in RADII)
+    area = {"core": math.pi * r1**2, "inner_suburb": math.pi * (r2**2 - r1**2),
+            "outer_suburb": math.pi * (r3**2 - r2**2)}
+    count = {"core": 10, "inner_suburb": 6, "outer_suburb": 3}
+    for ring in RINGS:
+        assert t.loc[ring, "count"] == count[ring]
+        assert t.loc[ring, "share"] == pytest.approx(count[ring] / 19)
+        assert t.loc[ring, "area_km2"] == pytest.approx(area[ring], rel=0.005)
+        density = count[ring] / area[ring]
+        assert t.loc[ring, "density_km2"] == pytest.approx(density, rel=0.005)
+        assert t.loc[ring, "density_100km2"] == pytest.approx(100 * density, rel=0.005)
+    assert t.loc["core", "opened_mean"] == pytest.approx(2004.5)
+    assert t.loc["core", "opened_median"] == pytest.approx(2004.5)
+    assert t.loc["inner_suburb", "opened_mean"] == pytest.approx(2010.5)
+    assert t.loc["outer_suburb", "site_area_mean"] == pytest.approx(25_000.0)  # NaN skipped
+    assert t.loc["core", ["n_national", "n_provincial", "n_municipal"]].tolist() == [5, 3, 1]
+    assert t.loc["inner_suburb", ["n_national", "n_provincial", "n_municipal"]].tolist() == [
+        0, 3, 3]
+    assert t["city"].unique().tolist() == ["X"]
+
+
+def test_ring_table_zero_rings_and_empty_systems():
+    inc, rings = _table_world()
+    other = rings_from_distance(_centres(["Y"], offset=200_000), radii=RADII)
+    both = pd.concat([rings, other], ignore_index=True)
+    core_only = inc.iloc[:10]
+    t = ring_table(core_only.join(assign_ring(core_only, both)), rings=both)
+    assert len(t) == 6 and t["city"].tolist() == ["X"] * 3 + ["Y"] * 3
+    assert t["count"].tolist() == [10, 0, 0, 0, 0, 0]
+    assert t["share"].iloc[:3].tolist() == [1.0, 0.0, 0.0]
+    assert t["share"].iloc[3:].isna().all()  # no incubator in Y: share undefined
+    assert (t["density_km2"].iloc[1:] == 0).all()
+
+
+def test_density_gradient():
+    table = pd.DataFrame(
+        {
+            "city": ["X"] * 3 + ["Y"] * 3 + ["Z"] * 2,
+            "ring": list(RINGS) * 2 + ["core", "outer_suburb"],
+            "density_km2": [0.5, 0.1, 0.02, 0.1, 0.3, 0.05, 0.2, 0.1],
+        }
+    )
+    g = density_gradient(table).set_index("city")
+    assert bool(g.loc["X", "monotone_decreasing"]) is True
+    assert g.loc["X", "spearman_rho"] == pytest.approx(-1.0)
+    # Exact permutation p: 2 of the 3! orderings are as extreme (rho = ±1).
+    assert g.loc["X", "spearman_p"] == pytest.approx(1 / 3)
+    assert bool(g.loc["Y", "monotone_decreasing"]) is False
+    assert g.loc["Y", "spearman_rho"] == pytest.approx(stats.spearmanr([1, 2, 3], [0.1, 0.3, 0.05])[0])
+    assert bool(g.loc["Z", "monotone_decreasing"]) is True
+    assert math.isnan(g.loc["Z", "spearman_rho"]) and "needs 3" in g.loc["Z", "note"]
+    assert math.isnan(g.loc["Z", "density_inner_suburb"])
+    assert density_gradient(table, city="Y").index.size == 1
+    flat = pd.DataFrame({"city": "F", "ring": list(RINGS), "density_km2": [0.1] * 3})
+    assert "same density" in density_gradient(flat).loc[0, "note"]
+
+
+def test_density_gradient_from_ring_table():
+    inc, rings = _table_world()
+    t = ring_table(inc.join(assign_ring(inc, rings)), rings=rings)
+    g = density_gradient(t)
+    assert bool(g.loc[0, "monotone_decreasing"]) and g.loc[0, "spearman_rho"] == pytest.approx(-1)
+
+
+def test_opening_sequence():
+    inc, rings = _table_world()
+    classified = inc.join(assign_ring(inc, rings))
+    s = opening_sequence(classified)
+    assert s["city"].tolist() == ["X"]
+    row = s.iloc[0]
+    order = classified["ring"].map({"core": 1, "inner_suburb": 2, "outer_suburb": 3})
+    expected = stats.spearmanr(order, classified["opened"])
+    assert row["spearman_rho"] > 0
+    assert row["spearman_rho"] == pytest.approx(expected[0])
+    assert row["spearman_p"] == pytest.approx(expected[1])
+    assert row["opened_mean_core"] == pytest.approx(2004.5)
+    assert row["opened_median_outer_suburb"] == pytest.approx(2013.0)
+    assert row["n"] == 19 and row["n_rings"] == 3
+    # Earlier outward: rho < 0.
+    rev = classified.assign(opened=4020 - classified["opened"])
+    assert opening_sequence(rev).loc[0, "spearman_rho"] < 0
+    # Site size: another column, NaN values skipped.
+    size = opening_sequence(classified, column="site_area_m2").iloc[0]
+    assert size["n"] == 18 and size["site_area_m2_mean_outer_suburb"] == pytest.approx(25_000)
+    # One ring only: undefined.
+    one = opening_sequence(classified.iloc[:10]).iloc[0]
+    assert math.isnan(one["spearman_rho"]) and "one ring" in one["note"]
+    # Without ring columns the rings are assigned when given.
+    assert opening_sequence(inc, rings=rings).loc[0, "spearman_rho"] == pytest.approx(expected[0])
+    with pytest.raises(InputError, match="ring"):
+        opening_sequence(pd.DataFrame({"opened": [2000]}))
+
+
+# --------------------------------------------------------------------------- ring edge
+
+
+def _edge_points():
+    """Four incubators per ring, 100-500 m inside each ring's outer edge."""
+    angles = np.arange(12) * 30.0
+    radius = np.array([4_900, 4_800, 4_700, 4_600, 14_900, 14_700, 14_600, 14_500,
+                       29_900, 29_700, 29_600, 29_500], dtype=float)
+    x, y = _polar(radius, angles)
+    return _points(x, y), radius
+
+
+def _uniform_points(n, seed):
+    """Uniform in the 30 km disc (area-uniform radius), generated here."""
+    gen = np.random.default_rng(seed)
+    r = RADII[2] * np.sqrt(gen.uniform(0, 1, n))
+    a = gen.uniform(0, 360, n)
+    x, y = _polar(r, a)
+    return _points(x, y)
+
+
+def test_ring_edge_points_near_edges_are_detected():
+    rings = _one_system()
+    pts, radius = _edge_points()
+    res = ring_edge_test(pts, rings, n_sim=199, seed=3)
+    assert res.n == 12
+    assert res.mc_p < 0.01
+    assert res.ks_p < 0.01
+    assert res.observed_mean < res.expected_mean
+    # Distances to the OUTER edge of each ring (not to the inner ring's hole).
+    outer = np.repeat([5_000.0, 15_000.0, 30_000.0], 4)
+    # (atol: the 128-gon lies up to r·(1 − cos(π/128)) ≈ 9 m inside the 30 km circle)
+    np.testing.assert_allclose(res.distances["distance_m"], outer - radius, atol=10.0)
+    assert res.per_ring["ring"].tolist() == list(RINGS)
+    assert (res.per_ring["n"] == 4).all()
+    # The largest distance in a ring: its radius (core), or half the width (annuli).
+    np.testing.assert_allclose(res.per_ring["max_distance_m"], [5_000, 10_000, 15_000], rtol=0.05)
+
+
+def test_ring_edge_uniform_points_are_not_flagged():
+    rings = _one_system()
+    pts = _uniform_points(60, seed=11)
+    res = ring_edge_test(pts, rings, n_sim=199, seed=5)
+    assert res.n == 60
+    assert res.mc_p > 0.05
+    assert res.ks_p > 0.05
+    assert abs(res.observed_mean - res.expected_mean) < 0.1
+
+
+def test_ring_edge_reproducible_and_serialisable():
+    rings = _one_system()
+    pts = _uniform_points(30, seed=2)
+    a = ring_edge_test(pts, rings, n_sim=99, seed=7)
+    b = ring_edge_test(pts, rings, n_sim=99, seed=7)
+    assert a.to_dict() == b.to_dict()
+    d = a.to_dict()
+    json.dumps(d)
+    assert "distances" not in d and sum(r["n"] for r in d["per_ring"]) == 30
+    assert d["n_sim"] == 99 and d["seed"] == 7 and d["crs"] == "EPSG:32650"
+    assert "RingEdgeResult" in a._repr_html_()
+    # mc_p lives on the Monte-Carlo grid 1/(n_sim+1).
+    assert (a.mc_p * 100) == pytest.approx(round(a.mc_p * 100))
+
+
+def test_ring_edge_city_filter_and_outside_points():
+    rings = pd.concat(
+        [_one_system(), rings_from_distance(_centres(["Y"], offset=200_000), radii=RADII)],
+        ignore_index=True,
+    )
+    pts, _ = _edge_points()
+    far = _points([X0 + 500_000], [Y0])
+    allpts = pd.concat([pts, far], ignore_index=True)
+    res = ring_edge_test(allpts, rings, n_sim=49, seed=0, city="X")
+    assert res.n == 12
+    assert math.isnan(res.distances["distance_m"].iloc[-1])
+    empty = ring_edge_test(allpts, rings, n_sim=49, seed=0, city="Y")
+    assert empty.n == 0 and math.isnan(empty.mc_p) and empty.note
+    with pytest.raises(InputError, match="no ring system"):
+        ring_edge_test(allpts, rings, city="Nowhere")
+
+
+# --------------------------------------------------------------------------- bundled data
+
+
+def _bundled():
+    from incubloc.coords import gcj02_to_wgs84
+    from incubloc.datasets import nanjing_incubators_path, nanjing_study_area_path
+    from incubloc.studyarea import load_study_area
+
+    area, csv = nanjing_study_area_path(), nanjing_incubators_path()
+    if not (area.exists() and csv.exists()):
+        pytest.skip("bundled Nanjing data not built")
+    df = pd.read_csv(csv)
+    lon, lat = gcj02_to_wgs84(df["lon"].to_numpy(), df["lat"].to_numpy())
+    inc = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    return inc, load_study_area(area, layers=["cities", "rings"])
+
+
+def test_bundled_ring_patterns_and_nanjing_gradient():
+    inc, sa = _bundled()
+    rings = sa.get("rings")
+    classified = inc.join(assign_ring(inc, rings))
+    patterns = ring_patterns(classified, rings=rings, cities=sa.get("cities"))
+    got = dict(zip(patterns["city"], patterns["ring_pattern"], strict=True))
+    assert got["Nanjing"] == "core+inner_suburb+outer_suburb"
+    for city in ("Huai'an", "Zhenjiang", "Wuhu", "Chuzhou"):
+        assert got[city] == "core", city
+    for city in ("Yangzhou", "Ma'anshan"):
+        assert got[city] == "core+outer_suburb", city
+    table = ring_table(classified, rings=rings)
+    nj = density_gradient(table, city="Nanjing").iloc[0]
+    assert bool(nj["monotone_decreasing"]) and nj["spearman_rho"] == pytest.approx(-1.0)
+    assert opening_sequence(classified, city="Nanjing").loc[0, "spearman_rho"] > 0
