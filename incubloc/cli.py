@@ -200,7 +200,6 @@ def _print_table(df, title: str) -> None:
 
 # ---------------------------------------------------------------- commands
 def _cmd_classify(args: argparse.Namespace) -> int:
-    import pandas as pd
 
     from incubloc.classify import write_classification
     from incubloc.provenance import provenance
@@ -222,10 +221,17 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         summary = summary.rename(columns={"share": "share_%"})
         _print_table(summary.astype({c: int for c in summary.columns if c != "share_%"}),
                      f"incubloc classify: {len(result.incubators)} incubators")
-        if len(result.city_rings):
-            _print_table(result.city_rings.set_index("city"), "Ring pattern per city")
-        n_unc = int(pd.Series(result.incubators["reason"]).str.len().gt(0).sum())
-        print(f"\n{n_unc} incubators have a note in column 'reason'.")
+        rings = result.city_rings
+        if len(rings):
+            held = rings[rings["n_incubators"] > 0].set_index("city")
+            cols = [c for c in ("prefecture", "ring_pattern", "n_incubators", "form") if c in held]
+            _print_table(held[cols], "Ring pattern per ring system (圈层模式)")
+            if len(held) < len(rings):
+                print(f"({len(rings) - len(held)} ring systems hold no incubator: pattern 'none')")
+        cls = result.incubators[["city", "tier", "ring", "relation", "layout"]]
+        n_unc = int((cls == "unclassified").any(axis=1).sum())
+        print(f"\n{n_unc} of {len(cls)} incubators are unclassified on some scale "
+              "(column 'reason' says why).")
         print(f"Wrote {out} (layers incubators, city_rings, provenance)")
     return 0
 
@@ -262,9 +268,10 @@ def _cmd_density(args: argparse.Namespace) -> int:
     inc, _sites, sa = _load_inputs(cfg, need_study_area=False)
     surface = run_density(inc, sa, config=cfg, output=out, inputs=_inputs_for_provenance(cfg))
     if not args.quiet:
-        print(f"Wrote {out}: {surface.shape[1]}×{surface.shape[0]} cells of "
-              f"{cfg['density']['cell_size_m']:g} m, bandwidth {surface.bandwidth_m:.0f} m "
-              f"({surface.rule}), CRS {surface.crs}")
+        rows, cols = surface.array.shape
+        print(f"Wrote {out}: {cols}×{rows} cells of {surface.cell_size:g} m, "
+              f"{surface.kernel} kernel, bandwidth {surface.bandwidth_m:.0f} m "
+              f"({surface.bandwidth_rule}), CRS {surface.crs}")
     return 0
 
 

@@ -20,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from incubloc._version import __version__
 from incubloc.classify import Classification
 from incubloc.studyarea import StudyArea
 
@@ -280,7 +281,7 @@ def run_study(config: dict[str, Any], *, progress: bool = False) -> Study:
         tests["global_moran"] = {"cell_size_m": float(peak), **gm.to_dict()}
         jc = {}
         for col, value in (("layout", "building"), ("relation", "standalone")):
-            res = _ac.join_counts(located, col, value=value, permutations=st["permutations"],
+            res = _ac.join_counts(located.to_crs(crs), col, value=value, permutations=st["permutations"],
                                   seed=seed, alpha=st["alpha"])
             jc[f"{col}={value}"] = res.to_dict()
         tests["join_counts"] = jc
@@ -293,8 +294,7 @@ def run_study(config: dict[str, Any], *, progress: bool = False) -> Study:
         for name, targets in (("centres", sa.get("centres")), ("hosts", sa.get("hosts"))):
             if targets is None:
                 continue
-            kind = None if name == "centres" else None
-            res = _pref.location_preference(located, targets, within=within, kind=kind,
+            res = _pref.location_preference(located, targets, within=within,
                                             n_sim=st["permutations"], seed=seed, crs=crs)
             prefs[name] = res
             T[f"preference_{name}"] = res.table
@@ -365,7 +365,7 @@ def write_study(
         written.append(p)
 
     stats = {
-        "incubloc_version": __import__("incubloc").__version__,
+        "incubloc_version": __version__,
         "seed": study.config["stats"]["seed"],
         "crs": str(study.crs),
         **study.tests,

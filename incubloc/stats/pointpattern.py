@@ -171,16 +171,20 @@ def _inside(geom: shapely.Geometry, xy: np.ndarray) -> np.ndarray:
     return shapely.contains_xy(geom, xy[:, 0], xy[:, 1])
 
 
-def _boundary_distance(geom: shapely.Geometry, xy: np.ndarray, rmax: float) -> np.ndarray:
+def _boundary_distance(
+    geom: shapely.Geometry, xy: np.ndarray, rmax: float, core: shapely.Geometry | None = None
+) -> np.ndarray:
     """Distance from each point to the window boundary (0 outside), exact below ``rmax``.
 
-    Points deeper than ``rmax`` (inside the window shrunk by ``rmax``) get ``inf``
-    without measuring, which is all the edge corrections need to know.
+    Points deeper than ``rmax`` (inside the window shrunk by ``rmax``, ``core``) get
+    ``inf`` without measuring, which is all the edge corrections need to know. Pass
+    ``core`` when calling repeatedly: the negative buffer is the expensive part.
     """
     out = np.zeros(len(xy))
     inside = _inside(geom, xy)
     deep = np.zeros(len(xy), dtype=bool)
-    core = shapely.buffer(geom, -rmax)
+    if core is None:
+        core = shapely.buffer(geom, -rmax)
     if not shapely.is_empty(core):
         deep[inside] = _inside(core, xy[inside])
     out[deep] = np.inf
@@ -423,6 +427,7 @@ def _k_function(
     distances: np.ndarray,
     edge_correction: str,
     n_circle: int,
+    core: shapely.Geometry | None = None,
 ) -> np.ndarray:
     n = len(xy)
     rmax = float(distances.max())
@@ -433,7 +438,7 @@ def _k_function(
     centre = np.concatenate([i, j])
     dd = np.concatenate([d, d])
     if edge_correction == "border":
-        b = _boundary_distance(geom, xy, rmax)
+        b = _boundary_distance(geom, xy, rmax, core)
         bc = b[centre]
         ok = dd <= bc
         # An ordered pair counts at r when d_ij <= r <= b_i.
@@ -443,7 +448,7 @@ def _k_function(
             k = area / (n - 1) * count / n_centres
         return np.where(n_centres > 0, k, np.nan)
     if edge_correction == "ripley":
-        b = _boundary_distance(geom, xy, rmax)
+        b = _boundary_distance(geom, xy, rmax, core)
         w = _isotropic_weights(geom, xy, b, centre, dd, rmax, n_circle)
     elif edge_correction == "none":
         w = np.ones(len(dd))
@@ -535,8 +540,11 @@ def ripley(
     if outside.any():
         log.warning("%d of %d points lie outside the window", outside.sum(), n)
 
+    # The shrunken window is the same for the pattern and every simulation.
+    core = shapely.buffer(geom, -float(distances.max())) if edge_correction != "none" else None
+
     def lmd(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        k = _k_function(pts, geom, area, distances, edge_correction, n_circle)
+        k = _k_function(pts, geom, area, distances, edge_correction, n_circle, core)
         return k, np.sqrt(k / np.pi) - distances
 
     K, obs = lmd(xy)
