@@ -22,6 +22,7 @@ def study():
 def test_same_seed_same_bytes(study, tmp_path):
     a = write_study(study, tmp_path / "a")
     b = write_study(run_study(resolve_config(FAST)), tmp_path / "b")
+    assert sorted(p.name for p in a) == sorted(p.name for p in b)
     names = sorted(p.relative_to(tmp_path / "a") for p in a
                    if p.suffix in (".csv", ".json") and p.name != "provenance.json")
     assert names, "no tables written"

@@ -1,0 +1,191 @@
+"""A font that renders Chinese place names in figures (no tofu boxes).
+
+The figures label cities in Chinese (南京市, 镇江市 …). Matplotlib's default font,
+DejaVu Sans, has no CJK glyphs, so incubloc depends on ``pylopdf-fonts-zh-cn``,
+which ships Noto Sans SC (SIL Open Font License 1.1). When that package is absent
+a system font whose character map covers the test string is used instead.
+:func:`cjk_font` registers the file with Matplotlib's font manager and returns a
+:class:`~matplotlib.font_manager.FontProperties`; :func:`font_family` gives the
+family list (CJK first, DejaVu Sans as per-glyph fallback) for ``rcParams``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SAMPLE", "cjk_font", "cjk_font_path", "font_family", "has_glyphs", "subset_font"]
+
+log = logging.getLogger(__name__)
+
+#: The place names of the Nanjing metropolitan circle; a usable font covers them all.
+SAMPLE = "南京都市圈镇江扬州淮安芜湖马鞍山滁州宣城"
+
+_FALLBACK = "DejaVu Sans"
+
+
+def _bundled_path() -> Path | None:
+    try:
+        import pylopdf_fonts_zh_cn
+    except ImportError:
+        return None
+    path = Path(pylopdf_fonts_zh_cn.sans_path())
+    return path if path.exists() else None
+
+
+@functools.lru_cache(maxsize=16)
+def _cmap(path: str) -> frozenset[int]:
+    from fontTools.ttLib import TTFont
+
+    # lazy=True reads only the tables asked for: the cmap of an 8 MB CJK font is quick.
+    font = TTFont(path, lazy=True, fontNumber=0)
+    try:
+        return frozenset(font.getBestCmap() or ())
+    finally:
+        font.close()
+
+
+def _covers(path: str | os.PathLike, text: str) -> bool:
+    try:
+        cmap = _cmap(str(path))
+    except Exception:  # an unreadable font file is simply not a candidate
+        return False
+    return all(ord(ch) in cmap for ch in text if not ch.isspace())
+
+
+@functools.lru_cache(maxsize=1)
+def cjk_font_path() -> Path | None:
+    """Path of a font file covering :data:`SAMPLE`, or None when there is none.
+
+    The bundled Noto Sans SC comes first; otherwise system fonts are searched.
+
+    Examples
+    --------
+    >>> p = cjk_font_path()
+    >>> p is None or has_glyphs(SAMPLE, path=p)
+    True
+    """
+    path = _bundled_path()
+    if path is not None and _covers(path, SAMPLE):
+        return path
+    from matplotlib import font_manager
+
+    for cand in sorted(font_manager.findSystemFonts()):
+        name = os.path.basename(cand).lower()
+        # Collections (.ttc) are skipped: Matplotlib would use their first (often JP) face.
+        if name.endswith((".otf", ".ttf")) and _covers(cand, SAMPLE):
+            log.info("no bundled CJK font; using system font %s", cand)
+            return Path(cand)
+    log.warning(
+        "no font with Chinese glyphs found: install pylopdf-fonts-zh-cn; "
+        "Chinese labels will show as empty boxes"
+    )
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def cjk_font() -> Any:
+    """Register the CJK font with Matplotlib and return its ``FontProperties``.
+
+    Returns
+    -------
+    matplotlib.font_manager.FontProperties
+        For the CJK font, or for DejaVu Sans when no CJK font exists.
+
+    Examples
+    --------
+    >>> fp = cjk_font()
+    >>> isinstance(fp.get_name(), str)
+    True
+    """
+    from matplotlib import font_manager
+
+    path = cjk_font_path()
+    if path is None:
+        return font_manager.FontProperties(family=_FALLBACK)
+    font_manager.fontManager.addfont(str(path))
+    name = font_manager.FontProperties(fname=str(path)).get_name()
+    return font_manager.FontProperties(family=name)
+
+
+def font_family() -> list[str]:
+    """Font family list for Matplotlib: the CJK font, then DejaVu Sans per glyph.
+
+    Examples
+    --------
+    >>> font_family()[-1]
+    'DejaVu Sans'
+    """
+    fam = cjk_font().get_family()[0]
+    return [fam, _FALLBACK] if fam != _FALLBACK else [_FALLBACK]
+
+
+def has_glyphs(text: str, *, path: str | os.PathLike | None = None) -> bool:
+    """Whether the font at ``path`` (default: the CJK font) has a glyph for every character.
+
+    Whitespace is ignored. Uses the font's character map (fontTools).
+
+    Examples
+    --------
+    >>> import matplotlib.font_manager as fm
+    >>> has_glyphs("南京", path=fm.findfont("DejaVu Sans"))
+    False
+    >>> has_glyphs("Nanjing", path=fm.findfont("DejaVu Sans"))
+    True
+    """
+    if path is None:
+        path = cjk_font_path()
+        if path is None:
+            return False
+    return _covers(path, text)
+
+
+def subset_font(text: str, *, path: str | os.PathLike | None = None) -> bytes | None:
+    """The CJK font cut down to the characters of ``text`` (WOFF2 if brotli is installed, else WOFF).
+
+    Used to embed a small ``@font-face`` in the HTML report so that Chinese text
+    renders in any browser with no network and no system CJK font.
+
+    Examples
+    --------
+    >>> data = subset_font("南京")
+    >>> data is None or len(data) < 200_000
+    True
+    """
+    path = path or cjk_font_path()
+    if path is None:
+        return None
+    import io
+
+    from fontTools import subset
+
+    chars = sorted({ch for ch in text if not ch.isspace()} | set(" 0123456789"))
+    options = subset.Options()
+    options.name_IDs = ["*"]  # keep the copyright and OFL licence strings
+    options.notdef_outline = True
+    options.layout_features = ["*"]
+    options.desubroutinize = True
+    # fontTools logs every subsetting step at INFO; keep a user's log readable.
+    quiet = logging.getLogger("fontTools")
+    level = quiet.level
+    quiet.setLevel(max(level, logging.WARNING))
+    font = subset.load_font(str(path), options)
+    try:
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(text="".join(chars))
+        subsetter.subset(font)
+        try:
+            import brotli  # noqa: F401  (WOFF2 needs it)
+
+            font.flavor = "woff2"
+        except ImportError:
+            font.flavor = "woff"  # zlib-compressed, always available
+        buf = io.BytesIO()
+        font.save(buf)
+        return buf.getvalue()
+    finally:
+        font.close()
+        quiet.setLevel(level)

@@ -1,0 +1,1037 @@
+"""The self-contained HTML report of a study.
+
+:func:`build_report` runs the study (:func:`incubloc.workflow.run_study`), writes its
+files (:func:`incubloc.workflow.write_study`), draws every figure of
+:data:`incubloc.plot.FIGURES` as ``figures/<name>.png`` and ``.svg`` and writes
+``report.html``: figures embedded as base64 PNG, CSS inline, the Chinese glyphs it
+uses embedded as a subset of the bundled font, so the page opens from disk with no
+network. :func:`render_html` builds the page from a study and its figures; every
+sentence with a number is computed from the study's tables and tests.
+
+Figures and SVG files are deterministic (no dates; fixed SVG id salt), so a rerun
+with the written ``config.toml`` gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+import math
+import os
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "RenderedFigure", "build_report", "describe_test", "fmt", "fmt_p", "render_html", "save_figure",
+    "write_figures",
+]
+
+log = logging.getLogger(__name__)
+
+_MINUS = "\u2212"
+
+
+# ------------------------------------------------------------------ figures
+@dataclass
+class RenderedFigure:
+    """A figure drawn for the report, or the reason it was skipped.
+
+    Attributes
+    ----------
+    name : str
+        File stem (``figures/<name>.png``).
+    section : str
+        Report section (``region``, ``rings``, ``relation``, ``layout``, ``statistics``).
+    caption : str
+    png : bytes or None
+        The PNG, embedded in the HTML; None when skipped.
+    files : list of Path
+        Files written (PNG and SVG).
+    note : str or None
+        Why the figure is missing.
+    """
+
+    name: str
+    section: str
+    caption: str
+    png: bytes | None = None
+    files: list[Path] = field(default_factory=list)
+    note: str | None = None
+
+
+def save_figure(fig: Any, stem: str | os.PathLike, *, dpi: int = 150) -> list[Path]:
+    """Write ``fig`` as ``<stem>.png`` and ``<stem>.svg`` with reproducible bytes.
+
+    The SVG has no date and fixed element ids (``svg.hashsalt``); the PNG has no time
+    stamp. Both are written atomically.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure(figsize=(2, 2)); _ = fig.add_subplot().plot([0, 1])
+    >>> d = tempfile.mkdtemp()
+    >>> a = [p.read_bytes() for p in save_figure(fig, os.path.join(d, "a"))]
+    >>> b = [p.read_bytes() for p in save_figure(fig, os.path.join(d, "b"))]
+    >>> a == b
+    True
+    """
+    from incubloc.io import atomic_path
+    from incubloc.plot import style
+
+    stem = Path(stem)
+    out = []
+    with style():
+        for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
+            path = stem.with_name(f"{stem.name}.{fmt}")
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta, bbox_inches="tight",
+                            facecolor="white")
+            out.append(path)
+    return out
+
+
+def write_figures(study: Any, figdir: str | os.PathLike) -> dict[str, RenderedFigure]:
+    """Draw every figure of :data:`incubloc.plot.FIGURES` into ``figdir``.
+
+    A figure whose inputs are missing, or that fails, is skipped with a note; the
+    others are still drawn.
+
+    Returns
+    -------
+    dict of str to RenderedFigure
+        In report order.
+    """
+    from incubloc.plot import FIGURES, NoData
+
+    figdir = Path(figdir)
+    figdir.mkdir(parents=True, exist_ok=True)
+    out: dict[str, RenderedFigure] = {}
+    for spec in FIGURES:
+        rf = RenderedFigure(spec.name, spec.section, spec.caption)
+        try:
+            fig = spec.func(study)
+        except NoData as exc:
+            rf.note = f"not drawn: {exc}"
+            log.info("figure %s skipped: %s", spec.name, exc)
+        except Exception as exc:  # one broken figure must not lose the report
+            rf.note = f"not drawn: {type(exc).__name__}: {exc}"
+            log.warning("figure %s failed: %s", spec.name, exc, exc_info=True)
+        else:
+            rf.files = save_figure(fig, figdir / spec.name)
+            rf.png = rf.files[0].read_bytes()
+        out[spec.name] = rf
+    return out
+
+
+def build_report(config: dict[str, Any], outdir: str | os.PathLike) -> Path:
+    """Run the whole study and write the report folder.
+
+    Parameters
+    ----------
+    config : dict
+        A resolved configuration (:func:`incubloc.config.resolve_config`).
+    outdir : path-like
+        The folder to write: ``report.html``, ``figures/``, and the files of
+        :func:`incubloc.workflow.write_study` (tables, stats.json, layers.gpkg,
+        density GeoTIFFs, config.toml, provenance.json).
+
+    Returns
+    -------
+    Path
+        The ``report.html`` written.
+
+    Raises
+    ------
+    InputError
+        If ``outdir`` exists and is not empty and ``[output] overwrite`` is false.
+    """
+    from incubloc.errors import InputError
+    from incubloc.io import atomic_path
+
+    outdir = Path(outdir)
+    overwrite = bool((config.get("output") or {}).get("overwrite"))
+    if outdir.exists() and not outdir.is_dir():
+        raise InputError(f"output {outdir} exists and is not a folder: choose a folder name")
+    if outdir.is_dir() and any(outdir.iterdir()) and not overwrite:
+        raise InputError(
+            f"output folder {outdir} already exists and is not empty: choose another folder "
+            "with -o, or pass --overwrite (or set [output] overwrite = true) to replace it"
+        )
+    from incubloc.workflow import run_study, write_study
+
+    study = run_study(config)
+    outdir.mkdir(parents=True, exist_ok=True)
+    write_study(study, outdir)
+    figdir = outdir / "figures"
+    if figdir.is_dir():
+        shutil.rmtree(figdir)  # no stale figures from an earlier run
+    figures = write_figures(study, figdir)
+    prov = None
+    pfile = outdir / "provenance.json"
+    if pfile.is_file():
+        import json
+
+        try:
+            prov = json.loads(pfile.read_text(encoding="utf-8"))
+        except ValueError:
+            prov = None
+    page = render_html(study, figures, provenance=prov)
+    path = outdir / "report.html"
+    with atomic_path(path) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    log.info("wrote %s", path)
+    return path
+
+
+# ------------------------------------------------------------------ number formatting
+def _num(x: Any) -> float | None:
+    if x is None or isinstance(x, bool | str):
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def fmt(x: Any, digits: int = 3) -> str:
+    """A number for prose: integers as such, others to ``digits`` significant digits.
+
+    Examples
+    --------
+    >>> fmt(3), fmt(0.04567), fmt(-1.0), fmt(2006.0), fmt(12345.6), fmt(None)
+    ('3', '0.0457', '−1', '2006', '12,346', '–')
+    """
+    v = _num(x)
+    if v is None:
+        return "–"
+    if v == int(v) and abs(v) < 1e15:
+        s = f"{int(v):,}" if abs(v) >= 10_000 else str(int(v))
+    elif abs(v) >= 1000:
+        s = f"{v:,.0f}" if abs(v) >= 10_000 else f"{v:.0f}"
+    else:
+        s = f"{v:.{digits}g}"
+    return s.replace("-", _MINUS)
+
+
+def fmt_p(p: Any) -> str:
+    """A p-value for prose.
+
+    Examples
+    --------
+    >>> fmt_p(0.0001), fmt_p(0.0312), fmt_p(None)
+    ('p < 0.001', 'p = 0.031', 'p n/a')
+    """
+    v = _num(p)
+    if v is None:
+        return "p n/a"
+    return "p < 0.001" if v < 0.001 else f"p = {v:.2g}" if v < 0.01 else f"p = {v:.3f}"
+
+
+def _pct(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.0f} %" if whole else "–"
+
+
+def _first(d: Any, *keys: str) -> Any:
+    """First present value among ``keys`` of a mapping or object, searching one level down."""
+    if d is None:
+        return None
+    for k in keys:
+        if isinstance(d, Mapping) and d.get(k) is not None:
+            return d[k]
+        if not isinstance(d, Mapping) and getattr(d, k, None) is not None:
+            return getattr(d, k)
+    return None
+
+
+_STAT_KEYS = (
+    ("rho", "Spearman ρ"), ("spearman_rho", "Spearman ρ"), ("tau", "Kendall τ"),
+    ("kappa", "Cohen's κ"), ("R", "R"), ("ratio", "ratio"), ("I", "Moran's I"),
+    ("chi2", "χ²"), ("H", "H"), ("D", "D"), ("ks", "KS D"), ("statistic", "statistic"),
+    ("z", "z"), ("z_sim", "z"),
+)
+_P_KEYS = ("p", "p_value", "pvalue", "p_sim", "p_norm", "p_mc")
+
+
+def describe_test(test: Any) -> str:
+    """One-line summary of a test record: its method, statistics and p-value.
+
+    Examples
+    --------
+    >>> describe_test({"method": "Spearman", "rho": -1.0, "p": 0.0})
+    'Spearman: Spearman ρ = −1, p < 0.001'
+    """
+    if not isinstance(test, Mapping):
+        return ""
+    parts = []
+    seen = set()
+    for key, label in _STAT_KEYS:
+        v = _num(test.get(key))
+        if v is not None and label not in seen:
+            parts.append(f"{label} = {fmt(v)}")
+            seen.add(label)
+    p = next((test[k] for k in _P_KEYS if _num(test.get(k)) is not None), None)
+    if p is not None:
+        parts.append(fmt_p(p))
+    method = test.get("method") or test.get("test")
+    body = ", ".join(parts)
+    return f"{method}: {body}" if method and body else body
+
+
+# ------------------------------------------------------------------ HTML pieces
+def _esc(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _table_html(df: pd.DataFrame, *, max_rows: int = 40, csv: str | None = None,
+                caption: str | None = None, fold: int = 12) -> str:
+    df = df.drop(columns="geometry", errors="ignore")
+    n_rows = len(df)
+    if not isinstance(df.index, pd.RangeIndex) or df.index.name is not None:
+        df = df.reset_index()  # crosstabs keep their row labels
+    note = ""
+    if len(df) > max_rows:
+        note = f"<p class='note'>First {max_rows} of {len(df)} rows"
+        if csv:
+            note += (f"; the full table is <a href='tables/{_esc(csv)}.csv'>"
+                     f"tables/{_esc(csv)}.csv</a>")
+        note += ".</p>"
+        df = df.head(max_rows)
+
+    def ffmt(v: float) -> str:
+        return f"{v:.1f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+    body = df.to_html(index=False, border=0, classes="tbl", float_format=ffmt, na_rep="–",
+                      escape=True)
+    if caption:
+        body = body.replace(">", f"><caption>{_esc(caption)}</caption>", 1)
+    link = f"<p class='src'>tables/{_esc(csv)}.csv</p>" if csv and not note else ""
+    out = f"<div class='tw'>{body}</div>{note}{link}"
+    if n_rows > fold:
+        # Long tables are folded so the findings and figures stay readable.
+        title = caption or csv or "table"
+        out = f"<details><summary>{_esc(title)} ({n_rows} rows)</summary>{out}</details>"
+    return out
+
+
+def _dict_table(d: Mapping[str, Any], *, title: str | None = None) -> str:
+    rows = []
+    for k, v in d.items():
+        if isinstance(v, Mapping | list | tuple) and len(str(v)) > 120:
+            v = f"{type(v).__name__} of {len(v)}"
+        elif _num(v) is not None and not isinstance(v, bool | int):
+            v = fmt(v, 4)
+        rows.append(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>")
+    cap = f"<caption>{_esc(title)}</caption>" if title else ""
+    return f"<div class='tw'><table class='tbl kv'>{cap}{''.join(rows)}</table></div>"
+
+
+def _figure_html(rf: RenderedFigure | None) -> str:
+    if rf is None:
+        return ""
+    if rf.png is None:
+        return (f"<div class='missing'><b>{_esc(rf.name)}</b>: {_esc(rf.note or 'not drawn')}. "
+                f"{_esc(rf.caption)}</div>")
+    data = base64.b64encode(rf.png).decode("ascii")
+    files = " · ".join(f"figures/{_esc(p.name)}" for p in rf.files)
+    return (f"<figure id='fig-{_esc(rf.name)}'><img alt='{_esc(rf.caption)}' "
+            f"src='data:image/png;base64,{data}'><figcaption>{_esc(rf.caption)} "
+            f"<span class='src'>{files}</span></figcaption></figure>")
+
+
+def _coerce_figures(figures: Mapping[str, Any] | None) -> dict[str, RenderedFigure]:
+    """Accept RenderedFigure, PNG bytes, a PNG path, a Matplotlib Figure or a skip note."""
+    import io
+
+    from incubloc.plot import FIGURES
+
+    specs = {s.name: s for s in FIGURES}
+    out: dict[str, RenderedFigure] = {}
+    for name, val in (figures or {}).items():
+        spec = specs.get(name)
+        section, caption = (spec.section, spec.caption) if spec else ("statistics", name)
+        if isinstance(val, RenderedFigure):
+            out[name] = val
+        elif isinstance(val, bytes):
+            out[name] = RenderedFigure(name, section, caption, png=val)
+        elif isinstance(val, str | os.PathLike) and str(val).endswith(".png") and Path(val).is_file():
+            out[name] = RenderedFigure(name, section, caption, png=Path(val).read_bytes(),
+                                       files=[Path(val)])
+        elif hasattr(val, "savefig"):
+            buf = io.BytesIO()
+            val.savefig(buf, format="png", dpi=120, bbox_inches="tight", facecolor="white")
+            out[name] = RenderedFigure(name, section, caption, png=buf.getvalue())
+        else:
+            out[name] = RenderedFigure(name, section, caption, note=str(val) if val else None)
+    return out
+
+
+# ------------------------------------------------------------------ findings
+def _plain(value: Any) -> Any:
+    from incubloc.stats._results import jsonable
+
+    if isinstance(value, pd.DataFrame):
+        return jsonable(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "to_dict") and not isinstance(value, pd.Series):
+        return _plain(value.to_dict())
+    return jsonable(value)
+
+
+class _Ctx:
+    """What the findings need from a study, read once and tolerant of gaps."""
+
+    def __init__(self, study: Any):
+        self.study = study
+        self.inc = getattr(study, "incubators", None)
+        if self.inc is None:
+            self.inc = getattr(getattr(study, "classification", None), "incubators", None)
+        self.tables: dict[str, pd.DataFrame] = dict(getattr(study, "tables", None) or {})
+        # Tests as plain values, as stats.json has them (DataFrames become records).
+        self.tests: dict[str, Any] = _plain(dict(getattr(study, "tests", None) or {}))
+        self.config: dict[str, Any] = dict(getattr(study, "config", None) or {})
+        from incubloc import plot
+
+        try:
+            self.core = plot._core_city(study)
+        except Exception:
+            self.core = None
+        try:
+            self.zh = plot._zh_names(study)
+        except Exception:
+            self.zh = {}
+
+    def name(self, en: Any) -> str:
+        from incubloc.plot import _short_zh
+
+        zh = self.zh.get(str(en))
+        return f"{en} ({_short_zh(zh)})" if zh else str(en)
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        t = self.tables.get(name)
+        return t if isinstance(t, pd.DataFrame) and len(t) else None
+
+    def col(self, name: str) -> pd.Series | None:
+        if self.inc is None or name not in self.inc:
+            return None
+        return self.inc[name]
+
+
+def _shares(series: pd.Series, classes: Iterable[str]) -> list[tuple[str, int, float]]:
+    n = len(series)
+    vc = series.fillna("unclassified").value_counts()
+    return [(c, int(vc.get(c, 0)), (vc.get(c, 0) / n if n else 0.0)) for c in classes]
+
+
+def _city_record(test: Any, city: str) -> Mapping[str, Any] | None:
+    """The record of ``city`` in a per-city test (a list of records or a mapping)."""
+    if isinstance(test, Mapping):
+        if isinstance(test.get(city), Mapping):
+            return test[city]
+        return test if test.get("city") in (None, city) else None
+    if isinstance(test, list | tuple):
+        return next((r for r in test if isinstance(r, Mapping) and r.get("city") == city), None)
+    return None
+
+
+def _records(value: Any) -> list[tuple[str, Mapping[str, Any]]]:
+    """(group, record) pairs of a test given as a record, a list, or a mapping of either."""
+    if isinstance(value, Mapping):
+        if value and all(isinstance(v, Mapping | list) for v in value.values()):
+            out = []
+            for k, v in value.items():
+                out += [(str(k), r) for _, r in _records(v)]
+            return out
+        return [("", value)]
+    if isinstance(value, list | tuple):
+        return [("", r) for r in value if isinstance(r, Mapping)]
+    return []
+
+
+def _spearman(x: list[float], y: list[float]) -> float | None:
+    if len(x) < 2:
+        return None
+    from scipy.stats import spearmanr
+
+    with np.errstate(all="ignore"):
+        return _num(spearmanr(x, y)[0])
+
+
+def _region_findings(c: _Ctx) -> list[str]:
+    out = []
+    city = c.col("city")
+    if city is not None and city.notna().any():
+        n = len(city)
+        vc = city.value_counts()
+        top, k = vc.index[0], int(vc.iloc[0])
+        out.append(f"{c.name(top)} holds {_pct(k, n)} of the {n} incubators ({k}); "
+                   f"the fewest are in {c.name(vc.index[-1])} ({int(vc.iloc[-1])}).")
+        level = c.col("level")
+        if level is not None:
+            here = 100 * level[city == top].eq("national").mean()
+            there = 100 * level[city != top].eq("national").mean()
+            out.append(f"National-level (国家级) incubators make up {here:.0f} % of {top}'s "
+                       f"incubators against {there:.0f} % in the other cities.")
+    prov = c.col("province")
+    if prov is not None and prov.dropna().nunique() >= 2:
+        vc = prov.value_counts()
+        test = c.tests.get("province_ratio")
+        a = str(_first(test, "numerator") or vc.index[0])
+        b = str(_first(test, "denominator") or vc.index[1])
+        na, nb = int(vc.get(a, 0)), int(vc.get(b, 0))
+        ratio = _num(_first(test, "ratio"))
+        ratio = ratio if ratio is not None else (na / nb if nb else None)
+        if ratio is not None:
+            out.append(f"The {a} cities hold {fmt(ratio, 3)} times as many incubators as the "
+                       f"{b} cities ({na} vs {nb}).")
+    tier = c.tests.get("tier_relation")
+    rho = _num(_first(tier, "rho", "spearman_rho"))
+    if rho is not None:
+        trend = ("more incubators in higher-tier settlements (城镇等级越高孵化器越多)" if rho > 0
+                 else "no rise of incubator numbers with settlement tier")
+        n_s = _first(tier, "n_settlements")
+        out.append(f"City tier: {trend}; Spearman ρ = {fmt(rho, 2)} between tier rank and "
+                   f"count{f' over {n_s} settlements' if n_s else ''}, "
+                   f"{fmt_p(_first(tier, 'p', 'p_value'))}.")
+    zone = c.col("zone")
+    if zone is not None and zone.notna().any():
+        n = len(zone)
+        vc = zone.value_counts()
+        parts = ", ".join(f"{z} {int(k)} ({_pct(k, n)})" for z, k in vc.items())
+        out.append(f"Development structure (一心一带两片区): {parts}.")
+    return out
+
+
+def _ring_findings(c: _Ctx) -> list[str]:
+    from incubloc.plot import pattern_label
+
+    out = []
+    order3 = ("core", "inner_suburb", "outer_suburb")
+    cr = getattr(getattr(c.study, "classification", None), "city_rings", None)
+    if isinstance(cr, pd.DataFrame) and "ring_pattern" in cr:
+        has = cr[cr["n_incubators"] > 0] if "n_incubators" in cr else cr
+        has = has[has["ring_pattern"].notna() & (has["ring_pattern"].astype(str) != "")]
+        vc = has["ring_pattern"].value_counts()
+        if len(vc):
+            parts = "; ".join(f"{pattern_label(p)}: {int(k)}" for p, k in vc.items())
+            out.append(f"Ring patterns of the {len(has)} ring systems holding incubators — {parts}.")
+        if "form" in has and "prefecture" in has:
+            pref = has[has["city"] == has["prefecture"]]
+            for form, zh in (("compact", "集中型"), ("dispersed", "分散型")):
+                sel = pref[pref["form"] == form]
+                if len(sel):
+                    items = ", ".join(f"{c.name(r.city)} {pattern_label(r.ring_pattern)}"
+                                      for r in sel.itertuples())
+                    out.append(f"{form.capitalize()} ({zh}) prefecture cities: {items}.")
+    city = c.core
+    t = c.table("ring_table")
+    if city and t is not None and {"city", "ring"} <= set(t.columns):
+        sub = t[t["city"] == city].set_index("ring")
+        rings = [r for r in order3 if r in sub.index]
+        if "density_100km2" in sub and len(rings) >= 2:
+            vals = [float(sub.loc[r, "density_100km2"]) for r in rings]
+            rec = _city_record(c.tests.get("density_gradient"), city) or {}
+            rho = _num(_first(rec, "spearman_rho", "rho"))
+            if rho is None:
+                rho = _spearman(list(range(len(vals))), vals)
+            p = _first(rec, "spearman_p", "p")
+            falls = all(a > b for a, b in zip(vals, vals[1:], strict=False))
+            verb = "falls outward" if falls else "does not fall monotonically outward"
+            out.append(f"Density {verb} in {c.name(city)}: "
+                       f"{' → '.join(fmt(v, 3) for v in vals)} incubators per 100 km² "
+                       f"({' → '.join(r.replace('_', ' ') for r in rings)}), Spearman ρ = "
+                       f"{fmt(rho, 2)}" + (f" ({fmt_p(p)} with {len(vals)} rings)"
+                                            if _num(p) is not None else "") + ".")
+        if "opened_median" in sub and len(rings) >= 2:
+            med = [_num(sub.loc[r, "opened_median"]) for r in rings]
+            if all(m is not None for m in med):
+                later = all(a <= b for a, b in zip(med, med[1:], strict=False))
+                rec = _city_record(c.tests.get("opening_sequence"), city) or {}
+                rho = _num(_first(rec, "spearman_rho", "rho"))
+                test = (f"; Spearman ρ between ring order and opening year = {fmt(rho, 2)}, "
+                        f"{fmt_p(_first(rec, 'spearman_p', 'p'))}" if rho is not None else "")
+                out.append(f"Opening years in {city} "
+                           f"{'run later outward' if later else 'do not run later outward'} "
+                           f"(建设时序): median {' → '.join(fmt(m) for m in med)}{test}.")
+        if "site_area_mean" in sub and len(rings) >= 2:
+            vals = [_num(sub.loc[r, "site_area_mean"]) for r in rings]
+            if all(v is not None for v in vals):
+                larger = all(a <= b for a, b in zip(vals, vals[1:], strict=False))
+                out.append(f"Sites in {city} {'grow larger' if larger else 'do not grow larger'} "
+                           "outward (空间规模): mean site area "
+                           + " → ".join(f"{fmt(v / 10_000, 3)} ha" for v in vals) + ".")
+    edge = c.tests.get("ring_edge")
+    if isinstance(edge, Mapping) and _num(_first(edge, "observed_mean")) is not None:
+        obs, exp = _num(edge.get("observed_mean")), _num(edge.get("expected_mean"))
+        closer = obs is not None and exp is not None and obs < exp
+        out.append(
+            "Ring edge (分布在各圈层的边缘地区): incubators lie at a mean normalised distance of "
+            f"{fmt(obs, 2)} from the outer edge of their ring against {fmt(exp, 2)} for random "
+            f"locations in the same rings — {'closer to' if closer else 'not closer to'} the edge; "
+            f"KS D = {fmt(edge.get('ks_stat'), 2)}, {fmt_p(edge.get('ks_p'))}; Monte-Carlo "
+            f"one-sided {fmt_p(edge.get('mc_p'))} ({edge.get('n_sim', '?')} simulations).")
+    elif isinstance(edge, Mapping) and describe_test(edge):
+        out.append(f"Ring-edge test: {describe_test(edge)}.")
+    return out
+
+
+def _class_findings(c: _Ctx, column: str, classes: dict[str, str], agreement: str) -> list[str]:
+    out = []
+    s = c.col(column)
+    if s is None:
+        return out
+    n = len(s)
+    parts = ", ".join(f"{cls.replace('_', '-')} {classes[cls]} {100 * f:.0f} % ({k})"
+                      for cls, k, f in _shares(s, list(classes)) if k)
+    unc = int((s.fillna("unclassified") == "unclassified").sum())
+    out.append(f"Of {n} incubators: {parts}" + (f"; {unc} unclassified." if unc else "."))
+    ring = c.col("ring")
+    if ring is not None:
+        tab = pd.crosstab(s, ring)
+        for cls in classes:
+            if cls in tab.index and tab.loc[cls].sum():
+                row = tab.loc[cls]
+                core = int(row.get("core", 0))
+                out.append(f"{cls.replace('_', '-').capitalize()} {classes[cls]}: "
+                           f"{_pct(core, row.sum())} in the core ring (中心城区) "
+                           f"({core} of {int(row.sum())}).")
+    city = c.col("city")
+    if city is not None:
+        for cls in classes:
+            sel = city[s == cls]
+            if len(sel) and cls != next(iter(classes)):
+                vc = sel.value_counts()
+                out.append(f"{cls.replace('_', '-').capitalize()} incubators are mostly in "
+                           f"{c.name(vc.index[0])} ({int(vc.iloc[0])} of {len(sel)}).")
+    agr = c.tests.get(agreement)
+    if isinstance(agr, Mapping):
+        kappa, acc = _num(agr.get("kappa")), _num(_first(agr, "accuracy", "agreement"))
+        if kappa is not None or acc is not None:
+            bits = [f"accuracy {100 * acc:.0f} %" if acc is not None else "",
+                    f"Cohen's κ = {fmt(kappa, 3)}" if kappa is not None else ""]
+            out.append(f"Agreement with the declared {column} labels "
+                       f"(n = {agr.get('n', '?')}): " + ", ".join(b for b in bits if b) + ".")
+    return out
+
+
+_TARGETS = {
+    "business": "business centres (临近商务中心)",
+    "knowledge": "knowledge centres (临近智力中心)",
+    "university": "universities (高校)",
+    "research": "research institutes (科研机构)",
+    "development_zone": "development zones (开发区)",
+    "high_tech_zone": "high-tech zones (高新区)",
+    "industrial_park": "industrial parks (产业园区)",
+    "science_park": "science parks (科技园)",
+}
+
+
+def _stats_findings(c: _Ctx) -> list[str]:
+    out = []
+    ce = c.tests.get("clark_evans")
+    r = _num(_first(ce, "R", "ratio", "nni"))
+    if r is not None:
+        kind = "clustered (集聚)" if r < 1 else "dispersed (均匀)" if r > 1 else "random"
+        out.append(f"Clark–Evans nearest-neighbour index R = {fmt(r, 3)}: incubators are "
+                   f"{kind}; z = {fmt(_first(ce, 'R_z', 'z'), 3)}, "
+                   f"{fmt_p(_first(ce, 'R_p', 'p'))} (Donnelly edge correction).")
+    pref = c.tests.get("preference")
+    for group, rec in _records(pref):
+        if rec.get("group", "all") != "all":
+            continue
+        obs = _num(_first(rec, "observed_mean_m", "observed_mean"))
+        exp = _num(_first(rec, "expected_mean_m", "expected_mean"))
+        kind = str(rec.get("kind", group))
+        if obs is None or exp is None:
+            continue
+        target = _TARGETS.get(kind, f"{kind.replace('_', ' ')} sites")
+        closer = "closer to" if obs < exp else "no closer to"
+        out.append(f"Incubators lie {closer} {target} than random locations in the same "
+                   f"settlements: mean {fmt(obs / 1000, 3)} km vs {fmt(exp / 1000, 3)} km "
+                   f"({fmt(100 * (obs / exp - 1), 2)} %), z = {fmt(rec.get('z'), 3)}, "
+                   f"{fmt_p(rec.get('p'))}.")
+    rip = (getattr(c.study, "results", None) or {}).get("ripley")
+    if rip is not None and getattr(rip, "L_minus_d", None) is not None:
+        lmd = np.asarray(rip.L_minus_d, float)
+        d = np.asarray(rip.distances, float)
+        if np.isfinite(lmd).any():
+            k = int(np.nanargmax(lmd))
+            hi = np.asarray(getattr(rip, "hi", np.full_like(lmd, np.inf)), float)
+            above = lmd > hi
+            span = ""
+            if above.any():
+                span = (f"; L(d) − d lies above the CSR envelope from "
+                        f"{fmt(d[above].min() / 1000, 3)} to {fmt(d[above].max() / 1000, 3)} km")
+            out.append(f"Ripley's L: clustering is strongest at d = {fmt(d[k] / 1000, 3)} km "
+                       f"(L(d) − d = {fmt(lmd[k] / 1000, 3)} km){span}; global deviation test "
+                       f"{fmt_p(getattr(rip, 'p', None))} ({getattr(rip, 'n_sim', '?')} simulations).")
+    gm = c.tests.get("global_moran")
+    for name, rec in _records(gm):
+        i = _num(_first(rec, "I", "moran_i"))
+        if i is None:
+            continue
+        size = _num(rec.get("cell_size_m"))
+        where = f" on the {fmt(size / 1000)} km grid" if size else (f" ({name})" if name else "")
+        out.append(f"Global Moran's I of incubator counts{where} (全局空间自相关) = {fmt(i, 3)} "
+                   f"(E[I] = {fmt(rec.get('EI'), 2)}), z = {fmt(_first(rec, 'z_norm', 'z'), 3)}, "
+                   f"permutation {fmt_p(_first(rec, 'p_sim', 'p'))}.")
+    ms = c.table("multiscale_moran")
+    if ms is not None and "peak" in ms and ms["peak"].fillna(False).astype(bool).any():
+        row = ms[ms["peak"].fillna(False).astype(bool)].iloc[0]
+        size = _num(row.get("cell_size", row.get("cell_size_m")))
+        if size is not None:
+            out.append(f"Across grid sizes {', '.join(fmt(v / 1000) for v in ms.iloc[:, 0])} km, "
+                       f"clustering is most significant at {fmt(size / 1000)} km cells "
+                       f"(z = {fmt(row.get('z'), 3)}).")
+    grids = getattr(c.study, "grids", None) or {}
+    for name, g in grids.items():
+        bits = []
+        if "lisa_cluster" in g:
+            bits.append(f"{int((g['lisa_cluster'] == 'HH').sum())} High–High LISA cells")
+        if "hotspot" in g:
+            bits.append(f"{int((g['hotspot'] == 'hot').sum())} Gi* hot-spot cells")
+        if bits:
+            from incubloc.plot import _grid_cell_size
+
+            size = _grid_cell_size(name, g)
+            label = f"{fmt(size / 1000, 3)} km grid" if math.isfinite(size) else f"grid {name}"
+            out.append(f"On the {label}: " + " and ".join(bits) + f" of {len(g)} cells.")
+    cen = (getattr(c.study, "results", None) or {}).get("centrography")
+    if cen is not None and _num(getattr(cen, "standard_distance", None)) is not None:
+        rot = _num(getattr(cen, "rotation_deg", None))
+        ma, mi = _num(getattr(cen, "major", None)), _num(getattr(cen, "minor", None))
+        axes = (f"; the standard deviational ellipse has semi-axes {fmt(ma / 1000, 3)} × "
+                f"{fmt(mi / 1000, 3)} km with its major axis {fmt(rot, 3)}° from north"
+                if None not in (ma, mi, rot) else "")
+        out.append(f"Standard distance {fmt(cen.standard_distance / 1000, 3)} km around the mean "
+                   f"centre{axes} (标准差椭圆).")
+    jc = c.tests.get("join_counts")
+    if isinstance(jc, Mapping):
+        for name, rec in jc.items():
+            rows = rec.get("table") if isinstance(rec, Mapping) else None
+            for row in rows or []:
+                bb, mean = _num(row.get("bb")), _num(row.get("mean_bb"))
+                if bb is None or mean is None:
+                    continue
+                label = str(row.get("label", name))
+                verb = "cluster" if row.get("clustered") else "do not cluster"
+                out.append(f"Join counts: {label.replace('_', '-')} incubators {verb} — "
+                           f"{fmt(bb)} like–like joins vs {fmt(mean, 3)} expected, "
+                           f"{fmt_p(row.get('p_sim_bb'))}; weights {rec.get('weights', '?')}.")
+    return out
+
+
+# ------------------------------------------------------------------ methods
+def _methods(c: _Ctx) -> str:
+    cfg = c.config
+    g = lambda s, k, d=None: (cfg.get(s) or {}).get(k, d)  # noqa: E731
+    lay = cfg.get("layout") or {}
+    crs = getattr(c.study, "crs", None)
+    crs_s = crs.to_string() if hasattr(crs, "to_string") else str(crs)
+    sizes = ", ".join(f"{fmt(v / 1000)} km" for v in (g("stats", "cell_sizes_m") or []))
+    gm_size = _num(_first(c.tests.get("global_moran"), "cell_size_m"))
+    lisa_grid = f"{fmt(gm_size / 1000)} km" if gm_size else "chosen"
+    items = [
+        ("Coordinates", f"input {g('input', 'coords', 'wgs84')} longitude/latitude converted to "
+                        f"WGS84; distances and areas in {crs_s} (metric); ring areas in an "
+                        "equal-area projection."),
+        ("Region scale 区域", "city and province from the cities layer; settlement tier "
+                             "from resident population by the State Council 2014 standard "
+                             "(超大/特大/Ⅰ型大/Ⅱ型大/中等/Ⅰ型小/Ⅱ型小城市/小城镇); zone: core city "
+                             f"(一心), Yangtze belt within {fmt((g('study_area', 'corridor_buffer_m') or 30000) / 1000)} "
+                             "km of the river (一带), named zones (片区)."),
+        ("Ring scale 圈层", "core 中心城区 / inner suburb 近郊区 / outer suburb 远郊区 from the "
+                           "rings layer; the ring pattern of a ring system is the set of rings "
+                           "holding at least one incubator; density per 100 km² of ring land; "
+                           "gradient by Spearman's ρ between ring order and density; ring-edge "
+                           "test compares distances to the ring's outer boundary with random "
+                           f"locations in the ring ({g('stats', 'ring_edge_sim', 999)} simulations)."),
+        ("Relation 园中园/独立/混合", "park-in-park when a site lies in a host space (university, "
+                                     "research institute, development / high-tech zone, industrial "
+                                     f"or science park), by point-in-polygon or ≥ {fmt(100 * g('relation', 'min_share', 0.5))} % "
+                                     f"of its area (tolerance {fmt(g('relation', 'tolerance_m', 0))} m); "
+                                     "standalone when in none; mixed when sites differ."),
+        ("Layout 楼宇式/园区式/混合式", f"building when at most {lay.get('max_buildings', '–')} "
+                                       f"buildings cover ≥ {fmt(100 * (lay.get('min_coverage') or 0))} % "
+                                       f"of the site with ≥ {fmt(lay.get('min_levels'))} storeys "
+                                       f"on ≤ {fmt(lay.get('max_site_area_m2'))} m²; park otherwise; "
+                                       "mixed when sites differ."),
+        ("Point pattern", f"Clark–Evans index with Donnelly edge correction; Ripley's K / Besag's L "
+                          f"with {g('stats', 'n_sim', 99)} CSR simulations; standard deviational "
+                          "ellipse (1 standard deviation)."),
+        ("Autocorrelation", f"incubator counts on {g('stats', 'grid_shape', 'square')} grids of "
+                            f"{sizes} (multi-scale global Moran's I); LISA and Getis–Ord Gi* on "
+                            f"the {lisa_grid} grid (the scale of strongest clustering); queen "
+                            f"contiguity weights; {g('stats', 'permutations', 999)} permutations, "
+                            f"α = {fmt(g('stats', 'alpha', 0.05))}"
+                            f"{' with FDR' if g('stats', 'fdr') else ''} (esda)."),
+        ("Kernel density", f"{g('density', 'kernel', 'quartic')} kernel, bandwidth "
+                           f"{g('density', 'bandwidth', 'silverman')}, cell "
+                           f"{fmt(g('density', 'cell_size_m', 500))} m; surfaces in density/*.tif."),
+        ("Randomness", f"seed {g('stats', 'seed')}; every Monte-Carlo result is reproducible."),
+    ]
+    rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in items)
+    return f"<div class='tw'><table class='tbl kv'>{rows}</table></div>"
+
+
+# ------------------------------------------------------------------ page
+_CSS = """
+:root{--ink:#1f2328;--mute:#57606a;--line:#d0d7de;--accent:#a50f15}
+*{box-sizing:border-box}
+body{font-family:"IncublocCJK","Noto Sans","DejaVu Sans","Helvetica Neue",Arial,sans-serif;
+color:var(--ink);max-width:1120px;margin:0 auto;padding:24px 28px 64px;line-height:1.5;
+font-size:15px;background:#fff}
+h1{font-size:26px;margin:0 0 4px}h1 small{display:block;font-size:17px;color:var(--mute);
+font-weight:normal}
+h2{font-size:21px;border-bottom:2px solid var(--accent);padding-bottom:4px;margin-top:44px}
+h3{font-size:16px;margin-top:26px}
+nav{background:#f6f8fa;border:1px solid var(--line);border-radius:6px;padding:8px 14px;
+margin:16px 0}nav a{margin-right:14px;color:var(--accent);text-decoration:none;
+display:inline-block}
+ul.findings li{margin:4px 0}
+figure{margin:22px 0;text-align:center}figure img{max-width:100%;max-height:920px;
+width:auto;height:auto;
+border:1px solid #eee}
+figcaption{font-size:13px;color:var(--mute);text-align:left;margin-top:6px}
+.src{font-family:"DejaVu Sans Mono",monospace;font-size:11px;color:#8c959f;margin-left:6px}
+.tw{overflow-x:auto;margin:10px 0}
+table.tbl{border-collapse:collapse;font-size:12.5px}
+table.tbl th,table.tbl td{border-bottom:1px solid var(--line);padding:3px 9px;text-align:right}
+table.tbl th{background:#f6f8fa}table.tbl td:first-child,table.tbl th:first-child{text-align:left}
+table.kv th{text-align:left;vertical-align:top;white-space:nowrap}table.kv td{text-align:left}
+caption{text-align:left;font-weight:bold;padding:4px 0}
+.missing{border:1px dashed #c69026;background:#fff8c5;padding:8px 12px;margin:12px 0;
+font-size:13px}
+.note{font-size:12px;color:var(--mute)}
+.banner{background:#fff8c5;border:1px solid #d4a72c;padding:8px 12px;border-radius:6px}
+pre{background:#f6f8fa;padding:10px;overflow-x:auto;font-size:12px}
+details{margin:8px 0}summary{cursor:pointer;color:var(--accent);font-size:13px}
+"""
+
+_SECTIONS = (
+    ("summary", "Summary 摘要"),
+    ("region", "Region scale 区域尺度"),
+    ("rings", "Ring scale 城镇圈层尺度"),
+    ("relation", "Relation to host spaces 与其他功能空间的关系"),
+    ("layout", "Internal layout 园区内部布局"),
+    ("statistics", "Spatial statistics 空间统计"),
+    ("methods", "Methods and parameters 方法与参数"),
+    ("provenance", "Provenance 数据来源与可复现性"),
+)
+
+_TABLES = {
+    "region": ("region_city_level", "region_province", "region_tier", "region_zone",
+               "region_settlement"),
+    "rings": ("ring_patterns", "ring_table", "density_gradient", "opening_sequence"),
+    "relation": ("relation_by_city", "relation_by_ring", "relation_confusion"),
+    "layout": ("layout_by_city", "layout_by_ring", "layout_confusion"),
+    "statistics": ("point_pattern", "multiscale_moran", "preference_centres",
+                   "preference_hosts"),
+}
+_TESTS = {
+    "region": ("tier_relation", "province_ratio"),
+    "rings": ("ring_edge",),
+    "relation": ("relation_agreement",),
+    "layout": ("layout_agreement",),
+    "statistics": ("clark_evans", "ripley", "global_moran", "join_counts"),
+}
+
+
+def _scalar(v: Any) -> bool:
+    return v is None or isinstance(v, str | bool | int | float | np.generic)
+
+
+def _test_html(name: str, rec: Any) -> str:
+    """A test record as tables: its scalars, then any lists of records as sub-tables."""
+    if isinstance(rec, list | tuple):
+        rows = [r for r in rec if isinstance(r, Mapping)]
+        return _table_html(pd.DataFrame(rows), caption=name) if rows else ""
+    if not isinstance(rec, Mapping):
+        return _dict_table({"value": rec}, title=name)
+    out = []
+    flat = {k: v for k, v in rec.items() if _scalar(v)}
+    if flat:
+        out.append(_dict_table(flat, title=name))
+    subtables = []
+    for k, v in rec.items():
+        if isinstance(v, list | tuple) and v and all(isinstance(x, Mapping) for x in v):
+            out.append(_table_html(pd.DataFrame(list(v)), caption=f"{name}: {k}"))
+        elif isinstance(v, Mapping) and not _scalar(v):
+            if isinstance(v.get("table"), list):
+                df = pd.DataFrame(v["table"])
+                df.insert(0, "test", k)
+                subtables.append(df)
+            elif all(_scalar(x) for x in v.values()):
+                out.append(_dict_table(v, title=f"{name}: {k}"))
+    if subtables:
+        out.append(_table_html(pd.concat(subtables, ignore_index=True), caption=name))
+    return "".join(out)
+
+
+def _tests_html(c: _Ctx, names: Iterable[str]) -> str:
+    return "".join(_test_html(n, c.tests[n]) for n in names if c.tests.get(n) is not None)
+
+
+def _provenance_html(c: _Ctx, prov: Mapping[str, Any] | None) -> str:
+    from incubloc._version import __version__
+
+    parts = [f"<p>incubloc {_esc(__version__)}.</p>"]
+    if prov:
+        deps = prov.get("dependencies") or {}
+        rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in deps.items())
+        ins = prov.get("inputs") or {}
+        irows = "".join(
+            f"<tr><th>{_esc(k)}</th><td>{_esc((v or {}).get('path'))}<br>"
+            f"<span class='src'>sha256 {_esc((v or {}).get('sha256'))}</span></td></tr>"
+            for k, v in ins.items()
+        )
+        meta = {k: prov.get(k) for k in ("incubloc_version", "python", "seed", "command",
+                                          "run_time_utc") if prov.get(k) is not None}
+        parts.append(_dict_table(meta, title="run"))
+        if irows:
+            parts.append(f"<div class='tw'><table class='tbl kv'><caption>inputs</caption>{irows}"
+                         "</table></div>")
+        if rows:
+            parts.append(f"<div class='tw'><table class='tbl kv'><caption>dependencies</caption>"
+                         f"{rows}</table></div>")
+    parts.append("<p>The folder holds <code>config.toml</code> (the fully resolved "
+                 "configuration) and <code>provenance.json</code>; "
+                 "<code>incubloc report config.toml -o NEWDIR</code> reproduces every table "
+                 "byte for byte.</p>")
+    if c.config:
+        from incubloc.config import dump_config
+
+        try:
+            text = dump_config(c.config)
+        except Exception:
+            text = None
+        if text:
+            parts.append(f"<details><summary>config.toml</summary><pre>{_esc(text)}</pre></details>")
+    return "".join(parts)
+
+
+def _ul(items: list[str]) -> str:
+    if not items:
+        return "<p class='note'>No finding: the inputs of this scale are missing.</p>"
+    return "<ul class='findings'>" + "".join(f"<li>{_esc(s)}</li>" for s in items) + "</ul>"
+
+
+def render_html(
+    study: Any,
+    figures: Mapping[str, Any] | None = None,
+    *,
+    provenance: Mapping[str, Any] | None = None,
+    embed_font: bool = True,
+) -> str:
+    """The report as one self-contained HTML page.
+
+    Parameters
+    ----------
+    study : Study
+        From :func:`incubloc.workflow.run_study`.
+    figures : mapping of name to RenderedFigure, PNG bytes, PNG path, Figure or note
+        The figures (names of :data:`incubloc.plot.FIGURES`); missing ones are listed.
+    provenance : mapping, optional
+        The ``provenance.json`` record (versions, input hashes, seed, run time).
+    embed_font : bool
+        Embed the Chinese glyphs the page uses as a WOFF subset of the CJK font.
+
+    Returns
+    -------
+    str
+        HTML with inline CSS and images; no external URL.
+    """
+    c = _Ctx(study)
+    figs = _coerce_figures(figures)
+    n = len(c.inc) if c.inc is not None else 0
+    title = "Incubator location patterns 孵化器多尺度空间区位模式"
+    inp = c.config.get("input") or {}
+    area = "Nanjing metropolitan circle 南京都市圈" if inp.get("example") == "nanjing" else ""
+    region = _region_findings(c)
+    rings = _ring_findings(c)
+    relation = _class_findings(c, "relation", {"park_in_park": "园中园型", "standalone": "独立型",
+                                               "mixed": "混合型"}, "relation_agreement")
+    layout = _class_findings(c, "layout", {"park": "园区式", "building": "楼宇式",
+                                           "mixed": "混合式"}, "layout_agreement")
+    stats = _stats_findings(c)
+    body: list[str] = []
+    body.append(f"<header><h1>{_esc(title)}<small>{_esc(area)}</small></h1>"
+                f"<p>{n} incubators analysed on four levels and three scales: region "
+                "(区域), town rings and host spaces (城镇), and park layout (园区).</p>")
+    if inp.get("example") == "nanjing":
+        body.append("<p class='banner'>The bundled Nanjing incubator sample is synthetic, "
+                    "generated to match the figures published for 2014; the administrative "
+                    "boundaries are real. Read the data card before quoting numbers.</p>")
+    body.append("</header><nav>" + "".join(f"<a href='#{k}'>{_esc(v)}</a>" for k, v in _SECTIONS)
+                + "</nav>")
+    summary = (region[:1] + [s for s in rings if s.startswith(("Density ", "Opening "))]
+               + relation[:1] + layout[:1] + stats[:1]
+               + [s for s in stats if s.startswith("Incubators lie")][:2])
+    body.append(f"<section id='summary'><h2>{_esc(_SECTIONS[0][1])}</h2>{_ul(summary)}</section>")
+    findings = {"region": region, "rings": rings, "relation": relation, "layout": layout,
+                "statistics": stats}
+    for key, heading in _SECTIONS[1:6]:
+        body.append(f"<section id='{key}'><h2>{_esc(heading)}</h2>")
+        body.append("<h3>Findings</h3>" + _ul(findings[key]))
+        for rf in figs.values():
+            if rf.section == key:
+                body.append(_figure_html(rf))
+        tests = _tests_html(c, _TESTS.get(key, ()))
+        if tests:
+            body.append("<h3>Tests</h3>" + tests)
+        tabs = [(t, c.table(t)) for t in _TABLES.get(key, ())]
+        tabs = [(t, df) for t, df in tabs if df is not None]
+        if tabs:
+            body.append("<h3>Tables</h3>")
+            for t, df in tabs:
+                body.append(f"<h4>{_esc(t)}</h4>")
+                if "city" in df and c.core and len(df) > 12 and (df["city"] == c.core).any():
+                    # The core city's rows stay in view; the whole table is folded below.
+                    body.append(_table_html(df[df["city"] == c.core].reset_index(drop=True),
+                                            caption=f"{t}: {c.core}", fold=len(df)))
+                body.append(_table_html(df, csv=t))
+        body.append("</section>")
+    body.append(f"<section id='methods'><h2>{_esc(_SECTIONS[6][1])}</h2>{_methods(c)}")
+    disabled = getattr(getattr(study, "classification", None), "disabled", None) or {}
+    if disabled:
+        body.append("<p class='note'>Disabled for lack of study-area layers: "
+                    + "; ".join(f"{_esc(k)} (needs {_esc(', '.join(v))})" for k, v in disabled.items())
+                    + ".</p>")
+    skipped = [rf for rf in figs.values() if rf.png is None]
+    if skipped:
+        body.append("<p class='note'>Figures not drawn: "
+                    + "; ".join(f"{_esc(rf.name)} — {_esc(rf.note or 'no input')}" for rf in skipped)
+                    + ".</p>")
+    body.append("</section>")
+    body.append(f"<section id='provenance'><h2>{_esc(_SECTIONS[7][1])}</h2>"
+                f"{_provenance_html(c, provenance)}</section>")
+    main = "\n".join(body)
+    font_css = ""
+    if embed_font:
+        from incubloc._fonts import subset_font
+
+        chars = "".join(sorted({ch for ch in main + title if ord(ch) > 0x2E7F}))
+        data = subset_font(chars) if chars else None
+        if data:
+            kind = "woff2" if data[:4] == b"wOF2" else "woff"
+            font_css = ("@font-face{font-family:'IncublocCJK';src:url(data:font/" + kind
+                        + ";base64," + base64.b64encode(data).decode("ascii")
+                        # First in the family list but only for CJK code points: Chromium
+                        # otherwise lays out CJK text in a fallback font before it loads.
+                        + f") format('{kind}');unicode-range:U+2E80-9FFF,U+F900-FAFF,"
+                        "U+FE30-FE4F,U+FF00-FFEF;}")
+    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{_esc(title)}</title><style>{font_css}{_CSS}</style></head>"
+            f"<body>\n{main}\n</body></html>\n")

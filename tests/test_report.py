@@ -1,0 +1,422 @@
+"""The report folder of ``incubloc report --example nanjing``.
+
+The full Nanjing report is built once per session (module-scoped fixture) and checked
+file by file: the HTML parses and is self-contained, GeoTIFFs open with rasterio,
+GeoPackage layers open, JSON keys are present, and a rerun from the written
+``config.toml`` gives byte-identical tables. Chinese text is checked twice: glyphs
+rendered with the CJK font differ from character to character (a missing glyph renders
+as the same box for every character), and the page renders in headless Chromium.
+
+The example notebook is executed headless: with ``nbclient`` when it is installed,
+otherwise its code cells run in order with ``exec`` in one fresh namespace (which is
+what a kernel does, minus rich display).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from incubloc import plot
+from incubloc.config import resolve_config
+from incubloc.errors import InputError
+from incubloc.report import build_report, describe_test, fmt, render_html, save_figure
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "examples" / "nanjing.ipynb"
+STATS_KEYS = ("tier_relation", "province_ratio", "density_gradient", "opening_sequence",
+              "ring_edge", "clark_evans", "ripley", "global_moran", "join_counts", "preference",
+              "relation_agreement", "layout_agreement")
+
+
+# ------------------------------------------------------------------ fixtures
+# Fewer Monte-Carlo draws than the defaults keep the two full runs of this module quick;
+# every step of the report still runs.
+QUICK = """
+[stats]
+permutations = 99
+n_sim = 19
+ring_edge_sim = 99
+"""
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory) -> Path:
+    """``incubloc report quick.toml --example nanjing -o DIR`` through the command line."""
+    from incubloc.cli import main
+
+    base = tmp_path_factory.mktemp("report")
+    (base / "quick.toml").write_text(QUICK, encoding="utf-8")
+    out = base / "nanjing"
+    assert main(["-q", "report", str(base / "quick.toml"), "--example", "nanjing",
+                 "-o", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def html_text(report_dir) -> str:
+    return (report_dir / "report.html").read_text(encoding="utf-8")
+
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.imgs: list[dict[str, str | None]] = []
+        self.links: list[str] = []
+        self.ids: set[str] = set()
+        self.text: list[str] = []
+
+    _VOID = {"meta", "img", "br", "hr", "link", "input", "col", "area", "base", "source", "wbr"}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
+        if tag == "img":
+            self.imgs.append(a)
+        for key in ("href", "src"):
+            if a.get(key) and tag != "img":
+                self.links.append(a[key])
+        if tag not in self._VOID:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self._VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes <{self.stack[-1] if self.stack else None}>")
+            if tag in self.stack:
+                while self.stack and self.stack.pop() != tag:
+                    pass
+            return
+        self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def parsed(html_text) -> _Collector:
+    p = _Collector()
+    p.feed(html_text)
+    p.close()
+    return p
+
+
+# ------------------------------------------------------------------ the folder
+def test_report_folder_has_every_file(report_dir):
+    for name in ("report.html", "layers.gpkg", "stats.json", "config.toml", "provenance.json"):
+        assert (report_dir / name).is_file(), name
+        assert (report_dir / name).stat().st_size > 0, name
+    tables = {p.stem for p in (report_dir / "tables").glob("*.csv")}
+    assert {"ring_table", "region_city", "relation_by_city", "layout_by_city"} <= tables
+    assert list((report_dir / "density").glob("*.tif"))
+    for spec in plot.FIGURES:
+        for ext in ("png", "svg"):
+            f = report_dir / "figures" / f"{spec.name}.{ext}"
+            assert f.is_file() and f.stat().st_size > 1000, f
+
+
+def test_html_parses_and_is_self_contained(parsed, html_text):
+    assert not parsed.errors, parsed.errors[:5]
+    assert not parsed.stack, f"unclosed tags {parsed.stack}"
+    assert {"summary", "region", "rings", "relation", "layout", "statistics", "methods",
+            "provenance"} <= parsed.ids
+    assert len(parsed.imgs) == len(plot.FIGURES)
+    from PIL import Image
+
+    for img in parsed.imgs:
+        src = img.get("src") or ""
+        assert src.startswith("data:image/png;base64,"), src[:40]
+        data = base64.b64decode(src.split(",", 1)[1], validate=True)
+        assert len(data) > 1000
+        with Image.open(io.BytesIO(data)) as im:
+            assert im.size[0] > 100 and im.size[1] > 100
+    # No network: no absolute URL anywhere a browser would fetch it.
+    assert not re.search(r"""(src|href)\s*=\s*['"]?\s*(https?:)?//""", html_text, re.I)
+    assert not re.search(r"url\(\s*['\"]?(https?:)?//", html_text, re.I)
+    for link in parsed.links:
+        assert link.startswith(("#", "tables/", "figures/")), link
+
+
+def test_html_states_findings_with_numbers_and_tests(parsed, report_dir):
+    import pandas as pd
+    from scipy.stats import spearmanr
+
+    text = " ".join(" ".join(parsed.text).split())
+    rt = pd.read_csv(report_dir / "tables" / "ring_table.csv")
+    nj = rt[rt["city"] == "Nanjing"].set_index("ring").reindex(
+        ["core", "inner_suburb", "outer_suburb"]).dropna(subset=["density_100km2"])
+    arrow = " → ".join(fmt(v, 3) for v in nj["density_100km2"])
+    rho = spearmanr(np.arange(len(nj)), nj["density_100km2"].to_numpy())[0]
+    assert f"{arrow} incubators per 100 km²" in text
+    assert f"Spearman ρ = {fmt(rho, 2)}" in text
+    # Shares of relation types, recomputed from the classified layer.
+    import geopandas as gpd
+
+    inc = gpd.read_file(report_dir / "layers.gpkg", layer="incubators")
+    n_pip = int((inc["relation"] == "park_in_park").sum())
+    assert f"park-in-park 园中园型 {100 * n_pip / len(inc):.0f} % ({n_pip})" in text
+    assert "Methods and parameters" in text and "seed" in text
+
+
+def test_geotiffs_open_with_rasterio(report_dir):
+    import rasterio
+
+    for tif in sorted((report_dir / "density").glob("*.tif")):
+        with rasterio.open(tif) as src:
+            assert src.crs is not None and src.crs.is_projected
+            band = src.read(1, masked=True)
+            assert band.shape[0] > 1 and band.shape[1] > 1
+            assert np.isfinite(band.compressed()).all() and band.max() > 0
+
+
+def test_geopackage_layers_open(report_dir):
+    import geopandas as gpd
+    import pyogrio
+
+    layers = {row[0] for row in pyogrio.list_layers(report_dir / "layers.gpkg")}
+    assert {"incubators", "rings", "hosts"} <= layers
+    inc = gpd.read_file(report_dir / "layers.gpkg", layer="incubators")
+    assert len(inc) == 200
+    assert {"ring", "relation", "layout", "city", "level"} <= set(inc.columns)
+    grids = [name for name in layers if name.startswith("grid")]
+    assert grids
+    g = gpd.read_file(report_dir / "layers.gpkg", layer=grids[0])
+    assert {"count", "lisa_cluster", "hotspot"} <= set(g.columns)
+
+
+def test_json_files_have_their_keys(report_dir):
+    stats = json.loads((report_dir / "stats.json").read_text(encoding="utf-8"))
+    missing = [k for k in STATS_KEYS if k not in stats]
+    assert not missing, missing
+    prov = json.loads((report_dir / "provenance.json").read_text(encoding="utf-8"))
+    assert {"incubloc_version", "dependencies", "inputs", "parameters", "seed"} <= set(prov)
+    assert all(v["sha256"] and len(v["sha256"]) == 64
+               for v in prov["inputs"].values() if v["path"])
+    from incubloc.config import load_config
+
+    cfg = load_config(report_dir / "config.toml")
+    assert cfg["stats"]["seed"] == prov["seed"]
+
+
+def test_rerun_from_written_config_is_byte_identical(report_dir, tmp_path):
+    from incubloc.cli import main
+
+    again = tmp_path / "again"
+    assert main(["-q", "report", str(report_dir / "config.toml"), "-o", str(again)]) == 0
+    first = sorted(p.name for p in (report_dir / "tables").glob("*.csv"))
+    assert first == sorted(p.name for p in (again / "tables").glob("*.csv"))
+    for name in first:
+        assert (report_dir / "tables" / name).read_bytes() == (again / "tables" / name).read_bytes(), name
+    for svg in (report_dir / "figures").glob("*.svg"):
+        assert svg.read_bytes() == (again / "figures" / svg.name).read_bytes(), svg.name
+
+
+def test_existing_folder_is_refused_without_overwrite(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    cfg = resolve_config({"input": {"example": "nanjing"}})
+    with pytest.raises(InputError, match=r"out.*--overwrite"):
+        build_report(cfg, out)
+    assert (out / "keep.txt").read_text() == "x"
+
+
+# ------------------------------------------------------------------ pieces without a run
+def test_svg_and_png_are_reproducible(tmp_path):
+    from matplotlib.figure import Figure
+
+    def draw():
+        fig = Figure(figsize=(3, 2))
+        ax = fig.add_subplot()
+        ax.plot([0, 1, 2], [1, 0, 2], label="Nanjing")
+        ax.legend()
+        return fig
+
+    a = save_figure(draw(), tmp_path / "a")
+    b = save_figure(draw(), tmp_path / "b")
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+    assert b"<dc:date>" not in a[1].read_bytes()
+
+
+def test_describe_test_formats_statistics():
+    assert describe_test({"method": "KS", "D": 0.25, "p": 0.0312}) == "KS: D = 0.25, p = 0.031"
+    assert describe_test({"kappa": 0.8123, "p_sim": 0.0004}) == "Cohen's κ = 0.812, p < 0.001"
+    assert describe_test("nothing") == ""
+
+
+def test_render_html_on_a_stand_in_lists_skipped_figures():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_plot_standin", Path(__file__).with_name("test_plot.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    study = mod.make_study(with_stats=False)
+    figs = {"counts_by_city": plot.fig_counts_by_city(study), "kde": "not drawn: no surface"}
+    page = render_html(study, figs, embed_font=False)
+    p = _Collector()
+    p.feed(page)
+    assert not p.errors and len(p.imgs) == 1
+    assert "kde — not drawn: no surface" in page
+    # Nanjing's density 1.9 → 0.4 → 0.05 falls: ρ = −1 by ranks.
+    assert "1.9 → 0.4 → 0.05 incubators per 100 km²" in page
+    assert "Spearman ρ = −1" in page
+
+
+# ------------------------------------------------------------------ Chinese glyphs
+def _render(text: str, family: str) -> np.ndarray:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(0.6 * max(len(text), 1), 0.8), dpi=100)
+    FigureCanvasAgg(fig)
+    fig.text(0.02, 0.2, text, family=family, fontsize=28)
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., 0].copy()
+
+
+def test_cjk_font_renders_chinese_not_tofu():
+    import warnings
+
+    from incubloc._fonts import SAMPLE, cjk_font, has_glyphs
+
+    assert has_glyphs(SAMPLE), "the CJK font lacks glyphs of the circle's place names"
+    fam = cjk_font().get_name()
+    text = "南京都市圈"
+    cjk = _render(text, fam)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # DejaVu warns about every missing glyph
+        dejavu = _render(text, "DejaVu Sans")
+        dejavu_chars = [_render(ch, "DejaVu Sans") for ch in text]
+    assert not np.array_equal(cjk, dejavu)
+    assert (cjk < 128).sum() > 200  # ink
+    chars = [_render(ch, fam) for ch in text]
+    # Five distinct characters give five distinct bitmaps; tofu gives one box five times.
+    assert len({c.tobytes() for c in chars}) == len(text)
+    assert len({c.tobytes() for c in dejavu_chars}) == 1
+
+
+def test_figures_use_the_cjk_font_for_place_names():
+    import importlib.util
+
+    from matplotlib import font_manager
+    from matplotlib.text import Text
+
+    from incubloc._fonts import has_glyphs
+
+    spec = importlib.util.spec_from_file_location("_plot_standin", Path(__file__).with_name("test_plot.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    fig = plot.fig_counts_by_city(mod.make_study(with_stats=False))
+    labels = [t for t in fig.findobj(Text) if "南京" in t.get_text()]
+    assert labels
+    path = font_manager.findfont(labels[0].get_fontproperties(), fallback_to_default=False)
+    assert has_glyphs("南京", path=path)
+
+
+# ------------------------------------------------------------------ headless Chromium
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, installed with apt when absent and we are root."""
+    exe = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
+    if exe:
+        return exe
+    if sys.platform != "linux" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("chromium is not installed and cannot be installed here (needs root and apt)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True, env=env,
+                       timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True,
+                       capture_output=True, env=env, timeout=1200)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        pytest.skip(f"could not install chromium with apt-get: {exc}")
+    exe = shutil.which("chromium")
+    if not exe:
+        pytest.skip("apt-get installed no chromium executable")
+    return exe
+
+
+def _chromium(exe: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
+    return subprocess.run([exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_report_renders_in_headless_chromium(chromium, report_dir, html_text, tmp_path):
+    from PIL import Image
+
+    shot = tmp_path / "shot.png"
+    _chromium(chromium, tmp_path, f"--screenshot={shot}", "--window-size=1280,4000",
+              (report_dir / "report.html").as_uri())
+    assert shot.is_file(), "chromium wrote no screenshot"
+    with Image.open(shot) as im:
+        px = np.asarray(im.convert("L"), dtype=float)
+    assert px.shape == (4000, 1280)
+    assert px.std() > 20, "the screenshot is blank"
+    assert (px < 200).mean() > 0.02
+    # Every image decoded in the browser: a copy of the page reports it in its DOM.
+    probe = tmp_path / "probe.html"  # images are data URIs: the page works from anywhere
+    script = ("<script>window.addEventListener('load',()=>{const i=[...document.images];"
+              "document.body.setAttribute('data-probe',i.length+':'+i.filter(x=>x.complete&&"
+              "x.naturalWidth>0).length);});</script></body>")
+    probe.write_text(html_text.replace("</body>", script), encoding="utf-8")
+    dom = _chromium(chromium, tmp_path, "--dump-dom", "--virtual-time-budget=5000",
+                    probe.as_uri()).stdout
+    m = re.search(r'data-probe="(\d+):(\d+)"', dom)
+    assert m, "the probe did not run"
+    total, loaded = int(m.group(1)), int(m.group(2))
+    assert total == len(plot.FIGURES) and loaded == total
+
+
+# ------------------------------------------------------------------ notebook
+def _run_notebook(path: Path, cwd: Path) -> None:
+    try:
+        import nbclient
+        import nbformat
+    except ImportError:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        namespace: dict = {"__name__": "__main__"}
+        old = Path.cwd()
+        os.chdir(cwd)
+        try:
+            for i, cell in enumerate(nb["cells"]):
+                if cell["cell_type"] != "code":
+                    continue
+                src = "".join(cell["source"])
+                code = "\n".join(ln for ln in src.splitlines() if not ln.lstrip().startswith(("%", "!")))
+                exec(compile(code, f"{path.name}[cell {i}]", "exec"), namespace)
+        finally:
+            os.chdir(old)
+        return
+    nb = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(cwd)}}).execute()
+
+
+def test_example_notebook_runs_headless(tmp_path):
+    assert NOTEBOOK.is_file()
+    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "load_example" in code and "plot.fig_" in code
+    assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+    _run_notebook(NOTEBOOK, tmp_path)
