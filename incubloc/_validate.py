@@ -22,17 +22,22 @@ LEVEL_ALIASES = {
     "national": "national", "国家级": "national", "国家": "national",
     "provincial": "provincial", "省级": "provincial", "省": "provincial",
     "municipal": "municipal", "市级": "municipal", "市": "municipal",
+    # Traditional characters (Big5 exports).
+    "國家級": "national", "國家": "national", "省級": "provincial", "市級": "municipal",
 }
 RELATION_ALIASES = {
     "standalone": "standalone", "独立型": "standalone", "独立": "standalone",
     "park_in_park": "park_in_park", "parkinpark": "park_in_park",
     "园中园型": "park_in_park", "园中园": "park_in_park",
     "mixed": "mixed", "混合型": "mixed", "混合": "mixed",
+    "獨立型": "standalone", "獨立": "standalone", "園中園型": "park_in_park",
+    "園中園": "park_in_park",
 }
 LAYOUT_ALIASES = {
     "building": "building", "楼宇式": "building", "楼宇": "building",
     "park": "park", "园区式": "park", "园区": "park",
     "mixed": "mixed", "混合式": "mixed", "混合": "mixed",
+    "樓宇式": "building", "樓宇": "building", "園區式": "park", "園區": "park",
 }
 
 LEVEL_ACCEPTED = "national, provincial, municipal (any case), 国家级, 省级, 市级, 国家, 省, 市"
@@ -43,12 +48,15 @@ LAYOUT_ACCEPTED = "building, park, mixed (any case), 楼宇式, 园区式, 混�
 HINTS = {
     "coord_missing": "fill in the missing coordinates",
     "coord_text": "write coordinates as decimal degrees (118.78, not 118°46'48\")",
+    "zero": "give the real coordinates of rows at (0, 0), or delete them",
     "swapped": "swap the longitude and latitude columns, or name them with --lon/--lat "
     "(lon=, lat=)",
     "range": "check that the coordinates are degrees; for projected x/y give the CRS "
     "with crs= (e.g. crs=4549)",
     "china": "GCJ-02 and BD-09 exist only inside China: check --coords (coords=); "
     "data outside China is wgs84",
+    "empty": "delete the empty rows",
+    "fields": "quote cells that contain the separator, or delete the extra separators",
     "geometry": "give every feature a geometry or delete the feature",
     "duplicate": "give every incubator a unique id",
     "id": "fill in the missing ids",
@@ -58,7 +66,7 @@ HINTS = {
     "opened": "write the opening year as a four-digit year (e.g. 2012)",
     "area": "write areas as numbers of square metres",
 }
-COORD_KINDS = frozenset({"coord_missing", "coord_text", "swapped", "range", "china", "geometry"})
+COORD_KINDS = frozenset({"empty", "coord_missing", "coord_text", "zero", "swapped", "range", "china", "geometry"})
 
 
 def blank(values: pd.Series) -> np.ndarray:
@@ -101,9 +109,49 @@ def parse_numbers(values: pd.Series, *, strip: str = "") -> tuple[np.ndarray, np
     return out, bad
 
 
-# Degree signs (and look-alikes), spaces, and a trailing E/N hemisphere letter.
-COORD_STRIP = r"[°˚º\s]|(?<=\d)[EeNn]$"
+# Degree signs (and look-alikes), 度, spaces, and an east/north hemisphere marker in
+# front (E, N, 东经, 北纬) or behind (E, N) the number. West/south markers are kept,
+# so such values are reported rather than silently put in the wrong hemisphere.
+COORD_STRIP = r"[°˚º度\s]|^(?:[EeNn]|东经|北纬)|(?<=[\d.°˚º度])[EeNn]$"
+_DMS = (r"^(?P<d>\d+(?:\.\d+)?)[°˚º度:]\s*(?P<m>\d+(?:\.\d+)?)['′’分:]?\s*"
+        r"(?:(?P<s>\d+(?:\.\d+)?)(?:[\"″”]|''|′′|秒)?)?$")
 AREA_STRIP = r"[,\s]|(m2|平方米|平米)$"
+
+
+def parse_coordinates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Parse longitude or latitude cells to decimal degrees.
+
+    Besides decimal numbers (also full-width, with the ideographic full stop 。 as
+    decimal point), accepts degree signs, 度, hemisphere markers E/N/东经/北纬 and
+    degrees-minutes-seconds such as ``118°46'48"`` or ``118度46分48秒``. Returns the
+    values and the mask of cells that are present but not coordinates (see
+    :func:`parse_numbers`).
+
+    Examples
+    --------
+    >>> parse_coordinates(pd.Series(["东经118.78°", "118度46分48秒", "118。78", "W118.78"]))[0]
+    array([118.78, 118.78, 118.78,    nan])
+    """
+    values = pd.Series(values).reset_index(drop=True)
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
+        return parse_numbers(values)
+    missing = blank(values)
+    text = _text(values[~missing]).str.replace("。", ".", regex=False)
+    text = text.str.replace(r"^(?:东经|北纬|[EeNn])\s*", "", regex=True)
+    text = text.str.replace(r"\s*[EeNn]$", "", regex=True)
+    dms = text.str.extract(_DMS)
+    is_dms = dms["m"].notna().to_numpy()
+    cells = pd.Series(np.asarray(values, dtype=object), copy=True)
+    cells[~missing] = text.to_numpy(dtype=object)
+    out, bad = parse_numbers(cells, strip=COORD_STRIP)
+    if is_dms.any():
+        d, m = dms["d"].astype(float).to_numpy(), dms["m"].astype(float).to_numpy()
+        sec = dms["s"].astype(float).fillna(0.0).to_numpy()
+        ok = is_dms & (m < 60) & (sec < 60)
+        pos = np.flatnonzero(~missing)[ok]
+        out[pos] = (d + m / 60 + sec / 3600)[ok]
+        bad[pos] = False
+    return out, bad
 
 
 def parse_years(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -165,9 +213,14 @@ def coordinate_problems(
     Only finite pairs are checked; each row gets at most one of these problems.
     """
     finite = np.isfinite(lon) & np.isfinite(lat)
+    # (0, 0) is what many exports write for "no location": never a real incubator.
+    zero = finite & (lon == 0) & (lat == 0)
+    finite = finite & ~zero
     swapped = finite & (np.abs(lon) <= 90) & (lat >= 73) & (lat <= 136)
     out_of_range = finite & ~swapped & ((np.abs(lon) > 180) | (np.abs(lat) > 90))
     found: list[tuple[np.ndarray, str, list[str]]] = []
+    if zero.any():
+        found.append((zero, "zero", "lon 0, lat 0: a placeholder for a missing location"))
     if swapped.any():
         found.append((swapped, "swapped", [
             f"lon {x:.10g}, lat {y:.10g}: swapped? (the longitude column seems to hold latitudes)"

@@ -12,6 +12,7 @@ __all__ = [
     "IncublocError",
     "InputError",
     "MissingLayerError",
+    "ResourceError",
     "StudyAreaError",
 ]
 
@@ -41,3 +42,7 @@ class MissingLayerError(StudyAreaError, KeyError):
 
 class ConfigError(IncublocError, ValueError):
     """A configuration file or option is invalid."""
+
+
+class ResourceError(IncublocError, MemoryError):
+    """A requested raster, matrix or table would not fit in the available memory."""

@@ -31,7 +31,9 @@ import contextlib
 import csv
 import logging
 import os
+import shutil
 import tempfile
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from io import StringIO
@@ -101,19 +103,21 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
             parent.mkdir(parents=True)
         except OSError as exc:
             raise InputError(f"cannot create output folder {parent}: {exc.strerror}") from exc
+    # A private folder beside the target holds the file under its final name: drivers
+    # that derive a layer name from the file name (GPKG) name it as a direct write would,
+    # and the rename stays on one filesystem.
     try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=parent)
+        folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=parent))
     except OSError as exc:
         raise InputError(f"output folder {parent} is not writable: {exc.strerror}") from exc
-    os.close(fd)
-    tmp = Path(name)
-    tmp.unlink()  # drivers such as GPKG want to create the file themselves
+    tmp = folder / path.name
     try:
         yield tmp
+        if not tmp.exists():
+            raise InputError(f"nothing was written to {path}")
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- loading
@@ -126,6 +130,7 @@ class _Source:
     where: str  # how messages name the source
     unit: str  # "line", "feature" or "row"
     geometry: gpd.GeoSeries | None = None  # vector input only, RangeIndex
+    too_many: np.ndarray | None = None  # CSV records with more cells than the header
 
 
 def _lookup(columns: Iterable[object]) -> dict[str, object]:
@@ -209,6 +214,9 @@ def _decode(path: Path, encoding: str | None) -> str:
                 f"{path} is not valid {encoding} (line {line}): pass the file's real "
                 "encoding with encoding= (--encoding), or leave it out to try UTF-8 and GBK"
             ) from None
+    mixed = _decode_mixed(path, data)
+    if mixed is not None:
+        return mixed
     candidates = ["utf-8-sig", "gb18030"]
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         candidates.insert(0, "utf-16")
@@ -230,6 +238,40 @@ def _decode(path: Path, encoding: str | None) -> str:
     )
 
 
+def _decode_mixed(path: Path, data: bytes) -> str | None:
+    """Decode a file whose lines mix UTF-8 and GBK/GB18030 (tables pasted together from
+    several exports), line by line; None when the file is not such a mixture."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return None
+    try:
+        data.decode("utf-8-sig")
+        return None  # plain UTF-8
+    except UnicodeDecodeError:
+        pass
+    lines = data.split(b"\n")
+    utf8_lines, gbk_lines, out = [], [], []
+    for number, raw in enumerate(lines, start=1):
+        try:
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            if not raw.isascii():
+                utf8_lines.append(number)
+        except UnicodeDecodeError:
+            try:
+                text = raw.decode("gb18030")
+            except UnicodeDecodeError:
+                return None
+            gbk_lines.append(number)
+        out.append(text)
+    if not utf8_lines or not gbk_lines:
+        return None  # one encoding throughout: the whole-file decoders handle it
+    log.warning(
+        "%s mixes encodings: lines %s read as GBK/GB18030, the others as UTF-8; check the "
+        "names on those lines and save the file as UTF-8",
+        path, ", ".join(map(str, gbk_lines[:20])) + (" ..." if len(gbk_lines) > 20 else ""),
+    )
+    return "\n".join(out)
+
+
 def _separator(path: Path, text: str) -> str:
     if path.suffix.lower() in (".tsv", ".tab"):
         return "\t"
@@ -240,23 +282,25 @@ def _separator(path: Path, text: str) -> str:
     return ","
 
 
-def _record_lines(text: str, sep: str, n: int) -> np.ndarray:
+def _record_lines(text: str, sep: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     """1-based line on which each data record starts (quoted newlines and blank lines
-    make this differ from position + 2)."""
+    make this differ from position + 2), and each record's number of cells."""
     reader = csv.reader(StringIO(text), delimiter=sep)
     starts: list[int] = []
+    sizes: list[int] = []
     previous = 0
     try:
         for record in reader:
             if record and not (len(record) == 1 and not record[0].strip()):
                 starts.append(previous + 1)
+                sizes.append(len(record))
             previous = reader.line_num
     except csv.Error:
         starts = []
     if len(starts) != n + 1:
         log.debug("line numbers approximated by position (csv found %d records)", len(starts))
-        return np.arange(2, n + 2)
-    return np.asarray(starts[1:], dtype="int64")
+        return np.arange(2, n + 2), np.zeros(n, dtype="int64")
+    return np.asarray(starts[1:], dtype="int64"), np.asarray(sizes[1:], dtype="int64")
 
 
 def _read_table(path: Path, *, encoding: str | None, text_columns: Iterable[str]) -> _Source:
@@ -268,13 +312,17 @@ def _read_table(path: Path, *, encoding: str | None, text_columns: Iterable[str]
         # Coordinates, ids and labels are read as text so that "001" stays "001"
         # and "118.78°" can be cleaned before parsing.
         dtype = {c: str for c in header if str(c).strip().lower() in wanted}
-        table = pd.read_csv(StringIO(text), sep=sep, dtype=dtype or None)
+        with warnings.catch_warnings():
+            # A record with an extra cell: reported below rather than taken as an index.
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            table = pd.read_csv(StringIO(text), sep=sep, dtype=dtype or None, index_col=False)
     except pd.errors.EmptyDataError:
         raise InputError(f"{path} is empty: it needs a header line and one line per incubator") from None
     except (pd.errors.ParserError, ValueError) as exc:
         raise InputError(f"cannot parse {path} as a table: {exc}; check the delimiter and quotes") from None
     table.columns = [str(c).strip() for c in table.columns]
-    return _Source(table, _record_lines(text, sep, len(table)), str(path), "line")
+    rows, sizes = _record_lines(text, sep, len(table))
+    return _Source(table, rows, str(path), "line", too_many=sizes > len(table.columns))
 
 
 def _read_vector(path: Path, *, layer: str | None, what: str) -> _Source:
@@ -291,11 +339,30 @@ def _read_vector(path: Path, *, layer: str | None, what: str) -> _Source:
         )
     if layer is not None and layer not in names:
         raise InputError(f"{path} has no layer {layer!r}: its layers are {', '.join(names)}")
-    gdf = gpd.read_file(path, layer=layer)
     where = f"{path} (layer {layer!r})" if layer is not None else str(path)
+    try:
+        # A geometry GEOS cannot build (a one-point line) becomes None and is reported
+        # per feature as an empty geometry, instead of failing the whole file.
+        gdf = pyogrio.read_dataframe(path, layer=layer, on_invalid="ignore")
+    except TypeError:  # pyogrio < 0.8 has no on_invalid
+        gdf = _read_dataframe(path, layer, where, what)
+    except Exception as exc:  # pyogrio/GDAL raise many types on corrupt files
+        raise InputError(f"cannot read {where}: {exc}; {what} must be CSV, GeoJSON, "
+                         "GeoPackage or Shapefile") from None
+    if not isinstance(gdf, gpd.GeoDataFrame) or not _has_geometry(gdf):
+        raise InputError(f"{where} has no geometry column: give a layer with points or "
+                         "polygons, or a CSV with lon/lat columns")
     geom = gdf.geometry.copy()
     table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
     return _Source(table, np.arange(1, len(gdf) + 1), where, "feature", geom)
+
+
+def _read_dataframe(path: Path, layer: str | None, where: str, what: str) -> gpd.GeoDataFrame:
+    try:
+        return gpd.read_file(path, layer=layer)
+    except Exception as exc:  # GEOS, GDAL and pyogrio errors on corrupt features
+        raise InputError(f"cannot read {where}: {exc}; {what} must be CSV, GeoJSON, "
+                         "GeoPackage or Shapefile") from None
 
 
 # ----------------------------------------------------------------- coordinates
@@ -357,8 +424,8 @@ def _table_points(
     problems: v.Problems,
 ) -> tuple[np.ndarray, np.ndarray, dict[object, np.ndarray]]:
     lon_col, lat_col = _coordinate_columns(src, lon, lat)
-    x, bad_x = v.parse_numbers(src.table[lon_col], strip=v.COORD_STRIP)
-    y, bad_y = v.parse_numbers(src.table[lat_col], strip=v.COORD_STRIP)
+    x, bad_x = v.parse_coordinates(src.table[lon_col])
+    y, bad_y = v.parse_coordinates(src.table[lat_col])
     for values, bad, col in ((x, bad_x, lon_col), (y, bad_y, lat_col)):
         raw = src.table[col]
         problems.add(np.isnan(values) & ~bad, "coord_missing", f"{col} is empty")
@@ -376,6 +443,7 @@ def _table_points(
             tx, ty = Transformer.from_crs(source_crs, 4326, always_xy=True).transform(x[ok], y[ok])
             x, y = x.copy(), y.copy()
             x[ok], y[ok] = tx, ty
+            _unconvertible(x, y, ok, source_crs, problems)
     return x, y, parsed
 
 
@@ -425,7 +493,21 @@ def _vector_points(
     x = np.full(len(values), np.nan)
     y = np.full(len(values), np.nan)
     x[~empty], y[~empty] = shapely.get_x(points), shapely.get_y(points)
+    _unconvertible(x, y, ~empty, geom.crs, problems)
     return x, y
+
+
+def _unconvertible(x: np.ndarray, y: np.ndarray, converted: np.ndarray, crs: object,
+                   problems: v.Problems) -> None:
+    """Flag points the transformation to WGS84 turned into inf/NaN (outside the
+    source CRS's domain), and set them to NaN so no later step sees infinities."""
+    failed = converted & ~(np.isfinite(x) & np.isfinite(y))
+    if failed.any():
+        name = getattr(crs, "name", str(crs))
+        problems.add(failed, "range", f"cannot be converted from {name} to longitude/latitude "
+                     "(outside the area of that CRS)")
+        x[failed] = np.nan
+        y[failed] = np.nan
 
 
 # ------------------------------------------------------------------- attributes
@@ -616,6 +698,12 @@ def read_incubators(
     table, n = src.table, len(src.table)
     problems = v.Problems()
 
+    if src.geometry is None and n and len(table.columns):
+        empty_row = np.logical_and.reduce([v.blank(table.iloc[:, i]) for i in range(table.shape[1])])
+        problems.add(empty_row, "empty", "empty row (every cell is blank)")
+    if src.too_many is not None and src.too_many.any():
+        problems.add(src.too_many, "fields",
+                     f"more cells than the {len(table.columns)} columns of the header")
     parsed: dict[object, np.ndarray] = {}
     if src.geometry is None:
         x, y, parsed = _table_points(src, lon, lat, crs, coords, problems)
@@ -679,9 +767,31 @@ def read_incubators(
         log.warning("%s: %d of %d %ss rejected (see gdf.attrs['rejected'])",
                     src.where, len(rejected), n, src.unit)
         gdf = gdf.loc[~problems.bad(n)].reset_index(drop=True)
+    _warn_shared_locations(gdf, src)
     if errors == "report":
         gdf.attrs["rejected"] = problems.table(src.rows, out["id"])
     return gdf
+
+
+def _warn_shared_locations(gdf: gpd.GeoDataFrame, src: _Source) -> None:
+    """Log incubators that share one location: kept (several incubators can sit in one
+    building), but often a geocoder's fallback to a district centre."""
+    if len(gdf) < 2:
+        return
+    xy = pd.DataFrame({"x": gdf.geometry.x.round(7), "y": gdf.geometry.y.round(7)})
+    shared = xy.duplicated(keep=False).to_numpy()
+    if not shared.any():
+        return
+    groups = pd.Series(gdf["row"].to_numpy()[shared]).groupby(
+        [xy["x"].to_numpy()[shared], xy["y"].to_numpy()[shared]], sort=False
+    )
+    listed = ["/".join(map(str, g.tolist())) for _, g in groups]
+    log.warning(
+        "%s: %d incubators share %d locations (%ss %s%s); all are kept: check that they "
+        "are not geocoded to a district or city centre",
+        src.where, int(shared.sum()), len(listed), src.unit, "; ".join(listed[:10]),
+        f" and {len(listed) - 10} more" if len(listed) > 10 else "",
+    )
 
 
 def _features(mask: np.ndarray, rows: np.ndarray, limit: int = 20) -> str:

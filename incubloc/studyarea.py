@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
@@ -127,7 +128,50 @@ class StudyArea:
         return "\n".join(lines)
 
 
+_KIND_TYPES = {  # shapely type ids accepted in each kind of layer
+    "Polygon": (3, 6),
+    "LineString": (1, 2, 5),
+    "Point": (0, 4),
+}
+_MIN_AREA_DEG2 = 1e-12  # about 0.01 m²: below it a polygon is a collapsed sliver
+_GEOM_NAMES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint",
+               "MultiLineString", "MultiPolygon", "GeometryCollection")
+
+
+def _features(rows: np.ndarray) -> str:
+    rows = rows.tolist()
+    return ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
+
+
+def _keep_parts(geom: np.ndarray, types: tuple[int, ...]) -> np.ndarray:
+    """Union of the parts of each geometry whose type is in ``types`` (empty if none).
+
+    make_valid and mixed collections yield slivers of lower dimension: keep only the
+    parts of the layer's own kind.
+    """
+    parts, idx = shapely.get_parts(geom, return_index=True)
+    # Collections nested in collections (rare, but make_valid may produce them).
+    while (shapely.get_type_id(parts) == 7).any():
+        parts, sub = shapely.get_parts(parts, return_index=True)
+        idx = idx[sub]
+    keep = np.isin(shapely.get_type_id(parts), types) & ~shapely.is_empty(parts)
+    out = np.array([shapely.GeometryCollection()] * len(geom), dtype=object)
+    if keep.any():
+        grouped = pd.Series(list(parts[keep])).groupby(idx[keep])
+        for i, group in grouped:
+            out[i] = shapely.union_all(group.to_numpy()) if len(group) > 1 else group.iloc[0]
+    return out
+
+
 def _check_layer(name: str, gdf: gpd.GeoDataFrame, source: str, repairs: list[str]) -> gpd.GeoDataFrame:
+    """Validate one layer: CRS, columns, then geometries per the layer's kind.
+
+    Repairs are reported with 1-based feature numbers *of the file* (not of what is
+    left after earlier repairs): empty and missing geometries are dropped; invalid
+    ones are repaired with make_valid; parts of another kind (points or lines in a
+    polygon layer, slivers left by make_valid) are dropped; polygons in a point layer
+    are replaced by a representative point; features with nothing left are dropped.
+    """
     if gdf.crs is None:
         raise StudyAreaError(
             f"layer {name!r} in {source} has no CRS: set one (EPSG:4326 is expected) and save again"
@@ -138,29 +182,68 @@ def _check_layer(name: str, gdf: gpd.GeoDataFrame, source: str, repairs: list[st
             f"layer {name!r} in {source} lacks column(s) {', '.join(missing)}: "
             "see docs/architecture.md for the columns each layer needs"
         )
+    # Reproject first: validity is checked on the coordinates that are kept.
     gdf = gdf.to_crs(4326) if gdf.crs.to_epsg() != 4326 else gdf.copy()
-    geom = gdf.geometry.values
+    gdf = gdf.reset_index(drop=True)
+    rows = np.arange(1, len(gdf) + 1)
+    geom = np.asarray(gdf.geometry.values, dtype=object).copy()
+    kind = _GEOM_KIND.get(name)
+    types = _KIND_TYPES.get(kind, tuple(range(8)))
+
     empty = shapely.is_missing(geom) | shapely.is_empty(geom)
     if empty.any():
-        rows = (empty.nonzero()[0] + 1).tolist()
-        repairs.append(f"layer {name!r}: dropped {len(rows)} empty geometries (features {rows[:10]})")
-        gdf = gdf.loc[~empty].copy()
-        geom = gdf.geometry.values
-    invalid = ~shapely.is_valid(geom)
+        repairs.append(f"layer {name!r}: dropped {int(empty.sum())} empty geometries "
+                       f"(features {_features(rows[empty])})")
+
+    ok = ~empty
+    invalid = ok & ~shapely.is_valid(geom)
     if invalid.any():
-        rows = (invalid.nonzero()[0] + 1).tolist()
-        fixed = shapely.make_valid(geom[invalid])
-        if _GEOM_KIND.get(name) == "Polygon":
-            # make_valid may return collections with slivers of lower dimension.
-            fixed = shapely.get_parts(fixed, return_index=True)
-            parts, idx = fixed
-            keep = shapely.get_type_id(parts) >= 3
-            polys = pd.Series(list(parts[keep])).groupby(idx[keep]).agg(
-                lambda s: shapely.union_all(list(s))
-            )
-            fixed = [polys.get(i, shapely.Polygon()) for i in range(int(invalid.sum()))]
-        gdf.loc[invalid, gdf.geometry.name] = fixed
-        repairs.append(f"layer {name!r}: repaired {len(rows)} invalid geometries (features {rows[:10]})")
+        geom[invalid] = shapely.make_valid(geom[invalid])
+        repairs.append(f"layer {name!r}: repaired {int(invalid.sum())} invalid geometries "
+                       f"with make_valid (features {_features(rows[invalid])})")
+
+    type_id = np.full(len(geom), -1)
+    type_id[ok] = shapely.get_type_id(geom[ok])
+    if kind == "Point":
+        areal = ok & np.isin(type_id, (3, 6))
+        if areal.any():
+            geom[areal] = shapely.point_on_surface(geom[areal])
+            type_id[areal] = 0
+            repairs.append(f"layer {name!r}: {int(areal.sum())} polygons replaced by a point "
+                           f"inside them (features {_features(rows[areal])})")
+    foreign = ok & ~np.isin(type_id, types)
+    if foreign.any():
+        found = sorted({_GEOM_NAMES[t] for t in type_id[foreign] if 0 <= t < len(_GEOM_NAMES)})
+        geom[foreign] = _keep_parts(geom[foreign], types)
+        repairs.append(f"layer {name!r}: kept only the {kind} parts of {int(foreign.sum())} "
+                       f"{'/'.join(found)} features (features {_features(rows[foreign])})")
+    collapsed = ok & shapely.is_empty(geom)
+    if kind == "Polygon":
+        # GEOS accepts rings whose vertices are collinear: valid, but without area.
+        collapsed |= ok & (shapely.area(geom) < _MIN_AREA_DEG2)
+    if collapsed.any():
+        repairs.append(f"layer {name!r}: dropped {int(collapsed.sum())} features with no "
+                       f"{kind} left after repair (features {_features(rows[collapsed])})")
+    keep = ok & ~collapsed
+    out = gdf.loc[keep].copy()
+    out = out.set_geometry(gpd.GeoSeries(geom[keep], index=out.index, crs=gdf.crs))
+    if len(gdf) and not keep.any():
+        log.warning("layer %r in %s: no usable geometry left", name, source)
+    return out
+
+
+def _read_layer(path: Path, name: str) -> gpd.GeoDataFrame:
+    """One layer; a geometry GEOS cannot build becomes empty (dropped and reported)."""
+    try:
+        try:
+            gdf = pyogrio.read_dataframe(path, layer=name, on_invalid="ignore")
+        except TypeError:  # pyogrio < 0.8 has no on_invalid
+            gdf = gpd.read_file(path, layer=name)
+    except Exception as exc:  # GDAL, pyogrio and GEOS errors on corrupt layers
+        raise StudyAreaError(f"cannot read layer {name!r} of {path}: {exc}") from None
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise StudyAreaError(f"layer {name!r} of {path} has no geometry: see "
+                             "docs/architecture.md for the geometry of each layer")
     return gdf
 
 
@@ -202,13 +285,24 @@ def load_study_area(path: str | os.PathLike, *, layers: list[str] | None = None)
     unknown = sorted(present - set(LAYERS))
     if unknown:
         log.info("study area %s: ignoring unknown layers %s", path, unknown)
+    requested_unknown = sorted(set(wanted) - set(LAYERS))
+    if requested_unknown:
+        raise StudyAreaError(
+            f"unknown study-area layer(s) {', '.join(requested_unknown)} requested from {path}: "
+            f"the layers are {', '.join(LAYERS)}"
+        )
+    if present and not present & set(LAYERS):
+        raise StudyAreaError(
+            f"study area {path} has none of the study-area layers (its layers: "
+            f"{', '.join(sorted(present))}): rename them to {', '.join(LAYERS)} "
+            "(see docs/architecture.md) or build the file with `incubloc study-area`"
+        )
     out: dict[str, gpd.GeoDataFrame] = {}
     repairs: list[str] = []
     for name in wanted:
         if name not in present:
             continue
-        gdf = gpd.read_file(path, layer=name)
-        out[name] = _check_layer(name, gdf, str(path), repairs)
+        out[name] = _check_layer(name, _read_layer(path, name), str(path), repairs)
     for msg in repairs:
         log.warning("%s: %s", path, msg)
     sa = StudyArea(out, str(path), repairs)
