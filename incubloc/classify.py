@@ -228,12 +228,14 @@ def write_classification(
     path: str | os.PathLike,
     *,
     provenance: dict[str, Any] | None = None,
+    rejected: pd.DataFrame | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write a :class:`Classification` to a GeoPackage, atomically.
 
-    Layers: ``incubators`` (points, EPSG:4326), ``city_rings`` (no geometry) and
-    ``provenance`` (one row, the JSON record, no geometry).
+    Layers: ``incubators`` (points, EPSG:4326), ``city_rings`` (no geometry),
+    ``provenance`` (one row, the JSON record, no geometry) and, when rows of the
+    input were skipped, ``rejected`` (row, id, problem).
 
     Examples
     --------
@@ -260,4 +262,7 @@ def write_classification(
         if provenance is not None:
             rec = pd.DataFrame({"record": [json.dumps(provenance, ensure_ascii=False, default=str)]})
             pyogrio.write_dataframe(rec, tmp, layer="provenance", driver="GPKG")
+        if rejected is not None and len(rejected):
+            table = pd.DataFrame(rejected).astype({"problem": str})
+            pyogrio.write_dataframe(table, tmp, layer="rejected", driver="GPKG")
     return path

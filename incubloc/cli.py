@@ -36,6 +36,8 @@ def _add_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="CONFIG.toml", help="configuration file (TOML)")
     p.add_argument("--crs", help="metric CRS for analysis, e.g. EPSG:4549 (default: local UTM)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+    p.add_argument("--skip-bad-rows", action="store_true",
+                   help="leave out bad rows (listed by line number) instead of stopping")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -120,6 +122,8 @@ def _config(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         val = getattr(args, key, None)
         if val is not None:
             inp[key] = val
+    if getattr(args, "skip_bad_rows", False):
+        inp["skip_bad_rows"] = True
     if getattr(args, "incubators", None):
         inp["incubators"] = args.incubators
     if getattr(args, "study_area", None):
@@ -134,47 +138,18 @@ def _config(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 
 def _load_inputs(cfg: dict[str, dict[str, Any]], *, need_study_area: bool = True):
-    from incubloc import datasets
-    from incubloc.io import read_incubators, read_sites
-    from incubloc.studyarea import load_study_area
+    from incubloc.workflow import load_inputs
 
-    inp = cfg["input"]
-    if inp["example"]:
-        if inp["incubators"]:
-            raise ConfigError("give either INCUBATORS or --example, not both")
-        inp["incubators"] = str(datasets.nanjing_incubators_path())
-        inp["sites"] = inp["sites"] or str(datasets.nanjing_sites_path())
-        inp["coords"] = "gcj02"
-        cfg["study_area"]["path"] = cfg["study_area"]["path"] or str(datasets.nanjing_study_area_path())
-    if not inp["incubators"]:
-        raise ConfigError("no incubators given: pass INCUBATORS (a file) or --example nanjing")
-    if need_study_area and not cfg["study_area"]["path"]:
-        raise ConfigError("no study area given: pass --study-area AREA.gpkg or --example nanjing")
     t0 = time.perf_counter()
-    inc = read_incubators(
-        inp["incubators"], coords=inp["coords"], lon=inp["lon"], lat=inp["lat"],
-        encoding=inp["encoding"], layer=inp["layer"],
-    )
-    sites = read_sites(inp["sites"], incubator_ids=inc["id"]) if inp["sites"] else None
-    sa = load_study_area(cfg["study_area"]["path"]) if cfg["study_area"]["path"] else None
+    inc, sites, sa, _ = load_inputs(cfg, need_study_area=need_study_area)
+    rejected = inc.attrs.get("rejected")
+    if rejected is not None and len(rejected):
+        shown = "; ".join(f"line {r.row}: {r.problem}" for r in rejected.head(10).itertuples())
+        log.warning("skipped %d bad rows of %s (%s%s)", len(rejected), cfg["input"]["incubators"],
+                    shown, "; …" if len(rejected) > 10 else "")
     log.info("read %d incubators%s in %.1f s", len(inc),
              f" and {len(sites)} sites" if sites is not None else "", time.perf_counter() - t0)
     return inc, sites, sa
-
-
-def _classify(cfg, inc, sites, sa):
-    from incubloc.classify import classify
-    from incubloc.layout import LayoutThresholds
-
-    return classify(
-        inc, sa, sites=sites,
-        core_city=cfg["study_area"]["core_city"],
-        corridor_buffer_m=cfg["study_area"]["corridor_buffer_m"],
-        min_share=cfg["relation"]["min_share"],
-        tolerance_m=cfg["relation"]["tolerance_m"],
-        layout_thresholds=LayoutThresholds(**cfg["layout"]),
-        crs=cfg["analysis"]["crs"],
-    )
 
 
 def _inputs_for_provenance(cfg) -> dict[str, Any]:
@@ -186,9 +161,15 @@ def _inputs_for_provenance(cfg) -> dict[str, Any]:
 
 
 def _require_output(args, what: str) -> Path:
+    from incubloc.errors import InputError
+
     if not args.output:
         raise ConfigError(f"no output given: pass -o {what}")
-    return Path(args.output)
+    out = Path(args.output)
+    # Refuse before any work is done, not after it.
+    if out.is_file() and not getattr(args, "overwrite", False):
+        raise InputError(f"output {out} already exists: remove it or pass --overwrite")
+    return out
 
 
 def _print_table(df, title: str) -> None:
@@ -203,18 +184,21 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
     from incubloc.classify import write_classification
     from incubloc.provenance import provenance
+    from incubloc.workflow import classify_with_config
 
     cfg = _config(args)
     out = _require_output(args, "OUT.gpkg")
     inc, sites, sa = _load_inputs(cfg)
     t0 = time.perf_counter()
-    result = _classify(cfg, inc, sites, sa)
+    result = classify_with_config(inc, sa, sites=sites, config=cfg)
     log.info("classified %d incubators in %.1f s", len(result.incubators), time.perf_counter() - t0)
     for analysis, missing in result.disabled.items():
         log.warning("%s skipped: study area lacks layer %s", analysis, ", ".join(missing))
     prov = provenance(parameters=cfg, inputs=_inputs_for_provenance(cfg),
                       seed=None, command="incubloc classify")
-    write_classification(result, out, provenance=prov, overwrite=cfg["output"]["overwrite"])
+    rejected = inc.attrs.get("rejected")
+    write_classification(result, out, provenance=prov, rejected=rejected,
+                         overwrite=cfg["output"]["overwrite"])
     if not args.quiet:
         summary = result.summary()
         summary["share"] = (100 * summary["share"]).round(1)
@@ -232,7 +216,12 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         n_unc = int((cls == "unclassified").any(axis=1).sum())
         print(f"\n{n_unc} of {len(cls)} incubators are unclassified on some scale "
               "(column 'reason' says why).")
-        print(f"Wrote {out} (layers incubators, city_rings, provenance)")
+        if rejected is not None and len(rejected):
+            print(f"{len(result.incubators) + len(rejected)} data rows: "
+                  f"{len(result.incubators)} classified, {len(rejected)} rejected "
+                  "(layer 'rejected' lists each line and its problem).")
+        print(f"Wrote {out} (layers incubators, city_rings, provenance"
+              f"{', rejected' if rejected is not None and len(rejected) else ''})")
     return 0
 
 

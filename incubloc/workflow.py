@@ -24,7 +24,10 @@ from incubloc._version import __version__
 from incubloc.classify import Classification
 from incubloc.studyarea import StudyArea
 
-__all__ = ["Study", "run_density", "run_stats", "run_study", "write_study"]
+__all__ = [
+    "Study", "classify_with_config", "load_inputs", "run_density", "run_stats", "run_study",
+    "write_study",
+]
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +101,20 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-def _load(config: dict[str, Any]):
+def load_inputs(
+    config: dict[str, Any], *, need_study_area: bool = True
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame | None, StudyArea | None, dict[str, Any]]:
+    """Read the incubators, sites and study area named in a resolved config.
+
+    ``[input] example = "nanjing"`` fills in the bundled files. With ``[input]
+    skip_bad_rows = true`` bad rows are left out and listed in
+    ``incubators.attrs["rejected"]`` (row, id, problem) instead of stopping the run.
+
+    Returns
+    -------
+    (incubators, sites, study_area, inputs)
+        ``inputs`` maps input names to file paths (for provenance).
+    """
     from incubloc import datasets
     from incubloc.errors import ConfigError
     from incubloc.io import read_incubators, read_sites
@@ -107,7 +123,7 @@ def _load(config: dict[str, Any]):
     inp = config["input"]
     if inp["example"]:
         if inp["incubators"] and inp["incubators"] != str(datasets.nanjing_incubators_path()):
-            raise ConfigError("give either [input] incubators or example, not both")
+            raise ConfigError("give either INCUBATORS ([input] incubators) or --example, not both")
         inp["incubators"] = str(datasets.nanjing_incubators_path())
         inp["sites"] = inp["sites"] or str(datasets.nanjing_sites_path())
         inp["coords"] = "gcj02"
@@ -115,20 +131,23 @@ def _load(config: dict[str, Any]):
             datasets.nanjing_study_area_path()
         )
     if not inp["incubators"]:
-        raise ConfigError("no incubators given: set [input] incubators or example = \"nanjing\"")
-    if not config["study_area"]["path"]:
-        raise ConfigError("no study area given: set [study_area] path")
+        raise ConfigError(
+            "no incubators given: pass INCUBATORS (a file), --example nanjing, "
+            "or set [input] incubators in the config"
+        )
+    if need_study_area and not config["study_area"]["path"]:
+        raise ConfigError("no study area given: pass --study-area AREA.gpkg or --example nanjing")
+    skip = bool(inp["skip_bad_rows"])
     inc = read_incubators(
         inp["incubators"], coords=inp["coords"], lon=inp["lon"], lat=inp["lat"],
-        encoding=inp["encoding"], layer=inp["layer"],
+        encoding=inp["encoding"], layer=inp["layer"], errors="report" if skip else "raise",
     )
-    sites = read_sites(inp["sites"], incubator_ids=inc["id"]) if inp["sites"] else None
-    sa = load_study_area(config["study_area"]["path"])
-    inputs = {
-        "incubators": inp["incubators"],
-        "sites": inp["sites"],
-        "study_area": config["study_area"]["path"],
-    }
+    # Sites of rejected rows are orphans, which classification ignores.
+    ids = None if skip else inc["id"]
+    sites = read_sites(inp["sites"], incubator_ids=ids) if inp["sites"] else None
+    path = config["study_area"]["path"]
+    sa = load_study_area(path) if path else None
+    inputs = {"incubators": inp["incubators"], "sites": inp["sites"], "study_area": path}
     return inc, sites, sa, inputs
 
 
@@ -198,7 +217,7 @@ def run_study(config: dict[str, Any], *, progress: bool = False) -> Study:
         log.info("%s", name)
 
     step("classify")
-    inc, sites, sa, inputs = _load(config)
+    inc, sites, sa, inputs = load_inputs(config)
     classification = classify_with_config(inc, sa, sites=sites, config=config)
     cls = classification.incubators
     st = config["stats"]

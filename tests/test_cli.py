@@ -175,3 +175,24 @@ def test_stats_and_density_commands(tmp_path):
         total = float(src.read(1, masked=True).filled(0).sum()) * (src.res[0] / 1000) ** 2
     # Points per km² × cell area (km²) sums to the incubators inside the study area.
     assert total == pytest.approx(200, rel=0.02)
+
+
+def test_skip_bad_rows_reports_lines_and_counts_add_up(tmp_path):
+    src = pd.read_csv(nanjing_incubators_path())
+    messy = src.head(10).copy()
+    messy.loc[2, "lon"] = float("nan")  # CSV line 4
+    messy.loc[5, "level"] = "区级"  # line 7: unknown level
+    p = tmp_path / "messy.csv"
+    messy.to_csv(p, index=False, encoding="gbk")
+    out = tmp_path / "o.gpkg"
+    proc = _run("classify", str(p), "--coords", "gcj02", "--study-area",
+                str(nanjing_study_area_path()), "--skip-bad-rows", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "10 data rows: 8 classified, 2 rejected" in proc.stdout
+    rejected = gpd.read_file(out, layer="rejected")
+    assert sorted(rejected["row"].tolist()) == [4, 7]
+    assert len(gpd.read_file(out, layer="incubators")) == 8
+    # Without the flag the same file stops with both lines named.
+    proc = _run("classify", str(p), "--coords", "gcj02", "--study-area",
+                str(nanjing_study_area_path()), "-o", str(tmp_path / "x.gpkg"))
+    assert proc.returncode == 2 and "line 4" in proc.stderr and "line 7" in proc.stderr

@@ -41,6 +41,7 @@ from libpysal import weights as lpw
 from pyproj import CRS
 from scipy.spatial import cKDTree
 
+from incubloc._guards import check_array_memory
 from incubloc.coords import to_metric
 from incubloc.errors import InputError
 from incubloc.io import atomic_path
@@ -129,7 +130,16 @@ def make_grid(
         out_crs = metric.crs
         geom = metric_window(metric, out_crs)
     cell_size = float(cell_size)
+    if not cell_size > 0:
+        raise InputError(f"cell_size must be a positive number of metres, got {cell_size!r}")
     minx, miny, maxx, maxy = shapely.bounds(geom)
+    # A shapely polygon costs a few hundred bytes; refuse grids that cannot fit.
+    n_cells = (np.ceil((maxx - minx) / cell_size) + 2) * (np.ceil((maxy - miny) / cell_size) + 2)
+    check_array_memory(
+        (int(n_cells), 48), "float64",
+        what=f"a grid of {int(n_cells):,} cells of {cell_size:g} m",
+        suggestion="use larger cell sizes (stats.cell_sizes_m) or a smaller study area",
+    )
     if shape == "square":
         xs = minx + np.arange(int(np.ceil((maxx - minx) / cell_size)) + 1) * cell_size
         ys = miny + np.arange(int(np.ceil((maxy - miny) / cell_size)) + 1) * cell_size
