@@ -28,6 +28,7 @@ __all__ = [
     "bd09_to_wgs84",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
+    "crs_is_missing",
     "in_china",
     "metric_crs",
     "to_metric",
@@ -45,6 +46,23 @@ CoordSystem = Literal["wgs84", "gcj02", "bd09"]
 _A = 6378245.0
 _EE = 0.00669342162296594323
 _X_PI = np.pi * 3000.0 / 180.0
+
+
+def crs_is_missing(crs: object) -> bool:
+    """Whether a layer's CRS is absent, including GDAL's "Undefined" placeholder.
+
+    GDAL 3.6 reads a GeoPackage layer without a CRS as "Undefined geographic SRS"
+    rather than no CRS; both mean the user must say what the coordinates are.
+
+    Examples
+    --------
+    >>> crs_is_missing(None), crs_is_missing(CRS.from_epsg(4326))
+    (True, False)
+    """
+    if crs is None:
+        return True
+    name = getattr(crs, "name", "") or ""
+    return name.lower().startswith("undefined")
 
 
 def in_china(lon: ArrayLike, lat: ArrayLike) -> np.ndarray:

@@ -49,7 +49,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from incubloc import _validate as v
-from incubloc.coords import COORD_SYSTEMS, in_china, to_wgs84
+from incubloc.coords import COORD_SYSTEMS, crs_is_missing, in_china, to_wgs84
 from incubloc.errors import CoordinateError, InputError
 
 __all__ = [
@@ -450,11 +450,11 @@ def _table_points(
 def _vector_crs(geom: gpd.GeoSeries, crs: object, where: str) -> gpd.GeoSeries:
     if crs is not None:
         given = _user_crs(crs, where)
-        if geom.crs is not None and not given.equals(geom.crs):
+        if not crs_is_missing(geom.crs) and not given.equals(geom.crs):
             log.warning("%s: using crs=%s instead of the file's %s", where, given.name,
                         geom.crs.name)
         return geom.set_crs(given, allow_override=True)
-    if geom.crs is None:
+    if crs_is_missing(geom.crs):
         hint = " (a Shapefile without its .prj file?)" if where.lower().endswith(".shp") else ""
         raise CoordinateError(
             f"{where} has no CRS{hint}: say what it is with crs= (e.g. crs=4326 for "

@@ -19,6 +19,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from incubloc.coords import crs_is_missing
 from incubloc.errors import MissingLayerError, StudyAreaError
 
 __all__ = ["ANALYSES", "LAYERS", "StudyArea", "load_study_area", "write_study_area"]
@@ -172,7 +173,7 @@ def _check_layer(name: str, gdf: gpd.GeoDataFrame, source: str, repairs: list[st
     polygon layer, slivers left by make_valid) are dropped; polygons in a point layer
     are replaced by a representative point; features with nothing left are dropped.
     """
-    if gdf.crs is None:
+    if crs_is_missing(gdf.crs):
         raise StudyAreaError(
             f"layer {name!r} in {source} has no CRS: set one (EPSG:4326 is expected) and save again"
         )

@@ -350,9 +350,11 @@ def main(argv: list[str] | None = None) -> int:
         "centres": build_centres(),
     }
     with atomic_path(args.output) as tmp:
-        for name in LAYER_ORDER:
+        for i, name in enumerate(LAYER_ORDER):
             gdf = layers[name].to_crs(4326)
-            gdf.to_file(tmp, layer=name, driver="GPKG")
+            # GeoPackage 1.2: GDAL 3.6 (Debian's QGIS) fully supports it, not 1.4.
+            opts = {"dataset_options": {"VERSION": "1.2"}} if i == 0 else {}
+            gdf.to_file(tmp, layer=name, driver="GPKG", **opts)
             log.info("%-12s %4d features", name, len(gdf))
     log.info("wrote %s (%.0f kB)", args.output, args.output.stat().st_size / 1024)
     return 0

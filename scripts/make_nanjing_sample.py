@@ -670,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(inc, args.out_dir / "nanjing_incubators.csv")
     with atomic_path(args.out_dir / "nanjing_sites.gpkg") as tmp:
         sites[["incubator_id", "site_id", "geometry"]].to_crs(4326).to_file(
-            tmp, layer="sites", driver="GPKG"
+            tmp, layer="sites", driver="GPKG", dataset_options={"VERSION": "1.2"}
         )
     write_buildings(buildings[["building_id", "levels", "height", "source", "quality",
                                "geometry"]], args.study_area)
