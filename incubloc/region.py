@@ -20,7 +20,6 @@ another standard can be passed in.
 from __future__ import annotations
 
 import dataclasses
-import html
 import logging
 import math
 import unicodedata
@@ -34,6 +33,7 @@ import shapely
 from pyproj import CRS
 from scipy import stats
 
+from incubloc._results import Result, jsonable
 from incubloc.coords import metric_crs
 from incubloc.errors import ConfigError, CoordinateError, InputError, StudyAreaError
 from incubloc.studyarea import StudyArea
@@ -108,77 +108,8 @@ _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 # --------------------------------------------------------------------------- results
 
 
-def _jsonable(value: Any) -> Any:
-    """Plain JSON-able Python values (NaN and infinities become None)."""
-    if value is None or isinstance(value, str | bool):
-        return value
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, pd.DataFrame):
-        return [
-            {str(k): _jsonable(v) for k, v in row.items()}
-            for row in value.drop(columns="geometry", errors="ignore").to_dict("records")
-        ]
-    if isinstance(value, pd.Series):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return str(value)
-
-
-class _Result:
-    """``to_dict`` and ``_repr_html_`` for the result dataclasses of this scale.
-
-    Fields listed in ``_private`` are left out of :meth:`to_dict` (large
-    per-incubator tables).
-    """
-
-    _private: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """The result as plain JSON-able values (NaN becomes None)."""
-        return {
-            f.name: _jsonable(getattr(self, f.name))
-            for f in dataclasses.fields(self)  # type: ignore[arg-type]
-            if f.name not in self._private
-        }
-
-    def _repr_html_(self) -> str:
-        def cell(v: Any) -> str:
-            if isinstance(v, float | np.floating):
-                return "n/a" if not math.isfinite(v) else f"{float(v):.4g}"
-            return html.escape(str(v))
-
-        rows, tables = [], []
-        for f in dataclasses.fields(self):  # type: ignore[arg-type]
-            v = getattr(self, f.name)
-            if isinstance(v, pd.DataFrame):
-                if f.name not in self._private and len(v) <= 60:
-                    tables.append(
-                        f"<p>{html.escape(f.name)}</p>"
-                        + v.drop(columns="geometry", errors="ignore").to_html(
-                            float_format=lambda x: f"{x:.4g}"
-                        )
-                    )
-            elif v is None or isinstance(v, str | bool | int | float | np.number):
-                rows.append(
-                    f"<tr><th style='text-align:left'>{html.escape(f.name)}</th>"
-                    f"<td>{cell(v)}</td></tr>"
-                )
-        return (
-            f"<p><b>{type(self).__name__}</b></p><table>{''.join(rows)}</table>"
-            + "".join(tables)
-        )
+_jsonable = jsonable
+_Result = Result
 
 
 # --------------------------------------------------------------------------- tiers

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
+from incubloc._results import jsonable
 from incubloc._version import __version__
 from incubloc.classify import Classification
 from incubloc.studyarea import StudyArea
@@ -83,22 +82,6 @@ class Study:
             f"{len(self.tables)} tables, {len(self.tests)} tests</p>"
             + self.classification._repr_html_()
         )
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, pd.DataFrame):
-        return _jsonable(obj.to_dict(orient="records"))
-    if hasattr(obj, "to_dict") and not isinstance(obj, pd.Series):
-        return _jsonable(obj.to_dict())
-    return obj
 
 
 def load_inputs(
@@ -391,7 +374,7 @@ def write_study(
     }
     p = outdir / "stats.json"
     with atomic_path(p) as tmp:
-        tmp.write_text(json.dumps(_jsonable(stats), indent=2, ensure_ascii=False, sort_keys=False)
+        tmp.write_text(json.dumps(jsonable(stats), indent=2, ensure_ascii=False, sort_keys=False)
                        + "\n", encoding="utf-8")
     written.append(p)
 
@@ -438,7 +421,7 @@ def write_study(
     rec = provenance(parameters=study.config, inputs=study.inputs,
                      seed=study.config["stats"]["seed"], command="incubloc")
     with atomic_path(p) as tmp:
-        tmp.write_text(json.dumps(_jsonable(rec), indent=2, ensure_ascii=False) + "\n",
+        tmp.write_text(json.dumps(jsonable(rec), indent=2, ensure_ascii=False) + "\n",
                        encoding="utf-8")
     written.append(p)
     return written
