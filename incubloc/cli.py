@@ -232,7 +232,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     outdir = _require_output(args, "OUTDIR")
     inc, sites, sa = _load_inputs(cfg)
     files = run_stats(inc, sa, sites=sites, config=cfg, outdir=outdir,
-                      inputs=_inputs_for_provenance(cfg))
+                      inputs=_inputs_for_provenance(cfg), progress=not args.quiet)
     if not args.quiet:
         print(f"Wrote {len(files)} files to {outdir}:")
         for f in files:
@@ -279,7 +279,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     cfg["output"]["dir"] = str(outdir)
     if not cfg["input"]["example"] and not cfg["input"]["incubators"]:
         raise ConfigError("report needs a CONFIG.toml with [input] incubators, or --example nanjing")
-    path = build_report(cfg, outdir)
+    path = build_report(cfg, outdir, progress=not args.quiet)
     if not args.quiet:
         print(f"Wrote report to {path}")
     return 0

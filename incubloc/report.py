@@ -131,7 +131,9 @@ def write_figures(study: Any, figdir: str | os.PathLike) -> dict[str, RenderedFi
     return out
 
 
-def build_report(config: dict[str, Any], outdir: str | os.PathLike) -> Path:
+def build_report(
+    config: dict[str, Any], outdir: str | os.PathLike, *, progress: bool = False
+) -> Path:
     """Run the whole study and write the report folder.
 
     Parameters
@@ -142,6 +144,8 @@ def build_report(config: dict[str, Any], outdir: str | os.PathLike) -> Path:
         The folder to write: ``report.html``, ``figures/``, and the files of
         :func:`incubloc.workflow.write_study` (tables, stats.json, layers.gpkg,
         density GeoTIFFs, config.toml, provenance.json).
+    progress : bool
+        Show a progress bar of the study's steps on stderr.
 
     Returns
     -------
@@ -167,7 +171,7 @@ def build_report(config: dict[str, Any], outdir: str | os.PathLike) -> Path:
         )
     from incubloc.workflow import run_study, write_study
 
-    study = run_study(config)
+    study = run_study(config, progress=progress)
     outdir.mkdir(parents=True, exist_ok=True)
     write_study(study, outdir)
     figdir = outdir / "figures"
