@@ -155,13 +155,21 @@ def _stats_units(sa: StudyArea) -> gpd.GeoDataFrame | None:
     return None if cities is None else cities[["city", "geometry"]]
 
 
-def run_study(config: dict[str, Any], *, progress: bool = False) -> Study:
+def run_study(
+    config: dict[str, Any],
+    *,
+    data: tuple[Any, Any, Any, dict[str, Any]] | None = None,
+    progress: bool = False,
+) -> Study:
     """Classify, then compute every table and test of the study.
 
     Parameters
     ----------
     config : dict
         A resolved configuration (:func:`incubloc.config.resolve_config`).
+    data : tuple, optional
+        ``(incubators, sites, study_area, inputs)`` already read, as returned by
+        :func:`load_inputs` (default: read them from ``config``).
     progress : bool
         Show a progress bar on stderr.
 
@@ -200,7 +208,7 @@ def run_study(config: dict[str, Any], *, progress: bool = False) -> Study:
         log.info("%s", name)
 
     step("classify")
-    inc, sites, sa, inputs = load_inputs(config)
+    inc, sites, sa, inputs = data if data is not None else load_inputs(config)
     classification = classify_with_config(inc, sa, sites=sites, config=config)
     cls = classification.incubators
     st = config["stats"]
@@ -445,10 +453,12 @@ def run_stats(
 ) -> list[Path]:
     """``incubloc stats``: every table as CSV in ``outdir``, plus stats.json and provenance.
 
-    The inputs are read from ``config`` (the incubators / study area arguments are
-    accepted for symmetry with the other commands and must be the configured ones).
+    ``incubators`` / ``study_area`` are used when given (read from ``config`` otherwise).
     """
-    study = run_study(config, progress=progress)
+    data = None
+    if incubators is not None and study_area is not None:
+        data = (incubators, sites, study_area, dict(inputs or {}))
+    study = run_study(config, data=data, progress=progress)
     return write_study(study, outdir, tables_dir="", layers=False, density=False)
 
 
