@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -366,6 +366,48 @@ def _circle_fraction(
     return out
 
 
+class _Isotropic:
+    """Ripley's isotropic weights for ordered pairs (centre, distance).
+
+    The inside fraction of the circle around each point near the boundary is
+    tabulated at ``n_radii`` radii up to ``rmax`` and interpolated linearly at each
+    pair distance: n × n_radii × k point-in-polygon tests instead of one circle per
+    pair, which keeps large patterns and their simulations fast. The table is built
+    once; calling the object weighs any batch of pairs.
+    """
+
+    def __init__(
+        self,
+        geom: shapely.Geometry,
+        xy: np.ndarray,
+        b: np.ndarray,
+        rmax: float,
+        k: int,
+        n_radii: int = 32,
+    ) -> None:
+        self.b, self.rmax, self.k, self.n_radii = b, rmax, k, n_radii
+        near = np.flatnonzero(b < rmax)
+        self.pos = np.full(len(xy), -1)
+        self.pos[near] = np.arange(len(near))
+        self.table = np.ones((len(near), n_radii + 1))
+        if len(near):
+            radii = np.linspace(0.0, rmax, n_radii + 1)
+            rows, cols = np.nonzero(radii[None, 1:] > b[near][:, None])
+            self.table[rows, cols + 1] = _circle_fraction(geom, xy[near[rows]], radii[cols + 1], k)
+
+    def __call__(self, centre: np.ndarray, dd: np.ndarray) -> np.ndarray:
+        w = np.ones(len(dd))
+        if not len(self.table):
+            return w
+        need = (self.pos[centre] >= 0) & (dd > self.b[centre])
+        row = self.pos[centre[need]]
+        t = dd[need] / self.rmax * self.n_radii
+        lo = np.clip(np.floor(t).astype(int), 0, self.n_radii - 1)
+        frac = self.table[row, lo] * (1.0 - (t - lo)) + self.table[row, lo + 1] * (t - lo)
+        w[need] = 1.0 / np.maximum(frac, 1.0 / self.k)
+        return w
+
+
 def _isotropic_weights(
     geom: shapely.Geometry,
     xy: np.ndarray,
@@ -376,30 +418,8 @@ def _isotropic_weights(
     k: int,
     n_radii: int = 32,
 ) -> np.ndarray:
-    """Ripley's isotropic weights for ordered pairs (centre, distance).
-
-    The inside fraction of the circle around each point near the boundary is
-    tabulated at ``n_radii`` radii up to ``rmax`` and interpolated linearly at each
-    pair distance: n × n_radii × k point-in-polygon tests instead of one circle per
-    pair, which keeps large patterns and their simulations fast.
-    """
-    w = np.ones(len(dd))
-    near = np.flatnonzero(b < rmax)
-    if len(near) == 0:
-        return w
-    radii = np.linspace(0.0, rmax, n_radii + 1)
-    table = np.ones((len(near), n_radii + 1))
-    rows, cols = np.nonzero(radii[None, 1:] > b[near][:, None])
-    table[rows, cols + 1] = _circle_fraction(geom, xy[near[rows]], radii[cols + 1], k)
-    pos = np.full(len(xy), -1)
-    pos[near] = np.arange(len(near))
-    need = (pos[centre] >= 0) & (dd > b[centre])
-    row = pos[centre[need]]
-    t = dd[need] / rmax * n_radii
-    lo = np.clip(np.floor(t).astype(int), 0, n_radii - 1)
-    frac = table[row, lo] * (1.0 - (t - lo)) + table[row, lo + 1] * (t - lo)
-    w[need] = 1.0 / np.maximum(frac, 1.0 / k)
-    return w
+    """Ripley's isotropic weights of the ordered pairs (``centre``, ``dd``)."""
+    return _Isotropic(geom, xy, b, rmax, k, n_radii)(centre, dd)
 
 
 def _count_upto(
@@ -420,6 +440,157 @@ def _count_upto(
     return out
 
 
+# From this many points on, K counts pairs in bounded chunks (:func:`_pair_counts`)
+# instead of holding every pair within rmax in memory at once.
+_FAST_K_MIN_N = 3000
+_PAIR_CHUNK = 1 << 17  # pairs per chunk: small enough to stay in cache
+
+
+def _pair_chunks(
+    xy: np.ndarray, rmax: float, *, chunk: int = _PAIR_CHUNK
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Candidate pairs within ``rmax`` of each other, in bounded chunks.
+
+    A sorted grid: points are sorted by (row, x) with rows ``rmax / 4`` high, so the
+    candidates of point i in a row at or above its own are one contiguous run found
+    with ``np.searchsorted`` on the x interval that can still be within ``rmax``.
+    The candidate area is about 1.2 π rmax², so the work is O(N log N + pairs) and
+    the memory O(N + chunk) whatever the clustering.
+
+    Yields ``(order, i, j, d2)``: positions i < j into ``xy[order]`` (each unordered
+    pair once) and squared distances, a few of them above ``rmax²`` (callers bin
+    them out of range).
+    """
+    n = len(xy)
+    if n < 2:
+        return
+    sub = 4
+    h = rmax / sub
+    lo_xy = xy.min(axis=0)
+    width = float(xy[:, 0].max() - lo_xy[0])
+    row = np.floor((xy[:, 1] - lo_xy[1]) / h).astype(np.int64)
+    order = np.lexsort((xy[:, 0], row))
+    row = row[order]
+    x, y = xy[order, 0], xy[order, 1]
+    stride = width + 2.0 * rmax + 1.0  # keeps each row's keys apart from its neighbours'
+    key = row * stride + (x - lo_xy[0])
+    idx = np.arange(n)
+    r2 = rmax * rmax
+    for dy in range(sub + 1):
+        gap = max(dy - 1, 0) * h  # smallest vertical distance to a point dy rows up
+        half = float(np.sqrt(max(r2 - gap * gap, 0.0)))
+        base = key + dy * stride
+        stop = np.searchsorted(key, base + half, side="right")
+        start = idx + 1 if dy == 0 else np.searchsorted(key, base - half, side="left")
+        cnt = np.maximum(stop - start, 0)
+        ends = np.cumsum(cnt)
+        total = int(ends[-1])
+        if total == 0:
+            continue
+        # Split the points into runs of at most ~chunk candidate pairs.
+        cuts = np.searchsorted(ends, np.arange(chunk, total, chunk), side="left") + 1
+        bounds = np.unique(np.concatenate([[0], cuts, [n]]))
+        for a, b in zip(bounds[:-1], bounds[1:], strict=False):
+            c = cnt[a:b]
+            m = int(ends[b - 1] - (ends[a - 1] if a else 0))
+            if m == 0:
+                continue
+            live = np.flatnonzero(c)
+            c, s0 = c[live], start[a:b][live]
+            heads = np.cumsum(c) - c
+            # j runs s0 .. s0 + c - 1 per owner: one cumsum over steps of 1 with jumps
+            step = np.ones(m, dtype=np.int64)
+            step[heads[1:]] = s0[1:] - (s0[:-1] + c[:-1] - 1)
+            step[0] = s0[0]
+            j = np.cumsum(step)
+            i = np.repeat(live + a, c)
+            dxy = x[j] - x[i]
+            dxy *= dxy
+            dyy = y[j] - y[i]
+            dyy *= dyy
+            dxy += dyy
+            yield order, i, j, dxy
+
+
+class _Binner:
+    """``np.searchsorted(sd, d, side="left")`` for many d, by table lookup.
+
+    A fine uniform grid over [0, max(sd)] maps each d to its count directly; only
+    the few cells with a threshold in (or at the edge of) them are resolved by
+    ``searchsorted``, which is an order of magnitude slower per value.
+    """
+
+    def __init__(self, sd: np.ndarray) -> None:
+        self.sd = sd
+        self.m = max(256, 32 * len(sd))
+        # the grid ends just past the largest threshold, so d == max(sd) is resolved
+        self.scale = self.m / (float(sd[-1]) * (1.0 + 1e-7))
+        edges = np.arange(self.m + 1) / self.scale
+        lut = np.searchsorted(sd, edges[:-1], side="left")
+        # a cell is ambiguous when a threshold lies in it or within rounding of it
+        eps = 1e-6 / self.scale
+        amb = np.searchsorted(sd, edges[1:] + eps, side="right") > np.searchsorted(
+            sd, edges[:-1] - eps, side="left"
+        )
+        self.lut = np.append(lut, len(sd))  # cell m and beyond: above every threshold
+        self.amb = np.append(amb, False)
+
+    def __call__(self, d: np.ndarray) -> np.ndarray:
+        u = np.minimum(d * self.scale, self.m).astype(np.int64)
+        out = self.lut[u]
+        amb = np.flatnonzero(self.amb[u])
+        out[amb] = np.searchsorted(self.sd, d[amb], side="left")
+        return out
+
+
+def _pair_counts(
+    xy: np.ndarray,
+    distances: np.ndarray,
+    bound: np.ndarray | None = None,
+    *,
+    weight: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    chunk: int = _PAIR_CHUNK,
+) -> np.ndarray:
+    """Ordered pairs i != j with d_ij <= r (and r <= ``bound[i]``) for each distance r.
+
+    Exact and memory-bounded (see :func:`_pair_chunks`); equals the brute-force
+    count. With ``bound`` (the distance of each centre to the window boundary) it
+    gives the numerator of the border-corrected K; with ``weight`` (a function of
+    the centres' indices and the distances, e.g. :class:`_Isotropic`) the weighted
+    count.
+    """
+    order = np.argsort(distances)
+    sd = distances[order]
+    k = len(sd)
+    binner = _Binner(sd)
+    hits = np.zeros(k + 1)
+    gone = np.zeros(k + 1)
+    first_out = None
+    for perm, i, j, d2 in _pair_chunks(xy, float(sd[-1]), chunk=chunk):
+        d = np.sqrt(d2, out=d2)
+        first = binner(d)  # the pair counts from sd[first] on
+        if weight is not None:
+            for centre in (i, j):
+                hits += np.bincount(first, weights=weight(perm[centre], d), minlength=k + 1)
+            continue
+        if bound is None:
+            hits += np.bincount(first, minlength=k + 1)
+            continue
+        if first_out is None:
+            bsorted = bound[perm]
+            # no longer counted once r exceeds the centre's boundary distance
+            first_out = np.searchsorted(sd, bsorted, side="right")
+        for centre in (i, j):
+            ok = d <= bsorted[centre]
+            hits += np.bincount(first[ok], minlength=k + 1)
+            gone += np.bincount(first_out[centre[ok]], minlength=k + 1)
+    if bound is None and weight is None:
+        hits *= 2.0  # each unordered pair is two ordered ones
+    out = np.empty(k)
+    out[order] = (np.cumsum(hits) - np.cumsum(gone))[:k]
+    return out
+
+
 def _k_function(
     xy: np.ndarray,
     geom: shapely.Geometry,
@@ -431,6 +602,18 @@ def _k_function(
 ) -> np.ndarray:
     n = len(xy)
     rmax = float(distances.max())
+    if n >= _FAST_K_MIN_N and edge_correction in ("none", "border", "ripley"):
+        if edge_correction == "none":
+            return area * _pair_counts(xy, distances) / (n * (n - 1))
+        if edge_correction == "ripley":
+            b = _boundary_distance(geom, xy, rmax, core)
+            iso = _Isotropic(geom, xy, b, rmax, n_circle)
+            return area * _pair_counts(xy, distances, weight=iso) / (n * (n - 1))
+        b = _boundary_distance(geom, xy, rmax, core)
+        n_centres = (b[:, None] >= distances[None, :]).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            k = area / (n - 1) * _pair_counts(xy, distances, b) / n_centres
+        return np.where(n_centres > 0, k, np.nan)
     pairs = cKDTree(xy).query_pairs(rmax, output_type="ndarray")
     i, j = pairs[:, 0], pairs[:, 1]
     d = np.hypot(*(xy[i] - xy[j]).T)
@@ -474,7 +657,9 @@ def ripley(
 
     K(d) = A / (n (n − 1)) Σ_i Σ_{j≠i} w_ij 1(d_ij ≤ d) and L(d) = √(K(d)/π), so
     L(d) − d ≈ 0 under CSR. Pairs come from a KD-tree search up to the largest
-    distance (no n × n matrix).
+    distance (no n × n matrix); from 3 000 points on they are counted exactly in
+    bounded chunks from a sorted grid instead, so memory stays O(n) however many
+    pairs lie within the largest distance (same K, see ``benchmarks/``).
 
     Edge corrections:
 
