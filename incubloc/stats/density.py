@@ -49,6 +49,7 @@ from rasterio.features import geometry_mask
 from rasterio.transform import Affine
 from scipy.signal import fftconvolve
 
+from incubloc._guards import check_array_memory
 from incubloc._version import __version__
 from incubloc.errors import InputError
 from incubloc.io import atomic_path
@@ -226,6 +227,12 @@ def _make_grid(
             f"a {cell:g} m grid over this extent has {rows * cols:,} cells: use a larger "
             "cell_size (metres)"
         )
+    # Binning, the FFT and its padded copy hold about three grids of float64 at once.
+    check_array_memory(
+        (3, rows, cols), "float64",
+        what=f"a {cell:g} m density grid of {rows:,} x {cols:,} cells",
+        suggestion="use a larger cell size (--cell-size), a smaller study area, or sample the points",
+    )
     return _Grid(float(x0), float(y1), float(cell), rows, cols, crs)
 
 
