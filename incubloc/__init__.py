@@ -3,9 +3,47 @@
 Scales (after He & Wang 2016, the Nanjing metropolitan circle study): region
 (city, province, tier, zone), town (concentric ring; relation to host spaces) and
 park (internal layout), with the spatial statistics behind each finding.
+
+The main entry points are importable from the package (loaded on first use, so
+``import incubloc`` stays light)::
+
+    import incubloc
+    ex = incubloc.load_example("nanjing")
+    result = incubloc.classify(ex.incubators, ex.study_area, sites=ex.sites)
+
+Modules: :mod:`incubloc.io`, :mod:`incubloc.coords`, :mod:`incubloc.studyarea`,
+:mod:`incubloc.region`, :mod:`incubloc.rings`, :mod:`incubloc.relation`,
+:mod:`incubloc.layout`, :mod:`incubloc.stats`, :mod:`incubloc.workflow`,
+:mod:`incubloc.report`.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from incubloc import errors
 from incubloc._version import __version__
 
-__all__ = ["__version__", "errors"]
+_EXPORTS = {
+    "incubloc.io": ("read_incubators", "read_sites"),
+    "incubloc.studyarea": ("StudyArea", "load_study_area"),
+    "incubloc.datasets": ("load_example",),
+    "incubloc.classify": ("Classification", "classify", "write_classification"),
+    "incubloc.config": ("load_config", "resolve_config"),
+    "incubloc.workflow": ("Study", "run_study", "write_study"),
+    "incubloc.report": ("build_report",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = ["__version__", "errors", *sorted(_WHERE)]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'incubloc' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

@@ -26,3 +26,14 @@ def test_version_flag():
 
     assert proc.returncode == 0
     assert proc.stdout.strip() == f"incubloc {__version__}"
+
+
+def test_top_level_api_is_lazy_and_complete():
+    code = (
+        "import sys, incubloc\n"
+        "assert 'geopandas' not in sys.modules, 'import incubloc must stay light'\n"
+        "for name in incubloc.__all__:\n"
+        "    getattr(incubloc, name)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
