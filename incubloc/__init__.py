@@ -13,8 +13,12 @@ The main entry points are importable from the package (loaded on first use, so
 
 Modules: :mod:`incubloc.io`, :mod:`incubloc.coords`, :mod:`incubloc.studyarea`,
 :mod:`incubloc.region`, :mod:`incubloc.rings`, :mod:`incubloc.relation`,
-:mod:`incubloc.layout`, :mod:`incubloc.stats`, :mod:`incubloc.workflow`,
-:mod:`incubloc.report`.
+:mod:`incubloc.layout`, :mod:`incubloc.classification` (all scales at once),
+:mod:`incubloc.stats`, :mod:`incubloc.workflow`, :mod:`incubloc.report`.
+
+No exported name is also the name of a submodule: importing ``incubloc.x`` binds
+the package attribute ``x`` to the module, which would shadow a function ``x``
+(``tests/test_api.py`` checks this for every export).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ _EXPORTS = {
     "incubloc.io": ("read_incubators", "read_sites"),
     "incubloc.studyarea": ("StudyArea", "load_study_area"),
     "incubloc.datasets": ("load_example",),
-    "incubloc.classify": ("Classification", "classify", "write_classification"),
+    "incubloc.classification": ("Classification", "classify", "write_classification"),
     "incubloc.config": ("load_config", "resolve_config"),
     "incubloc.workflow": ("Study", "run_study", "write_study"),
     "incubloc.report": ("build_report",),
@@ -41,7 +45,9 @@ __all__ = ["__version__", "errors", *sorted(_WHERE)]
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+        globals()[name] = value  # later look-ups skip this hook
+        return value
     raise AttributeError(f"module 'incubloc' has no attribute {name!r}")
 
 

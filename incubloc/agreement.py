@@ -249,7 +249,7 @@ def crosstab(
     Parameters
     ----------
     classified : DataFrame
-        Per-incubator classes, e.g. the output of :func:`incubloc.classify.classify`.
+        Per-incubator classes, e.g. the output of :func:`incubloc.classification.classify`.
     row, col : str
         Column names, e.g. ``"relation"`` and ``"ring"`` or ``"layout"`` and ``"city"``.
         Known columns (relation, layout, ring) list all their categories even when a

@@ -182,7 +182,7 @@ def _print_table(df, title: str) -> None:
 # ---------------------------------------------------------------- commands
 def _cmd_classify(args: argparse.Namespace) -> int:
 
-    from incubloc.classify import write_classification
+    from incubloc.classification import write_classification
     from incubloc.provenance import provenance
     from incubloc.workflow import classify_with_config
 

@@ -84,7 +84,7 @@ class Example(NamedTuple):
 
 
 def load_example(name: str = "nanjing") -> Example:
-    """Load a bundled example, ready for :func:`incubloc.classify.classify`.
+    """Load a bundled example, ready for :func:`incubloc.classification.classify`.
 
     Examples
     --------

@@ -632,7 +632,7 @@ def region_tables(
     ----------
     classified : DataFrame
         Per-incubator classes, e.g. the output of :func:`assign_region` joined with a
-        ``level`` column (or :func:`incubloc.classify.classify`'s ``incubators``).
+        ``level`` column (or :func:`incubloc.classification.classify`'s ``incubators``).
         Missing columns count as ``unclassified``.
     study_area : StudyArea, optional
         When given, every city, province, settlement, tier (among the settlements)

@@ -659,7 +659,7 @@ def ring_patterns(
     ----------
     classified : DataFrame
         Per-incubator ``ring`` and ``ring_city`` (from :func:`assign_ring` or
-        :func:`incubloc.classify.classify`); a GeoDataFrame without them is assigned
+        :func:`incubloc.classification.classify`); a GeoDataFrame without them is assigned
         here.
     rings : GeoDataFrame
         The ring layer; every system in it gets a row.

@@ -20,7 +20,7 @@ import pandas as pd
 
 from incubloc._results import jsonable
 from incubloc._version import __version__
-from incubloc.classify import Classification
+from incubloc.classification import Classification
 from incubloc.studyarea import StudyArea
 
 __all__ = [
@@ -135,8 +135,8 @@ def load_inputs(
 
 
 def classify_with_config(inc, sa, *, sites, config) -> Classification:
-    """:func:`incubloc.classify.classify` with the parameters of a resolved config."""
-    from incubloc.classify import classify
+    """:func:`incubloc.classification.classify` with the parameters of a resolved config."""
+    from incubloc.classification import classify
     from incubloc.layout import LayoutThresholds
 
     return classify(

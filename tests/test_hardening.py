@@ -16,7 +16,7 @@ import pytest
 from shapely.geometry import GeometryCollection, LineString, Point, Polygon, box
 
 from incubloc._guards import available_memory, check_array_memory
-from incubloc.classify import classify
+from incubloc.classification import classify
 from incubloc.cli import main
 from incubloc.config import load_config
 from incubloc.datasets import load_example, nanjing_incubators_path

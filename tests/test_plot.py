@@ -20,7 +20,7 @@ from shapely.geometry import LineString, Point, box
 
 from incubloc import plot
 from incubloc._fonts import has_glyphs
-from incubloc.classify import Classification
+from incubloc.classification import Classification
 from incubloc.stats.density import DensitySurface
 from incubloc.stats.pointpattern import RipleyResult, centrography
 from incubloc.studyarea import StudyArea

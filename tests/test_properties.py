@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pyproj import Transformer
 from shapely.geometry import box
 
-from incubloc.classify import classify
+from incubloc.classification import classify
 from incubloc.coords import wgs84_to_gcj02
 from incubloc.io import read_incubators
 from incubloc.stats.pointpattern import clark_evans, quadrat_test, ripley

@@ -345,7 +345,7 @@ def test_classify_matches_api(qgis: Qgis, data, incubators_uri, api, tmp_path: P
     import numpy as np
     import shapely
 
-    from incubloc.classify import OUTPUT_COLUMNS
+    from incubloc.classification import OUTPUT_COLUMNS
 
     out, rings = tmp_path / "classified.gpkg", tmp_path / "city_rings.gpkg"
     res = qgis.results("incubloc:classify", INCUBATORS=incubators_uri, COORDS=1,

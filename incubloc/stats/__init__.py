@@ -60,7 +60,9 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
         module = importlib.import_module(f"incubloc.stats.{_WHERE[name]}")
-        return getattr(module, name)
+        value = getattr(module, name)
+        globals()[name] = value  # later look-ups skip this hook
+        return value
     raise AttributeError(f"module 'incubloc.stats' has no attribute {name!r}")
 
 
