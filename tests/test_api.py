@@ -116,9 +116,6 @@ def test_readme_snippets_run_twice_in_one_interpreter(first: str, tmp_path: Path
         "    exec(compile(CODE, 'README.md', 'exec'), ns)",
         "    assert not isinstance(ns['incubloc'].classify, types.ModuleType)",
         "    print('run', run, len(ns['result'].incubators))",
-        # the snippet's own import order, then the workflow module imported last
-        "import incubloc.workflow  # noqa: F401",
-        "exec(compile(CODE, 'README.md', 'exec'), {})",
         "print('done')",
     ])
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
