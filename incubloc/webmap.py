@@ -309,6 +309,11 @@ def _local_columns(gdf: Any) -> list[str]:
     return cols
 
 
+def _apply(t: Any, col: float, row: float) -> tuple[float, float]:
+    """An affine transform applied to (col, row), written out (no operator deprecations)."""
+    return t.a * col + t.b * row + t.c, t.d * col + t.e * row + t.f
+
+
 def _kde_overlay(study: Any, coords: str) -> dict[str, Any] | None:
     """The density surface warped to Web Mercator as a PNG data URI with its bounds."""
     surfaces = getattr(study, "surfaces", None) or {}
@@ -322,8 +327,8 @@ def _kde_overlay(study: Any, coords: str) -> dict[str, Any] | None:
 
     src = np.asarray(surf.masked(), dtype="float64")
     h, w = src.shape
-    left, top = surf.transform * (0, 0)
-    right, bottom = surf.transform * (w, h)
+    left, top = _apply(surf.transform, 0, 0)
+    right, bottom = _apply(surf.transform, w, h)
     dst_t, dw, dh = calculate_default_transform(surf.crs, "EPSG:3857", w, h,
                                                 left=left, bottom=bottom, right=right, top=top)
     dst = np.full((dh, dw), np.nan)
@@ -338,8 +343,8 @@ def _kde_overlay(study: Any, coords: str) -> dict[str, Any] | None:
     rgba[..., 3] = np.where(z > 0.02, (80 + 150 * np.sqrt(z)).astype(np.uint8), 0)
     buf = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buf, format="PNG", optimize=True)
-    x0, y1 = dst_t * (0, 0)
-    x1, y0 = dst_t * (dw, dh)
+    x0, y1 = _apply(dst_t, 0, 0)
+    x1, y0 = _apply(dst_t, dw, dh)
     to_ll = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
     (w_lon, e_lon), (s_lat, n_lat) = to_ll.transform([x0, x1], [y0, y1])
     if coords == "gcj02":
