@@ -338,9 +338,10 @@ def _kde_overlay(study: Any, coords: str) -> dict[str, Any] | None:
     vmax = float(np.nanmax(dst)) if np.isfinite(dst).any() else 0.0
     if vmax <= 0:
         return None
-    z = np.where(np.isfinite(dst), dst / vmax, 0.0)
+    # Square-root stretch: the surface spans orders of magnitude between core and edge.
+    z = np.sqrt(np.where(np.isfinite(dst), np.clip(dst, 0, None) / vmax, 0.0))
     rgba = (colormaps["YlOrRd"](z) * 255).astype(np.uint8)
-    rgba[..., 3] = np.where(z > 0.02, (80 + 150 * np.sqrt(z)).astype(np.uint8), 0)
+    rgba[..., 3] = np.where(z > 0.1, (60 + 170 * z).astype(np.uint8), 0)
     buf = io.BytesIO()
     Image.fromarray(rgba, "RGBA").save(buf, format="PNG", optimize=True)
     x0, y1 = _apply(dst_t, 0, 0)
@@ -505,9 +506,10 @@ def map_data(
 
 # ------------------------------------------------------------------ page
 _CSS = """
-html,body{margin:0;height:100%;font:13px/1.4 system-ui,-apple-system,"Segoe UI",
+html,body{margin:0;height:100%;font:13px/1.4 'IncublocCJK',system-ui,-apple-system,"Segoe UI",
 "Noto Sans CJK SC","Noto Sans SC","Microsoft YaHei","PingFang SC",sans-serif}
 #map{position:absolute;inset:0;background:#f4f1ea}
+.leaflet-container{font-family:'IncublocCJK',"Helvetica Neue",Arial,Helvetica,sans-serif}
 .ib-box{background:#fff;padding:6px 8px;border-radius:4px;box-shadow:0 1px 4px rgba(0,0,0,.35);
 max-height:60vh;overflow:auto}
 .ib-box h4{margin:0 0 4px;font-size:13px}
@@ -540,7 +542,8 @@ if (D.basemap){
   overlays['Basemap 底图'] = tiles;
 }
 if (D.kde){
-  var kde = L.imageOverlay(D.kde.src, D.kde.bounds, {opacity:0.75});
+  map.createPane('kde').style.zIndex = 350;  // under the vector layers
+  var kde = L.imageOverlay(D.kde.src, D.kde.bounds, {opacity:0.8, pane:'kde'});
   overlays[D.kde.name] = kde; meta[D.kde.name] = {kde:D.kde};
 }
 D.layers.forEach(function(ly){
@@ -622,6 +625,20 @@ window.incubloc = {map:map, overlays:overlays, colourBy:colourBy, markers:marker
 """
 
 
+def _cjk_font_css(text: str) -> str:
+    """An @font-face with the CJK glyphs of ``text`` (the page needs no system CJK font)."""
+    from incubloc._fonts import subset_font
+
+    chars = "".join(sorted({ch for ch in text if ord(ch) > 0x2E7F}))
+    data = subset_font(chars) if chars else None
+    if not data:
+        return ""
+    kind = "woff2" if data[:4] == b"wOF2" else "woff"
+    return ("@font-face{font-family:'IncublocCJK';src:url(data:font/" + kind + ";base64,"
+            + base64.b64encode(data).decode("ascii") + f") format('{kind}');"
+            "unicode-range:U+2E80-9FFF,U+F900-FAFF,U+FE30-FE4F,U+FF00-FFEF;}")
+
+
 def render_interactive_map(
     study: Any,
     *,
@@ -651,6 +668,7 @@ def render_interactive_map(
         if attribution:
             data["basemap"]["attribution"] = attribution
     js, css = leaflet_assets()
+    font_css = _cjk_font_css(json.dumps(data, ensure_ascii=False) + title + _JS)
     img_src = "data: blob:"
     if data["basemap"] is not None:
         img_src += " " + _csp_source(data["basemap"]["url"])
@@ -663,7 +681,7 @@ def render_interactive_map(
         f"<meta http-equiv='Content-Security-Policy' content=\"{csp}\">"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{html.escape(title)}</title>"
-        f"<style>{css}</style><style>{_CSS}</style></head><body>"
+        f"<style>{css}</style><style>{font_css}{_CSS}</style></head><body>"
         "<div id='map'></div>\n"
         f"<script id='incubloc-data' type='application/json'>{payload}</script>\n"
         f"<script>{js}</script>\n<script>{_JS}</script>\n</body></html>\n"

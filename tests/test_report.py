@@ -500,7 +500,7 @@ def test_interactive_map_basemap_tiles_are_the_only_requests(chromium, tmp_path)
                            "DwADhgGAWjR9awAAAABJRU5ErkJggg==")
 
     class Tiles(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             hits.append(self.path)
             self.send_response(200)
             self.send_header("Content-Type", "image/png")
