@@ -437,6 +437,21 @@ def _probe_result(dom: str) -> dict:
     return json.loads(_html.unescape(m.group(1)))
 
 
+def test_interactive_map_holds_every_incubator_once_with_its_classes(report_dir):
+    import geopandas as gpd
+
+    data = _map_data((report_dir / "interactive.html").read_text(encoding="utf-8"))
+    cols = data["incubators"]["columns"]
+    rows = {r[cols.index("id")]: dict(zip(cols, r, strict=True)) for r in data["incubators"]["rows"]}
+    inc = gpd.read_file(report_dir / "layers.gpkg", layer="incubators")
+    assert len(rows) == len(data["incubators"]["rows"]) == len(inc)  # ids unique, none lost
+    for rec in inc.itertuples():
+        row = rows[rec.id]
+        for k in ("name", "level", "city", "ring", "relation", "layout", "reason"):
+            assert row[k] == getattr(rec, k), (rec.id, k)
+        assert abs(row["lon"] - rec.geometry.x) < 1e-5 and abs(row["lat"] - rec.geometry.y) < 1e-5
+
+
 @pytest.mark.slow
 def test_interactive_map_works_offline_in_headless_chromium(chromium, report_dir, html_text,
                                                            tmp_path):
