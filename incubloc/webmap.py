@@ -41,6 +41,7 @@ __all__ = [
     "check_basemap",
     "config_options",
     "leaflet_assets",
+    "leaflet_dir",
     "map_data",
     "render_interactive_map",
     "tile_coords",
@@ -159,6 +160,40 @@ def config_options(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ Leaflet
+def leaflet_dir() -> Path:
+    """The folder with ``leaflet.js`` and ``leaflet.css``.
+
+    From the ``xstatic-leaflet`` package (a dependency), else Debian's ``libjs-leaflet``
+    (installed with QGIS).
+
+    Raises
+    ------
+    ImportError
+        When neither is installed.
+    """
+    candidates: list[Path] = []
+    try:
+        from xstatic.pkg import leaflet as xs
+
+        candidates.append(Path(xs.BASE_DIR))
+    except ImportError:
+        from importlib import metadata
+
+        try:  # the namespace package can be hidden by another ``xstatic`` on the path
+            dist = metadata.distribution("XStatic-Leaflet")
+            candidates.append(Path(str(dist.locate_file("xstatic/pkg/leaflet/data"))))
+        except metadata.PackageNotFoundError:
+            pass
+    candidates.append(Path("/usr/share/javascript/leaflet"))
+    for base in candidates:
+        if (base / "leaflet.js").is_file() and (base / "leaflet.css").is_file():
+            return base
+    raise ImportError(
+        "the interactive map needs Leaflet from the xstatic-leaflet package: "
+        'pip install xstatic-leaflet (a dependency of incubloc: pip install "incubloc")'
+    )
+
+
 def leaflet_assets() -> tuple[str, str]:
     """Leaflet's minified script and its style sheet, ready to inline.
 
@@ -170,28 +205,18 @@ def leaflet_assets() -> tuple[str, str]:
     (str, str)
         JavaScript and CSS.
 
-    Raises
-    ------
-    ImportError
-        When the ``xstatic-leaflet`` package is missing.
-
     Examples
     --------
     >>> js, css = leaflet_assets()
-    >>> "L.version" in js or "version" in js, "url(images/" in css
-    (True, False)
+    >>> "sourceMappingURL" in js + css, "url(images/" in css
+    (False, False)
     """
-    try:
-        from xstatic.pkg import leaflet as xs
-    except ImportError as exc:  # pragma: no cover - a core dependency
-        raise ImportError(
-            "the interactive map needs Leaflet from the xstatic-leaflet package: "
-            'pip install xstatic-leaflet (or reinstall incubloc: pip install "incubloc")'
-        ) from exc
-    base = Path(xs.BASE_DIR)
-    js = (base / "leaflet.js").read_text(encoding="utf-8")
+    base = leaflet_dir()
+    name = "leaflet.min.js" if (base / "leaflet.min.js").is_file() else "leaflet.js"
+    js = (base / name).read_text(encoding="utf-8")
     js = re.sub(r"//# sourceMappingURL=\S*\s*$", "", js)
     css = (base / "leaflet.css").read_text(encoding="utf-8")
+    css = re.sub(r"/\*# sourceMappingURL=[^*]*\*/", "", css)
 
     def inline(m: re.Match) -> str:
         img = base / "images" / m.group(1)
