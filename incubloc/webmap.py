@@ -72,6 +72,7 @@ _GI_LABELS = {"hot_99": "Hot spot 99% 热点", "hot_95": "Hot spot 95% 热点",
               "ns": "Not significant 不显著"}
 _SPARE = ("#8dd3c7", "#bebada", "#80b1d3", "#fccde5", "#b3de69", "#d9d9d9", "#bc80bd")
 _UNKNOWN = "#9e9e9e"
+_CJK = re.compile("[\u2e80-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef]")
 _LAYER_COLOURS = {"cities": "#555555", "districts": "#999999", "hosts": "#6a3d9a"}
 
 
@@ -654,7 +655,7 @@ def _cjk_font_css(text: str) -> str:
     """An @font-face with the CJK glyphs of ``text`` (the page needs no system CJK font)."""
     from incubloc._fonts import subset_font
 
-    chars = "".join(sorted({ch for ch in text if ord(ch) > 0x2E7F}))
+    chars = "".join(sorted(set(_CJK.findall(text))))
     data = subset_font(chars) if chars else None
     if not data:
         return ""
@@ -693,7 +694,6 @@ def render_interactive_map(
         if attribution:
             data["basemap"]["attribution"] = attribution
     js, css = leaflet_assets()
-    font_css = _cjk_font_css(json.dumps(data, ensure_ascii=False) + title + _JS)
     img_src = "data: blob:"
     if data["basemap"] is not None:
         img_src += " " + _csp_source(data["basemap"]["url"])
@@ -701,6 +701,7 @@ def render_interactive_map(
            f"img-src {img_src}; font-src data:")
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     payload = payload.replace("</", "<\\/")  # never closes the script element
+    font_css = _cjk_font_css(payload + title + _JS)
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<meta http-equiv='Content-Security-Policy' content=\"{csp}\">"
