@@ -289,10 +289,11 @@ def _polygons(gdf: Any, *, simplify_m: float, coords: str) -> Any:
 
 
 def _plain(v: Any) -> Any:
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return None
+    """A JSON scalar: NaN, NA and None become None, floats keep 4 significant digits."""
     if isinstance(v, np.generic):
         v = v.item()
+    if v is None or (np.isscalar(v) and pd.isna(v)) or v is pd.NA or v is pd.NaT:
+        return None
     if isinstance(v, float):
         return float(f"{v:.4g}")
     if isinstance(v, bool | int | str):
@@ -452,7 +453,8 @@ def map_data(
     table = pd.DataFrame({"lon": lon, "lat": lat})
     for f in fields:
         table[f] = inc[f].astype(object).where(inc[f].notna(), None).to_numpy()
-    rows = [[x, y, *(_plain(v) for v in r)]
+    # An incubator without a location is still listed (popup data), just not drawn.
+    rows = [[None if np.isnan(x) else x, None if np.isnan(y) else y, *(_plain(v) for v in r)]
             for x, y, *r in table.itertuples(index=False, name=None)]
 
     classes: dict[str, Any] = {}
@@ -591,6 +593,7 @@ cols.forEach(function(c,i){idx[c]=i;});
 var kinds = Object.keys(D.classes), current = kinds.length ? kinds[0] : null;
 var incubators = L.featureGroup(), markers = [];
 rows.forEach(function(r){
+  if (r[idx.lat] === null || r[idx.lon] === null) return;
   var m = L.circleMarker([r[idx.lat], r[idx.lon]],
     {radius:5, weight:0.8, color:'#222', fillOpacity:0.9, fillColor:'#9e9e9e'});
   m.bindPopup(function(){

@@ -235,3 +235,20 @@ def test_page_is_self_contained_and_forbids_requests(tmp_path):
     assert not re.search(r"url\(\s*['\"]?(?!data:|#default#VML)", markup, re.I)
     with_tiles = render_interactive_map(_study(), basemap=AMAP)
     assert "img-src data: blob: https://*.is.autonavi.com;" in with_tiles
+
+
+def test_missing_values_and_locations_give_valid_json():
+    study = _study()
+    inc = study.incubators.copy()
+    inc.loc[0, "geometry"] = None  # listed, not drawn
+    inc["reason"] = inc["reason"].astype(object)
+    inc.loc[1, "reason"] = np.nan
+    grid = study.grids["grid_2000m"].copy()
+    grid["lisa_p"] = np.float32(np.nan)
+    study.incubators, study.grids = inc, {"grid_2000m": grid}
+    data = _page_data(render_interactive_map(study))  # allow_nan=False would have raised
+    rows = {r[2]: r for r in data["incubators"]["rows"]}
+    assert len(rows) == 5 and rows[inc.loc[0, "id"]][:2] == [None, None]
+    assert rows[inc.loc[1, "id"]][-1] is None
+    cells = _layer(data, "grid_2000m:lisa_cluster")["features"]
+    assert all("lisa_p" not in dict(f["properties"]["p"]) for f in cells)
