@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -356,8 +357,10 @@ def _kde_overlay(study: Any, coords: str) -> dict[str, Any] | None:
     h, w = src.shape
     left, top = _apply(surf.transform, 0, 0)
     right, bottom = _apply(surf.transform, w, h)
-    dst_t, dw, dh = calculate_default_transform(surf.crs, "EPSG:3857", w, h,
-                                                left=left, bottom=bottom, right=right, top=top)
+    with warnings.catch_warnings():  # rasterio's own use of affine's `*` operator
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        dst_t, dw, dh = calculate_default_transform(surf.crs, "EPSG:3857", w, h, left=left,
+                                                    bottom=bottom, right=right, top=top)
     dst = np.full((dh, dw), np.nan)
     reproject(src, dst, src_transform=surf.transform, src_crs=surf.crs, src_nodata=np.nan,
               dst_transform=dst_t, dst_crs="EPSG:3857", dst_nodata=np.nan,
