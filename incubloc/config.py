@@ -89,6 +89,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "dir": None,
         "overwrite": False,
     },
+    # interactive.html (incubloc.webmap): no basemap by default, so it works offline.
+    "report": {
+        "interactive_map": True,
+        "basemap": None,
+        "basemap_coords": "auto",
+        "basemap_subdomains": None,
+        "basemap_attribution": None,
+    },
 }
 
 # Keys whose value may be any of several types.
@@ -101,6 +109,7 @@ _CHOICES = {
     ("analysis", "crs_method"): ("utm", "cgcs2000"),
     ("stats", "grid_shape"): ("square", "hex"),
     ("density", "kernel"): ("quartic", "gaussian"),
+    ("report", "basemap_coords"): ("auto", "wgs84", "gcj02"),
 }
 _PATH_KEYS = {("input", "incubators"), ("input", "sites"), ("study_area", "path"), ("output", "dir")}
 
@@ -135,6 +144,10 @@ def _check(section: str, key: str, value: Any, source: str) -> Any:
     choices = _CHOICES.get((section, key))
     if choices and value not in choices:
         raise ConfigError(f"{where} = {value!r} is not one of {', '.join(choices)}")
+    if (section, key) == ("report", "basemap"):
+        from incubloc.webmap import check_basemap
+
+        value = check_basemap(value, where=where)
     return value
 
 

@@ -141,7 +141,8 @@ def build_report(
     config : dict
         A resolved configuration (:func:`incubloc.config.resolve_config`).
     outdir : path-like
-        The folder to write: ``report.html``, ``figures/``, and the files of
+        The folder to write: ``report.html``, ``interactive.html`` (unless
+        ``[report] interactive_map = false``), ``figures/``, and the files of
         :func:`incubloc.workflow.write_study` (tables, stats.json, layers.gpkg,
         density GeoTIFFs, config.toml, provenance.json).
     progress : bool
@@ -178,6 +179,12 @@ def build_report(
     if figdir.is_dir():
         shutil.rmtree(figdir)  # no stale figures from an earlier run
     figures = write_figures(study, figdir)
+    interactive = None
+    if (config.get("report") or {}).get("interactive_map", True):
+        from incubloc.webmap import config_options, write_interactive_map
+
+        interactive = write_interactive_map(study, outdir / "interactive.html",
+                                            **config_options(config)).name
     prov = None
     pfile = outdir / "provenance.json"
     if pfile.is_file():
@@ -187,7 +194,7 @@ def build_report(
             prov = json.loads(pfile.read_text(encoding="utf-8"))
         except ValueError:
             prov = None
-    page = render_html(study, figures, provenance=prov)
+    page = render_html(study, figures, provenance=prov, interactive_map=interactive)
     path = outdir / "report.html"
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
@@ -937,6 +944,7 @@ def render_html(
     *,
     provenance: Mapping[str, Any] | None = None,
     embed_font: bool = True,
+    interactive_map: str | None = None,
 ) -> str:
     """The report as one self-contained HTML page.
 
@@ -950,6 +958,8 @@ def render_html(
         The ``provenance.json`` record (versions, input hashes, seed, run time).
     embed_font : bool
         Embed the Chinese glyphs the page uses as a WOFF subset of the CJK font.
+    interactive_map : str, optional
+        Relative path of the interactive map (:mod:`incubloc.webmap`) to link.
 
     Returns
     -------
@@ -978,7 +988,8 @@ def render_html(
                     "generated to match the figures published for 2014; the administrative "
                     "boundaries are real. Read the data card before quoting numbers.</p>")
     body.append("</header><nav>" + "".join(f"<a href='#{k}'>{_esc(v)}</a>" for k, v in _SECTIONS)
-                + "</nav>")
+                + (f"<a href='{_esc(interactive_map)}'>Interactive map 交互地图</a>"
+                   if interactive_map else "") + "</nav>")
     summary = (region[:1] + [s for s in rings if s.startswith(("Density ", "Opening "))]
                + relation[:1] + layout[:1] + stats[:1]
                + [s for s in stats if s.startswith("Incubators lie")][:2])

@@ -149,7 +149,7 @@ def test_html_parses_and_is_self_contained(parsed, html_text):
     assert not re.search(r"""(src|href)\s*=\s*['"]?\s*(https?:)?//""", html_text, re.I)
     assert not re.search(r"url\(\s*['\"]?(https?:)?//", html_text, re.I)
     for link in parsed.links:
-        assert link.startswith(("#", "tables/", "figures/")), link
+        assert link.startswith(("#", "tables/", "figures/")) or link == "interactive.html", link
 
 
 def test_html_states_findings_with_numbers_and_tests(parsed, report_dir):
@@ -386,6 +386,163 @@ def test_report_renders_in_headless_chromium(chromium, report_dir, html_text, tm
     assert m, "the probe did not run"
     total, loaded = int(m.group(1)), int(m.group(2))
     assert total == len(plot.FIGURES) and loaded == total
+
+
+# ------------------------------------------------------------------ interactive map
+def _map_data(page: str) -> dict:
+    m = re.search(r"<script id='incubloc-data' type='application/json'>(.*?)</script>", page, re.S)
+    assert m, "interactive.html has no data element"
+    return json.loads(m.group(1))
+
+
+def _page_requests(netlog: Path) -> list[str]:
+    """URLs the page itself asked the network stack for (Chromium's net log).
+
+    Chromium's own background traffic is also in the log; the page's requests are the
+    ones made for a file:// document (its network isolation key).
+    """
+    log = json.loads(netlog.read_text(encoding="utf-8"))
+    start = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
+    jobs = [e.get("params") or {} for e in log["events"] if e["type"] == start]
+    return [p["url"] for p in jobs
+            if str(p.get("network_isolation_key", "")).startswith("file://")
+            and not str(p.get("url", "file:")).startswith(("file:", "data:"))]
+
+
+# Runs after the page's own scripts: counts what is drawn, toggles layers and the
+# colour switch through the real controls, and writes the results into the DOM.
+_PROBE = """<script>window.addEventListener('load',()=>{setTimeout(()=>{
+const paths=()=>document.querySelectorAll('.leaflet-overlay-pane path').length;
+const box=name=>[...document.querySelectorAll('.leaflet-control-layers-overlays label')]
+  .find(l=>l.textContent.includes(name)).querySelector('input');
+const r={errors:window.__errors,start:paths()};
+box('Rings').click(); r.rings_off=paths();
+box('LISA clusters').click(); r.lisa_on=paths();
+document.querySelector('input[name=ib-colour][value=relation]').click();
+r.fills=window.incubloc.markers.map(m=>[m.incublocRow[2],m.options.fillColor]);
+r.legend=document.querySelector('.leaflet-bottom.leaflet-right .ib-box').textContent;
+r.resources=performance.getEntriesByType('resource').map(e=>e.name);
+document.body.setAttribute('data-probe',JSON.stringify(r));},0);});</script></body>"""
+_CATCH = ("<head><script>window.__errors=[];addEventListener('error',e=>__errors.push(String("
+          "e.message)));document.addEventListener('securitypolicyviolation',e=>__errors.push("
+          "'blocked '+e.blockedURI));for(const k of ['error','warn'])console[k]=function(){"
+          "__errors.push([...arguments].join(' '))};</script>")
+
+
+def _probe_result(dom: str) -> dict:
+    import html as _html
+
+    m = re.search(r'data-probe="([^"]*)"', dom)
+    assert m, "the probe did not run"
+    return json.loads(_html.unescape(m.group(1)))
+
+
+def test_interactive_map_holds_every_incubator_once_with_its_classes(report_dir):
+    import geopandas as gpd
+
+    data = _map_data((report_dir / "interactive.html").read_text(encoding="utf-8"))
+    cols = data["incubators"]["columns"]
+    rows = {r[cols.index("id")]: dict(zip(cols, r, strict=True)) for r in data["incubators"]["rows"]}
+    inc = gpd.read_file(report_dir / "layers.gpkg", layer="incubators")
+    assert len(rows) == len(data["incubators"]["rows"]) == len(inc)  # ids unique, none lost
+    for rec in inc.itertuples():
+        row = rows[rec.id]
+        for k in ("name", "level", "city", "ring", "relation", "layout", "reason"):
+            assert row[k] == getattr(rec, k), (rec.id, k)
+        assert abs(row["lon"] - rec.geometry.x) < 1e-5 and abs(row["lat"] - rec.geometry.y) < 1e-5
+
+
+@pytest.mark.slow
+def test_interactive_map_works_offline_in_headless_chromium(chromium, report_dir, html_text,
+                                                           tmp_path):
+    page_path = report_dir / "interactive.html"
+    assert "href='interactive.html'" in html_text
+    page = page_path.read_text(encoding="utf-8")
+    data = _map_data(page)
+    # 1. The page as written: no console message at all (errors, CSP refusals).
+    run = _chromium(chromium, tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom",
+                    "--virtual-time-budget=5000", page_path.as_uri())
+    assert "leaflet-container" in run.stdout
+    console = [ln for ln in run.stderr.splitlines() if ":CONSOLE" in ln]
+    assert console == []
+    # 2. A copy without its Content-Security-Policy, so that nothing is blocked before
+    # the network: the net log holds no request made by the page.
+    assert "Content-Security-Policy" in page
+    bare = re.sub(r"<meta http-equiv='Content-Security-Policy'[^>]*>", "", page)
+    probe = tmp_path / "probe.html"
+    probe.write_text(bare.replace("<head>", _CATCH, 1).replace("</body>", _PROBE),
+                     encoding="utf-8")
+    netlog = tmp_path / "net.json"
+    run = _chromium(chromium, tmp_path, "--dump-dom", "--virtual-time-budget=8000",
+                    f"--log-net-log={netlog}", probe.as_uri())
+    r = _probe_result(run.stdout)
+    assert r["errors"] == [] and r["resources"] == []
+    assert _page_requests(netlog) == []
+    # 3. What is drawn: one path per feature of the layers shown at start plus one per
+    # incubator; the Rings toggle removes exactly the rings, the LISA toggle adds its cells.
+    layers = {ly["name"]: ly for ly in data["layers"]}
+    shown = sum(len(ly["features"]) for ly in data["layers"] if ly["on"])
+    n_inc = len(data["incubators"]["rows"])
+    assert n_inc == 200 and r["start"] == shown + n_inc
+    assert r["start"] - r["rings_off"] == len(layers["Rings 圈层"]["features"]) > 0
+    lisa = next(ly for ly in data["layers"] if ly["id"].endswith(":lisa_cluster"))
+    assert r["lisa_on"] - r["rings_off"] == len(lisa["features"]) > 0
+    # 4. The colour switch recolours every incubator by its own relation class.
+    import geopandas as gpd
+
+    inc = gpd.read_file(report_dir / "layers.gpkg", layer="incubators").set_index("id")
+    palette = data["classes"]["relation"]["colours"]
+    fills = dict(r["fills"])
+    assert set(fills) == set(inc.index)
+    assert all(fills[i] == palette[inc.loc[i, "relation"]] for i in inc.index)
+    assert "relation" in r["legend"] and "LISA" in r["legend"]
+
+
+@pytest.mark.slow
+def test_interactive_map_basemap_tiles_are_the_only_requests(chromium, tmp_path):
+    """The control for the test above: with a (local) basemap the same net-log reading
+    sees the tile requests, which the page's policy lets through."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from types import SimpleNamespace
+
+    import geopandas as gpd
+
+    from incubloc.webmap import write_interactive_map
+
+    hits: list[str] = []
+    png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9Q"
+                           "DwADhgGAWjR9awAAAABJRU5ErkJggg==")
+
+    class Tiles(BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            self.wfile.write(png)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Tiles)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        inc = gpd.GeoDataFrame({"id": ["a", "b"], "level": ["national", "municipal"]},
+                               geometry=gpd.points_from_xy([118.78, 118.9], [32.05, 32.1]),
+                               crs=4326)
+        url = f"http://127.0.0.1:{server.server_port}/{{z}}/{{x}}/{{y}}.png"
+        page = write_interactive_map(SimpleNamespace(incubators=inc), tmp_path / "m.html",
+                                     basemap=url)
+        netlog = tmp_path / "net.json"
+        run = _chromium(chromium, tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom",
+                        "--virtual-time-budget=5000", f"--log-net-log={netlog}", page.as_uri())
+    finally:
+        server.shutdown()
+    assert [ln for ln in run.stderr.splitlines() if ":CONSOLE" in ln] == []
+    assert hits and all(re.fullmatch(r"/\d+/\d+/\d+\.png", h) for h in hits)
+    requested = _page_requests(netlog)
+    assert requested and all(u.startswith(url.split("{")[0]) for u in requested)
 
 
 # ------------------------------------------------------------------ notebook
