@@ -85,6 +85,24 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "cell_size_m": 500.0,
         "by_year": True,
     },
+    "factors": {  # location-factor models (incubloc.factors, `incubloc factors`)
+        "units": "districts",
+        "response": "count",
+        "covariates": [],  # empty: every covariate the study area supports
+        "point": "centroid",
+        "radius_m": 10000.0,
+        "standardise": False,
+        "ols_zero": 0.5,
+        "ols_robust": "HC3",
+        "alpha": 0.05,
+        "spatial": "auto",
+        "gwr": True,
+        "gwr_min_units": 50,
+        "min_df": 10,
+        "n_boot": 199,
+        "min_land_fraction": 0.25,
+        "in_report": False,
+    },
     "output": {
         "dir": None,
         "overwrite": False,
@@ -95,12 +113,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 _FLEX = {
     ("density", "bandwidth"): (str, float, int),
     ("analysis", "crs"): (str, int, type(None)),
+    ("factors", "covariates"): (list,),
 }
 _CHOICES = {
     ("input", "coords"): ("wgs84", "gcj02", "bd09"),
     ("analysis", "crs_method"): ("utm", "cgcs2000"),
     ("stats", "grid_shape"): ("square", "hex"),
     ("density", "kernel"): ("quartic", "gaussian"),
+    ("factors", "point"): ("centroid", "representative", "population"),
+    ("factors", "ols_robust"): ("HC0", "HC1", "HC2", "HC3"),
+    ("factors", "spatial"): ("auto", "error", "lag", "none"),
 }
 _PATH_KEYS = {("input", "incubators"), ("input", "sites"), ("study_area", "path"), ("output", "dir")}
 

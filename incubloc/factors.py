@@ -45,7 +45,6 @@ import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
-from itertools import combinations
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -66,11 +65,15 @@ __all__ = [
     "build_units",
     "count_incubators",
     "covariates",
+    "check_design",
     "decompose",
+    "factors_from_config",
     "fit_models",
     "location_factors",
+    "poisson_deviance",
     "shapley_values",
     "spatial_weights",
+    "vif",
     "write_factors",
 ]
 
@@ -660,6 +663,7 @@ def fit_models(
     spatial: str = "auto",
     gwr: bool = True,
     gwr_min_units: int = 50,
+    models: Sequence[str] = ("poisson", "negbin", "ols"),
 ) -> dict[str, Any]:
     """Fit the count models, OLS with spatial diagnostics, a spatial model and GWR.
 
@@ -686,7 +690,11 @@ def fit_models(
         ``auto`` follows the LM tests (Anselin's rule).
     gwr : bool
         Fit GWR (adaptive bisquare kernel, AICc bandwidth) when there are at least
-        ``gwr_min_units`` units and 5 per parameter.
+        ``gwr_min_units`` units and 40 + 2 per parameter + 10 (mgwr's bandwidth
+        search starts at 40 + 2 per parameter neighbours).
+    models : sequence of str
+        Which of the global models to fit (``ols`` is needed for the spatial
+        diagnostics and GWR, which work on its response).
 
     Returns
     -------
@@ -709,36 +717,47 @@ def fit_models(
     sd = X.std(ddof=0)
     z975 = 1.959963984540054
     coef, fit, local = [], [], pd.DataFrame(index=data.index)
-    models: dict[str, Any] = {}
-
-    pois = sm.GLM(y, A, family=sm.families.Poisson(), offset=off).fit(cov_type="HC0")
-    models["poisson"] = pois
-    coef.append(_rows("poisson", terms, pois.params, pois.bse, pois.tvalues, pois.pvalues,
-                      crit=z975, ratio=True, sd=sd))
-    dev_expl = 1.0 - pois.deviance / pois.null_deviance
-    fit.append({"model": "poisson", "n": n, "k": k, "loglik": pois.llf, "aic": pois.aic,
-                "deviance": pois.deviance, "fit_measure": "deviance explained",
-                "fit_value": dev_expl, "dispersion": pois.pearson_chi2 / pois.df_resid,
-                "cov_type": "HC0"})
-    local["resid_poisson_pearson"] = np.asarray(pois.resid_pearson)
-
+    wanted = set(models)
+    unknown = wanted - {"poisson", "negbin", "ols"}
+    if unknown:
+        raise ConfigError(f"unknown model(s) {', '.join(sorted(unknown))}: use poisson, negbin, ols")
+    models = {}
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence chatter; checked below
-        nbm = sm.NegativeBinomial(y, A, offset=off, loglike_method="nb2")
-        nb = nbm.fit(disp=0, maxiter=500, cov_type="HC0",
-                     start_params=np.append(pois.params, 0.1))
-    models["negbin"] = nb
-    converged = bool(nb.mle_retvals.get("converged", True))
-    coef.append(_rows("negbin", [*terms, "alpha"], nb.params, nb.bse, nb.tvalues, nb.pvalues,
-                      crit=z975, ratio=True, sd=sd))
-    fit.append({"model": "negbin", "n": n, "k": k, "loglik": nb.llf, "aic": nb.aic,
-                "deviance": np.nan, "fit_measure": "McFadden pseudo R²",
-                "fit_value": nb.prsquared, "dispersion": float(nb.params[-1]),
-                "cov_type": "HC0", "converged": converged})
+    if wanted & {"poisson", "negbin"}:
+        pois = sm.GLM(y, A, family=sm.families.Poisson(), offset=off).fit(cov_type="HC0")
+    if "poisson" in wanted:
+        models["poisson"] = pois
+        coef.append(_rows("poisson", terms, pois.params, pois.bse, pois.tvalues, pois.pvalues,
+                          crit=z975, ratio=True, sd=sd))
+        dev_expl = 1.0 - pois.deviance / pois.null_deviance
+        fit.append({"model": "poisson", "n": n, "k": k, "loglik": pois.llf, "aic": pois.aic,
+                    "deviance": pois.deviance, "fit_measure": "deviance explained",
+                    "fit_value": dev_expl, "dispersion": pois.pearson_chi2 / pois.df_resid,
+                    "cov_type": "HC0"})
+        local["resid_poisson_pearson"] = np.asarray(pois.resid_pearson)
+
+    if "negbin" in wanted:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence chatter; recorded below
+            nbm = sm.NegativeBinomial(y, A, offset=off, loglike_method="nb2")
+            nb = nbm.fit(disp=0, maxiter=500, cov_type="HC0",
+                         start_params=np.append(pois.params, 0.1))
+        models["negbin"] = nb
+        converged = bool(nb.mle_retvals.get("converged", True))
+        coef.append(_rows("negbin", [*terms, "alpha"], nb.params, nb.bse, nb.tvalues,
+                          nb.pvalues, crit=z975, ratio=True, sd=sd))
+        fit.append({"model": "negbin", "n": n, "k": k, "loglik": nb.llf, "aic": nb.aic,
+                    "deviance": np.nan, "fit_measure": "McFadden pseudo R²",
+                    "fit_value": nb.prsquared, "dispersion": float(nb.params[-1]),
+                    "cov_type": "HC0", "converged": converged})
 
     ly = np.log((y + ols_zero) / expo)
+    local["log_density"] = ly
+    if "ols" not in wanted:
+        return {"coefficients": pd.concat(coef, ignore_index=True), "fit": pd.DataFrame(fit),
+                "diagnostics": {}, "gwr": {"fitted": False, "reason": "OLS not fitted"},
+                "local": local, "models": models}
     ols = sm.OLS(ly, A).fit(cov_type=ols_robust)
     models["ols"] = ols
     coef.append(_rows("ols", terms, ols.params, ols.bse, ols.tvalues, ols.pvalues, crit=z975,
@@ -746,7 +765,6 @@ def fit_models(
     fit.append({"model": "ols", "n": n, "k": k, "loglik": ols.llf, "aic": ols.aic,
                 "deviance": np.nan, "fit_measure": "R²", "fit_value": ols.rsquared,
                 "dispersion": ols.scale, "cov_type": ols_robust})
-    local["log_density"] = ly
     local["resid_ols"] = ly - ols.fittedvalues
 
     diag: dict[str, Any] = {}
@@ -1326,3 +1344,33 @@ def write_factors(
                            + "\n", encoding="utf-8")
         written.append(p)
     return written
+
+
+def factors_from_config(
+    incubators: gpd.GeoDataFrame,
+    study_area: StudyArea,
+    *,
+    config: Mapping[str, Any],
+    sites: gpd.GeoDataFrame | None = None,
+) -> FactorResult:
+    """:func:`location_factors` with the ``[factors]`` and ``[stats] seed`` of a config.
+
+    A response on a class that needs classification (``relation=…``, ``layout=…``,
+    ``ring=…``, ``tier=…``) classifies the incubators first.
+    """
+    fc = config["factors"]
+    col = fc["response"].partition("=")[0]
+    if fc["response"] != "count" and col not in incubators:
+        from incubloc.workflow import classify_with_config
+
+        incubators = classify_with_config(incubators, study_area, sites=sites,
+                                          config=dict(config)).incubators
+    return location_factors(
+        incubators, study_area, units=fc["units"], response=fc["response"],
+        covariates=fc["covariates"] or None, point=fc["point"], radius_m=fc["radius_m"],
+        standardise=fc["standardise"], ols_zero=fc["ols_zero"], ols_robust=fc["ols_robust"],
+        alpha=fc["alpha"], spatial=fc["spatial"], gwr=fc["gwr"],
+        gwr_min_units=fc["gwr_min_units"], min_df=fc["min_df"], n_boot=fc["n_boot"],
+        seed=config["stats"]["seed"], crs=config["analysis"]["crs"],
+        min_land_fraction=fc["min_land_fraction"],
+    )
