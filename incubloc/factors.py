@@ -770,8 +770,10 @@ def fit_models(
     diag: dict[str, Any] = {}
     if w is not None:
         spreg = _need("spreg")
-        so = spreg.OLS(ly.reshape(-1, 1), X.to_numpy(float), w=w, spat_diag=True, moran=True,
-                       name_x=names, name_y="log_density")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # spreg's pandas deprecation notices
+            so = spreg.OLS(ly.reshape(-1, 1), X.to_numpy(float), w=w, spat_diag=True,
+                           moran=True, name_x=names, name_y="log_density")
         models["spreg_ols"] = so
         diag = {
             "moran_res_I": so.moran_res[0], "moran_res_z": so.moran_res[1],
