@@ -15,13 +15,13 @@ pytest.importorskip("statsmodels")
 pytest.importorskip("spreg")
 pytest.importorskip("mgwr")
 
-import libpysal  # noqa: E402
-import spreg  # noqa: E402
-import statsmodels.api as sm  # noqa: E402
+import libpysal
+import spreg
+import statsmodels.api as sm
 
-from incubloc import factors as fx  # noqa: E402
-from incubloc.errors import ConfigError, InputError  # noqa: E402
-from incubloc.studyarea import StudyArea  # noqa: E402
+from incubloc import factors as fx
+from incubloc.errors import ConfigError, InputError
+from incubloc.studyarea import StudyArea
 
 
 def _count_data(rng, n, beta, *, alpha=None):
@@ -324,3 +324,86 @@ def test_weights_for_islands():
     w = fx.spatial_weights(units)
     assert not w.islands
     assert isinstance(w, libpysal.weights.W)
+
+
+# --------------------------------------------------------------------- command line
+
+
+def _config(tmp_path, **factors):
+    body = "\n".join(f"{k} = {v!r}".replace("'", '"') if not isinstance(v, bool)
+                     else f"{k} = {str(v).lower()}" for k, v in factors.items())
+    p = tmp_path / "factors.toml"
+    p.write_text(f"[factors]\n{body}\n", encoding="utf-8")
+    return str(p)
+
+
+@pytest.mark.slow
+def test_cli_example_writes_tables_maps_and_report(tmp_path, capsys):
+    from incubloc.cli import main
+    from incubloc.report import fmt
+
+    out = tmp_path / "fx"
+    cfg = _config(tmp_path, n_boot=19)
+    assert main(["-q", "factors", "--example", "nanjing", "--config", cfg, "-o", str(out)]) == 0
+    for name in ("coefficients", "fit", "decomposition", "covariates", "units"):
+        assert (out / "tables" / f"factor_{name}.csv").is_file()
+    assert (out / "figures" / "factor_residuals.png").stat().st_size > 10_000
+    import json
+
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    assert stats["factors"]["parameters"]["n_units"] == 58
+    co = pd.read_csv(out / "tables" / "factor_coefficients.csv")
+    assert set(co["model"]) >= {"poisson", "negbin", "ols"}
+    assert sum(pd.read_csv(out / "tables" / "factor_units.csv")["count"]) == 200
+    page = (out / "report.html").read_text(encoding="utf-8")
+    dec = pd.read_csv(out / "tables" / "factor_decomposition.csv")
+    total = dec[(dec["model"] == "ols") & (dec["group"] == "total")]["contribution"].iloc[0]
+    assert f"of R² (OLS) = {fmt(total, 3)}" in page
+    r = co[(co["model"] == "poisson") & (co["term"] == "devzone_share")].iloc[0]
+    assert f"incidence-rate ratio {fmt(r['irr'], 3)}" in page
+    assert "Moran&#x27;s I" in page or "Moran's I" in page
+    assert "GWR not fitted: 58 units, fewer than" in page
+
+
+@pytest.mark.slow
+def test_cli_grid_units_write_gwr_map(tmp_path):
+    from incubloc.cli import main
+
+    out = tmp_path / "fx"
+    cfg = _config(tmp_path, n_boot=0, units="grid:20000")
+    assert main(["-q", "factors", "--example", "nanjing", "--config", cfg, "-o", str(out)]) == 0
+    assert (out / "figures" / "factor_gwr.png").stat().st_size > 10_000
+    units = gpd.read_file(out / "factor_units.gpkg")
+    assert len(units) > 70 and "gwr_devzone_share" in units
+
+
+def test_cli_too_few_units_exit_2(tmp_path, capsys):
+    from incubloc.cli import main
+
+    rc = main(["-q", "factors", "--example", "nanjing", "--units", "grid:80000",
+               "-o", str(tmp_path / "fx")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1
+    assert err.startswith("incubloc factors: error: too few units for the covariates")
+
+
+def test_cli_singular_design_exit_2(tmp_path, capsys):
+    from incubloc.cli import main
+    from incubloc.datasets import nanjing_study_area_path
+    from incubloc.studyarea import load_study_area, write_study_area
+
+    sa = load_study_area(nanjing_study_area_path())
+    business = sa.layers["centres"][sa.layers["centres"]["kind"] == "business"]
+    # Knowledge centres placed exactly on the business centres: the two distances coincide.
+    sa.layers["centres"] = pd.concat([business, business.assign(kind="knowledge")],
+                                     ignore_index=True)
+    area = tmp_path / "area.gpkg"
+    write_study_area(sa, area)
+    from incubloc.datasets import nanjing_incubators_path
+
+    rc = main(["-q", "factors", str(nanjing_incubators_path()), "--coords", "gcj02",
+               "--study-area", str(area), "-o", str(tmp_path / "fx")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "singular design: covariates" in err and "dist_business, dist_knowledge" in err
