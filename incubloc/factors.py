@@ -40,7 +40,9 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import logging
 import math
 import os
@@ -794,8 +796,8 @@ def fit_models(
         if choice in ("error", "lag"):
             method = "full" if n <= 1000 else "LU"
             cls = spreg.ML_Error if choice == "error" else spreg.ML_Lag
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")  # spreg prints and warns on its optimiser
                 sp = cls(ly.reshape(-1, 1), X.to_numpy(float), w=w, method=method, name_x=names,
                          name_y="log_density")
             models["spatial"] = sp
@@ -1069,6 +1071,8 @@ class FactorResult(Result):
         Covariates left out and why.
     parameters : dict
         Every option of the run (units, response, seed …).
+    models : dict
+        The fitted statsmodels / spreg / mgwr objects (not serialised).
     """
 
     units: gpd.GeoDataFrame
@@ -1080,8 +1084,9 @@ class FactorResult(Result):
     gwr: dict[str, Any]
     skipped: dict[str, str]
     parameters: dict[str, Any]
+    models: dict[str, Any] = dataclasses.field(default_factory=dict)
 
-    _private: ClassVar[tuple[str, ...]] = ("units",)
+    _private: ClassVar[tuple[str, ...]] = ("units", "models")
 
     def coefficient(self, model: str, term: str) -> pd.Series:
         """One row of :attr:`coefficients`."""
@@ -1273,10 +1278,8 @@ def location_factors(
               "n_boot": n_boot, "seed": seed if isinstance(seed, int | None) else str(seed),
               "groups": grp, "n_incubators": int(out["count"].sum()),
               "crs": out.crs.to_string()}
-    res = FactorResult(out, doc, m["coefficients"], m["fit"], m["diagnostics"], decomposition,
-                       m["gwr"], skipped, params)
-    res.models = m["models"]  # fitted statsmodels / spreg / mgwr objects, not serialised
-    return res
+    return FactorResult(out, doc, m["coefficients"], m["fit"], m["diagnostics"], decomposition,
+                        m["gwr"], skipped, params, m["models"])
 
 
 def write_factors(

@@ -1007,7 +1007,7 @@ def render_html(
                 body.append(_table_html(df, csv=t))
         body.append("</section>")
     if (getattr(study, "results", None) or {}).get("factors") is not None:
-        body.append(factors_section_html(study.results["factors"], study.results.get("factor_figures")))
+        body.append(factors_section_html(study.results["factors"]))
     body.append(f"<section id='methods'><h2>{_esc(_SECTIONS[6][1])}</h2>{_methods(c)}")
     disabled = getattr(getattr(study, "classification", None), "disabled", None) or {}
     if disabled:
@@ -1137,7 +1137,23 @@ def factor_findings(result: Any) -> list[str]:
 
 
 def factors_section_html(result: Any, figures: Mapping[str, bytes] | None = None) -> str:
-    """The report section of the location-factor model (findings, maps, tables)."""
+    """The report section of the location-factor model (findings, maps, tables).
+
+    ``figures`` maps ``factor_residuals`` / ``factor_gwr`` to PNG bytes; without it the
+    maps are drawn from ``result``.
+    """
+    if figures is None:  # draw the maps in memory
+        import io
+
+        figures = {}
+        draw = {"factor_residuals": result.plot_residuals}
+        if (result.gwr or {}).get("fitted"):
+            draw["factor_gwr"] = result.plot_gwr
+        for name, func in draw.items():
+            buf = io.BytesIO()
+            func().savefig(buf, format="png", dpi=110, metadata={"Software": None},
+                           bbox_inches="tight", facecolor="white")
+            figures[name] = buf.getvalue()
     parts = ["<section id='factors'><h2>Location factors 区位因素</h2>",
              "<h3>Findings</h3>", _ul(factor_findings(result))]
     for name, caption in (("factor_residuals", "Residuals of the OLS and Poisson models per unit."),

@@ -407,3 +407,53 @@ def test_cli_singular_design_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
     assert "singular design: covariates" in err and "dist_business, dist_knowledge" in err
+
+
+# --------------------------------------------------------------------- report section
+
+
+@pytest.fixture(scope="module")
+def nanjing_result():
+    from incubloc.datasets import load_example
+
+    ex = load_example("nanjing")
+    return fx.location_factors(ex.incubators, ex.study_area, n_boot=19, gwr=False, seed=3)
+
+
+def test_nanjing_result_is_consistent(nanjing_result):
+    r = nanjing_result
+    assert len(r.units) == 58 and r.units["count"].sum() == 200
+    assert "dist_station" in r.skipped and "dist_station" not in r.covariates["name"].tolist()
+    # Rows not swapped: Xuanwu (core of Nanjing) is nearer a business centre than Gaochun.
+    u = r.units.set_index("unit")
+    assert u.loc["Xuanwu", "dist_business"] < u.loc["Gaochun", "dist_business"]
+    assert u.loc["Xuanwu", "ring_inner_suburb"] == 0 and u.loc["Xuanwu", "ring_outer_suburb"] == 0
+    d = r.to_dict()
+    assert "units" not in d and "models" not in d
+    import json
+
+    json.dumps(d)  # JSON-able
+    assert "<table>" in r._repr_html_()
+    ols = r.decomposition[r.decomposition["model"] == "ols"].set_index("group")
+    assert ols.loc["total", "contribution"] == pytest.approx(
+        r.fit.set_index("model").loc["ols", "fit_value"], abs=1e-10)
+
+
+def test_report_section_in_study_report(nanjing_result):
+    import importlib.util
+    from pathlib import Path
+
+    from incubloc.report import fmt, fmt_p, render_html
+
+    spec = importlib.util.spec_from_file_location("_plot_standin",
+                                                  Path(__file__).with_name("test_plot.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    study = mod.make_study(with_stats=False)
+    study.results["factors"] = nanjing_result
+    page = render_html(study, {}, embed_font=False)
+    assert "<section id='factors'>" in page
+    d = nanjing_result.diagnostics
+    assert f"Moran&#x27;s I = {fmt(d['moran_res_I'], 3)}" in page
+    assert f"LM-error {fmt(d['lm_error'], 3)} ({fmt_p(d['lm_error_p'])})" in page
+    assert page.count("data:image/png;base64,") >= 1  # the residual maps, drawn in memory
