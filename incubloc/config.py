@@ -97,6 +97,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "alpha": 0.05,
         "spatial": "auto",
         "gwr": True,
+        "local_model": "gwr",
         "gwr_min_units": 50,
         "min_df": 10,
         "n_boot": 199,
@@ -123,6 +124,7 @@ _CHOICES = {
     ("factors", "point"): ("centroid", "representative", "population"),
     ("factors", "ols_robust"): ("HC0", "HC1", "HC2", "HC3"),
     ("factors", "spatial"): ("auto", "error", "lag", "none"),
+    ("factors", "local_model"): ("gwr", "mgwr"),
 }
 _PATH_KEYS = {("input", "incubators"), ("input", "sites"), ("study_area", "path"), ("output", "dir")}
 

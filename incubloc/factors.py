@@ -666,6 +666,7 @@ def fit_models(
     gwr: bool = True,
     gwr_min_units: int = 50,
     models: Sequence[str] = ("poisson", "negbin", "ols"),
+    local_model: str = "gwr",
 ) -> dict[str, Any]:
     """Fit the count models, OLS with spatial diagnostics, a spatial model and GWR.
 
@@ -694,6 +695,9 @@ def fit_models(
         Fit GWR (adaptive bisquare kernel, AICc bandwidth) when there are at least
         ``gwr_min_units`` units and 40 + 2 per parameter + 10 (mgwr's bandwidth
         search starts at 40 + 2 per parameter neighbours).
+    local_model : {"gwr", "mgwr"}
+        GWR (one bandwidth) or multiscale GWR (one bandwidth per covariate, by
+        back-fitting; slower, and the response is standardised too).
     models : sequence of str
         Which of the global models to fit (``ols`` is needed for the spatial
         diagnostics and GWR, which work on its response).
@@ -826,21 +830,35 @@ def fit_models(
     elif n < need:
         gwr_info["reason"] = f"{n} units, fewer than {need}"
     else:
+        if local_model not in ("gwr", "mgwr"):
+            raise ConfigError(f"local model {local_model!r}: use 'gwr' or 'mgwr'")
         sel = _need("mgwr.sel_bw")
         gw = _need("mgwr.gwr")
         Xz = _standardise(X).to_numpy(float)
         yy = ly.reshape(-1, 1)
-        bw = sel.Sel_BW(coords, yy, Xz, n_jobs=1).search(criterion="AICc")
-        res = gw.GWR(coords, yy, Xz, bw, n_jobs=1).fit()
-        models["gwr"] = res
+        if local_model == "gwr":
+            bw = sel.Sel_BW(coords, yy, Xz, n_jobs=1).search(criterion="AICc")
+            res = gw.GWR(coords, yy, Xz, bw, n_jobs=1).fit()
+            bws = {"bandwidth_neighbours": float(bw), "adj_alpha": float(res.adj_alpha[1]),
+                   "response": "log density (OLS response), covariates standardised"}
+        else:
+            yy = (yy - yy.mean()) / yy.std()
+            with contextlib.redirect_stderr(io.StringIO()):  # mgwr's progress bars
+                selector = sel.Sel_BW(coords, yy, Xz, multi=True, n_jobs=1)
+                selector.search()
+                res = gw.MGWR(coords, yy, Xz, selector, n_jobs=1).fit()
+            bws = {"bandwidths_neighbours": dict(zip(terms, map(float, selector.bw[0]),
+                                                     strict=True)),
+                   "adj_alpha": dict(zip(terms, map(float, res.adj_alpha_j[:, 1]), strict=True)),
+                   "response": "log density (OLS response) and covariates standardised"}
+        models[local_model] = res
         tf = res.filter_tvals(alpha=alpha)
         for j, t in enumerate(terms):
             local[f"gwr_{t}"] = res.params[:, j]
             local[f"gwr_t_{t}"] = tf[:, j]
         gwr_info.update({
-            "fitted": True, "bandwidth_neighbours": float(bw), "aicc": float(res.aicc),
-            "r2": float(res.R2), "adj_alpha": float(res.adj_alpha[1]), "kernel": "adaptive bisquare",
-            "response": "log density (OLS response), covariates standardised",
+            "fitted": True, "model": local_model, **bws, "aicc": float(res.aicc),
+            "r2": float(res.R2), "kernel": "adaptive bisquare",
             "n_significant": {t: int((tf[:, j] != 0).sum()) for j, t in enumerate(terms)},
         })
     return {"coefficients": pd.concat(coef, ignore_index=True), "fit": pd.DataFrame(fit),
@@ -1165,9 +1183,11 @@ class FactorResult(Result):
                             linewidth=0.0)
                 a.set_title(f"{t} (per sd)", loc="left", fontsize=9)
                 a.set_axis_off()
-            fig.suptitle("GWR local coefficients, log density; hatched = not significant "
-                         f"(α corrected to {self.gwr.get('adj_alpha', float('nan')):.3g})",
-                         fontsize=10)
+            adj = self.gwr.get("adj_alpha")
+            where = (f"α corrected to {adj:.3g}" if isinstance(adj, float)
+                     else "α corrected per term")
+            fig.suptitle(f"{self.gwr.get('model', 'gwr').upper()} local coefficients, log "
+                         f"density; hatched = not significant ({where})", fontsize=10)
         return fig
 
 
@@ -1195,6 +1215,7 @@ def location_factors(
     alpha: float = 0.05,
     spatial: str = "auto",
     gwr: bool = True,
+    local_model: str = "gwr",
     gwr_min_units: int = 50,
     min_df: int = 10,
     decompose_models: Sequence[str] = ("ols", "poisson"),
@@ -1246,7 +1267,7 @@ def location_factors(
     coords = np.column_stack([pts.x, pts.y])
     m = fit_models(data, covariates=names, w=w, coords=coords, ols_zero=ols_zero,
                    ols_robust=ols_robust, alpha=alpha, spatial=spatial, gwr=gwr,
-                   gwr_min_units=gwr_min_units)
+                   gwr_min_units=gwr_min_units, local_model=local_model)
     grp = {g: [c for c in cs if c in names] for g, cs in
            (groups.items() if groups is not None else _default_groups(names).items())}
     dec = [decompose(data, groups=grp, model=mdl, ols_zero=ols_zero, n_boot=n_boot, seed=seed)
@@ -1274,7 +1295,8 @@ def location_factors(
               "standardise": standardise, "ols_zero": ols_zero,
               "ols_response": f"log((count + {ols_zero:g}) / area_km2)",
               "ols_robust": ols_robust, "count_robust": "HC0", "alpha": alpha,
-              "spatial": spatial, "gwr": gwr, "gwr_min_units": gwr_min_units, "min_df": min_df,
+              "spatial": spatial, "gwr": gwr, "local_model": local_model,
+              "gwr_min_units": gwr_min_units, "min_df": min_df,
               "n_boot": n_boot, "seed": seed if isinstance(seed, int | None) else str(seed),
               "groups": grp, "n_incubators": int(out["count"].sum()),
               "crs": out.crs.to_string()}
@@ -1374,7 +1396,7 @@ def factors_from_config(
         incubators, study_area, units=fc["units"], response=fc["response"],
         covariates=fc["covariates"] or None, point=fc["point"], radius_m=fc["radius_m"],
         standardise=fc["standardise"], ols_zero=fc["ols_zero"], ols_robust=fc["ols_robust"],
-        alpha=fc["alpha"], spatial=fc["spatial"], gwr=fc["gwr"],
+        alpha=fc["alpha"], spatial=fc["spatial"], gwr=fc["gwr"], local_model=fc["local_model"],
         gwr_min_units=fc["gwr_min_units"], min_df=fc["min_df"], n_boot=fc["n_boot"],
         seed=config["stats"]["seed"], crs=config["analysis"]["crs"],
         min_land_fraction=fc["min_land_fraction"],

@@ -1124,7 +1124,13 @@ def factor_findings(result: Any) -> list[str]:
         out.append(f"Effect decomposition (Shapley–Owen, {par.get('n_boot')} bootstrap resamples) "
                    f"of {measure} = {fmt(total['contribution'], 3)}: {shares}.")
     g = result.gwr or {}
-    if g.get("fitted"):
+    if g.get("fitted") and g.get("model") == "mgwr":
+        bw = ", ".join(f"{k} {fmt(v)}" for k, v in (g.get("bandwidths_neighbours") or {}).items())
+        sig = ", ".join(f"{k} {v}" for k, v in (g.get("n_significant") or {}).items())
+        out.append(f"MGWR (adaptive bisquare; neighbours per term by AICc: {bw}): R² = "
+                   f"{fmt(g.get('r2'), 3)}, AICc = {fmt(g.get('aicc'), 4)}; units with a "
+                   f"significant local coefficient at each term's corrected α: {sig}.")
+    elif g.get("fitted"):
         sig = ", ".join(f"{k} {v}" for k, v in (g.get("n_significant") or {}).items())
         out.append(f"GWR (adaptive bisquare, {fmt(g.get('bandwidth_neighbours'))} neighbours by "
                    f"AICc): R² = {fmt(g.get('r2'), 3)}, AICc = {fmt(g.get('aicc'), 4)}; units with a "

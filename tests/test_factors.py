@@ -457,3 +457,27 @@ def test_report_section_in_study_report(nanjing_result):
     assert f"Moran&#x27;s I = {fmt(d['moran_res_I'], 3)}" in page
     assert f"LM-error {fmt(d['lm_error'], 3)} ({fmt_p(d['lm_error_p'])})" in page
     assert page.count("data:image/png;base64,") >= 1  # the residual maps, drawn in memory
+
+
+@pytest.mark.slow
+def test_mgwr_equals_direct_call():
+    from mgwr.gwr import MGWR
+    from mgwr.sel_bw import Sel_BW
+
+    side = 8
+    units = _lattice(side)
+    n = len(units)
+    rng = np.random.default_rng(5)
+    d = _count_data(rng, n, [0.5, 0.6])
+    coords = np.column_stack([units.centroid.x, units.centroid.y])
+    m = fx.fit_models(d, covariates=["x0"], coords=coords, local_model="mgwr", models=("ols",))
+    ly = np.log((d["count"].to_numpy() + 0.5) / d["area_km2"].to_numpy()).reshape(-1, 1)
+    yz = (ly - ly.mean()) / ly.std()
+    x = d[["x0"]].to_numpy()
+    xz = (x - x.mean(axis=0)) / x.std(axis=0)
+    sel = Sel_BW(coords, yz, xz, multi=True, n_jobs=1)
+    sel.search()
+    res = MGWR(coords, yz, xz, sel, n_jobs=1).fit()
+    assert m["gwr"]["model"] == "mgwr"
+    assert list(m["gwr"]["bandwidths_neighbours"].values()) == list(sel.bw[0])
+    np.testing.assert_allclose(m["local"]["gwr_x0"], res.params[:, 1], atol=1e-8)
