@@ -85,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="areal units (default from config: districts)")
     p.add_argument("--response", metavar="count|COLUMN=VALUE",
                    help="incubators counted: all, or one class such as level=national")
+    p.add_argument("--osm-file", metavar="FILE",
+                   help="OpenStreetMap extract (.osm) with rail / metro stations")
     p.add_argument("--seed", type=int, help="random seed of the bootstrap (default from config)")
     p.add_argument("-o", "--output", metavar="OUTDIR", help="output folder")
 
@@ -266,6 +268,8 @@ def _cmd_factors(args: argparse.Namespace) -> int:
         cfg["factors"]["units"] = args.units
     if args.response:
         cfg["factors"]["response"] = args.response
+    if args.osm_file:
+        cfg["factors"]["osm_file"] = args.osm_file
     outdir = _require_output(args, "OUTDIR")
     inc, sites, sa = _load_inputs(cfg)
     result = factors_from_config(inc, sa, config=cfg, sites=sites)

@@ -91,6 +91,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "covariates": [],  # empty: every covariate the study area supports
         "point": "centroid",
         "radius_m": 10000.0,
+        "osm_file": None,  # OpenStreetMap extract with stations (dist_station)
         "standardise": False,
         "ols_zero": 0.5,
         "ols_robust": "HC3",
@@ -126,7 +127,8 @@ _CHOICES = {
     ("factors", "spatial"): ("auto", "error", "lag", "none"),
     ("factors", "local_model"): ("gwr", "mgwr"),
 }
-_PATH_KEYS = {("input", "incubators"), ("input", "sites"), ("study_area", "path"), ("output", "dir")}
+_PATH_KEYS = {("input", "incubators"), ("input", "sites"), ("study_area", "path"), ("output", "dir"),
+              ("factors", "osm_file")}
 
 
 def _check(section: str, key: str, value: Any, source: str) -> Any:

@@ -74,6 +74,7 @@ __all__ = [
     "location_factors",
     "poisson_deviance",
     "shapley_values",
+    "stations_from_osm",
     "spatial_weights",
     "vif",
     "write_factors",
@@ -364,6 +365,61 @@ def _nearest_km(points: gpd.GeoSeries, targets: gpd.GeoDataFrame) -> np.ndarray:
     out = np.full(len(points), np.nan)
     out[idx[0]] = dist
     return out / 1000.0
+
+
+#: OpenStreetMap tags of the stations behind ``dist_station``.
+STATION_TAGS: dict[str, list[str]] = {"railway": ["station", "halt"],
+                                      "public_transport": ["station"]}
+
+
+def stations_from_osm(
+    *,
+    osm_file: str | os.PathLike | None = None,
+    place: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+) -> gpd.GeoDataFrame:
+    """Rail and metro stations from OpenStreetMap (osmnx), as points in EPSG:4326.
+
+    Offline from an OSM XML extract (``osm_file``) or online by ``place`` name or
+    ``bbox`` (west, south, east, north); features tagged :data:`STATION_TAGS`.
+    Stations mapped as areas become their centroids.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> osm = os.path.join(tempfile.mkdtemp(), "s.osm")
+    >>> _ = open(osm, "w", encoding="utf-8").write(
+    ...     '<osm version="0.6"><node id="1" lat="32.0" lon="118.8" version="1">'
+    ...     '<tag k="railway" v="station"/></node></osm>')
+    >>> stations_from_osm(osm_file=osm).geometry.x.tolist()
+    [118.8]
+    """
+    import osmnx as ox
+
+    given = [v is not None for v in (osm_file, place, bbox)]
+    if sum(given) != 1:
+        raise ConfigError("give exactly one of osm_file, place or bbox for the stations")
+    try:
+        if osm_file is not None:
+            if not Path(osm_file).is_file():
+                raise InputError(f"OSM file {osm_file} does not exist")
+            raw = ox.features.features_from_xml(osm_file, tags=STATION_TAGS)
+        elif place is not None:
+            raw = ox.features.features_from_place(place, STATION_TAGS)
+        else:
+            raw = ox.features.features_from_bbox(bbox, STATION_TAGS)
+    except InputError:
+        raise
+    except Exception as exc:  # osmnx raises several unrelated types on empty or bad input
+        raise InputError(f"no stations read from OpenStreetMap ({osm_file or place or bbox}): "
+                         f"{exc}") from None
+    geom = raw.geometry.to_crs(4326)
+    pts = gpd.GeoSeries(np.where(geom.geom_type == "Point", geom.values,
+                                 geom.representative_point().values), crs=4326)
+    out = gpd.GeoDataFrame({"name": raw["name"].to_numpy() if "name" in raw else None},
+                           geometry=pts.values, crs=4326)
+    log.info("OpenStreetMap stations: %d", len(out))
+    return out
 
 
 def covariates(
@@ -1392,8 +1448,9 @@ def factors_from_config(
 
         incubators = classify_with_config(incubators, study_area, sites=sites,
                                           config=dict(config)).incubators
+    stations = stations_from_osm(osm_file=fc["osm_file"]) if fc["osm_file"] else None
     return location_factors(
-        incubators, study_area, units=fc["units"], response=fc["response"],
+        incubators, study_area, units=fc["units"], stations=stations, response=fc["response"],
         covariates=fc["covariates"] or None, point=fc["point"], radius_m=fc["radius_m"],
         standardise=fc["standardise"], ols_zero=fc["ols_zero"], ols_robust=fc["ols_robust"],
         alpha=fc["alpha"], spatial=fc["spatial"], gwr=fc["gwr"], local_model=fc["local_model"],

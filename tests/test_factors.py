@@ -481,3 +481,29 @@ def test_mgwr_equals_direct_call():
     assert m["gwr"]["model"] == "mgwr"
     assert list(m["gwr"]["bandwidths_neighbours"].values()) == list(sel.bw[0])
     np.testing.assert_allclose(m["local"]["gwr_x0"], res.params[:, 1], atol=1e-8)
+
+
+def test_stations_from_offline_osm_feed_dist_station(tmp_path):
+    from pathlib import Path
+
+    osm = Path(__file__).parent / "fixtures" / "osm" / "stations.osm"
+    st = fx.stations_from_osm(osm_file=osm)
+    assert sorted(st["name"]) == ["南京南站", "新街口"]
+    # A unit around Xinjiekou station: its centroid is the station itself.
+    pt = gpd.GeoSeries([Point(118.784, 32.041)], crs=4326).to_crs(32650).iloc[0]
+    units = gpd.GeoDataFrame({"unit": ["x"]}, geometry=[pt.buffer(1000)], crs=32650)
+    X, skipped = fx.covariates(units, StudyArea({}), stations=st, include=["dist_station"])
+    assert X["dist_station"].iloc[0] == pytest.approx(0.0, abs=1e-3) and not skipped
+    with pytest.raises(InputError, match="does not exist"):
+        fx.stations_from_osm(osm_file=tmp_path / "missing.osm")
+
+
+def test_factors_config_section():
+    from incubloc.config import resolve_config
+
+    cfg = resolve_config({"factors": {"covariates": ["dist_business"], "units": "grid:5000"}})
+    assert cfg["factors"]["covariates"] == ["dist_business"] and cfg["factors"]["n_boot"] == 199
+    with pytest.raises(ConfigError, match="spatial"):
+        resolve_config({"factors": {"spatial": "sem"}})
+    with pytest.raises(ConfigError, match="unknown key"):
+        resolve_config({"factors": {"bootstraps": 9}})
