@@ -34,7 +34,7 @@ Examples
 >>> from incubloc.datasets import load_example
 >>> ex = load_example("nanjing")
 >>> res = location_factors(ex.incubators, ex.study_area, n_boot=9, gwr=False, seed=1)
->>> len(res.units), sorted(res.decomposition["group"])[:2]
+>>> len(res.units), sorted(set(res.decomposition["group"]))[:2]
 (58, ['business_centres', 'development_zones'])
 """
 
@@ -416,8 +416,8 @@ def stations_from_osm(
     geom = raw.geometry.to_crs(4326)
     pts = gpd.GeoSeries(np.where(geom.geom_type == "Point", geom.values,
                                  geom.representative_point().values), crs=4326)
-    out = gpd.GeoDataFrame({"name": raw["name"].to_numpy() if "name" in raw else None},
-                           geometry=pts.values, crs=4326)
+    names = raw["name"].to_numpy() if "name" in raw else np.full(len(raw), None)
+    out = gpd.GeoDataFrame({"name": names}, geometry=pts.values, crs=4326)
     log.info("OpenStreetMap stations: %d", len(out))
     return out
 
@@ -659,7 +659,7 @@ def spatial_weights(units: gpd.GeoDataFrame) -> Any:
     >>> u = gpd.GeoDataFrame(geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1), box(5, 5, 6, 6)],
     ...                      crs=32650)
     >>> w = spatial_weights(u)
-    >>> w.n, sorted(w.neighbors[2]), w.transform
+    >>> w.n, [int(j) for j in w.neighbors[2]], w.transform
     (3, [1], 'R')
     """
     import warnings
@@ -977,7 +977,7 @@ def poisson_deviance(y: np.ndarray, A: np.ndarray, offset: np.ndarray, *, maxite
     --------
     >>> y = np.array([0.0, 1, 3, 2]); A = np.ones((4, 1)); off = np.zeros(4)
     >>> round(poisson_deviance(y, A, off), 6)  # intercept only: mu = mean(y)
-    4.314827
+    4.498681
     """
     from scipy.special import xlogy
 
