@@ -567,6 +567,9 @@ def covariates(
     return frame.drop(columns=bad), skipped
 
 
+_build_covariates = covariates  # location_factors has an argument of the same name
+
+
 # ------------------------------------------------------------------------------ design
 
 
@@ -1304,8 +1307,8 @@ def location_factors(
         _need(mod)
     u = build_units(study_area, units=units, crs=crs, min_land_fraction=min_land_fraction)
     counts = count_incubators(incubators, u, response=response)
-    X, skipped = globals()["covariates"](u, study_area, point=point, radius_m=radius_m,
-                                         stations=stations, include=covariates)
+    X, skipped = _build_covariates(u, study_area, point=point, radius_m=radius_m,
+                                   stations=stations, include=covariates)
     keep = counts["area_km2"].to_numpy() > 0
     if not keep.all():
         log.info("%d units without land area left out", int((~keep).sum()))

@@ -1074,8 +1074,11 @@ def factor_findings(result: Any) -> list[str]:
         verdict = "is associated with" if r["p"] < alpha else "shows no significant association with"
         nb = (f"; negative binomial IRR {fmt(n_row.iloc[0]['irr'], 3)}, {fmt_p(n_row.iloc[0]['p'])}"
               if len(n_row) else "")
+        per = ("vs the core ring" if unit == "indicator" else "per tier step" if unit == "rank"
+               else "per additional host" if unit.startswith("count") else
+               "per percentage point of land" if unit == "% of land" else f"per {unit}")
         out.append(f"{term} ({unit}) {verdict} the incubator rate: incidence-rate ratio "
-                   f"{fmt(r['irr'], 3)} per {unit} (95 % CI {fmt(math.exp(r['ci_low']), 3)}–"
+                   f"{fmt(r['irr'], 3)} {per} (95 % CI {fmt(math.exp(r['ci_low']), 3)}–"
                    f"{fmt(math.exp(r['ci_high']), 3)}), z = {fmt(r['stat'], 3)}, {fmt_p(r['p'])} "
                    f"(Poisson GLM, log-area offset, HC0 errors){nb}.")
     if "poisson" in fit.index:

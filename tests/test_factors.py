@@ -507,3 +507,11 @@ def test_factors_config_section():
         resolve_config({"factors": {"spatial": "sem"}})
     with pytest.raises(ConfigError, match="unknown key"):
         resolve_config({"factors": {"bootstraps": 9}})
+
+
+def test_missing_estimator_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "spreg", None)  # import spreg now raises ImportError
+    with pytest.raises(ImportError, match=r'pip install "incubloc\[factors\]"'):
+        fx.location_factors(None, StudyArea({}))
