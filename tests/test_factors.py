@@ -83,6 +83,8 @@ def test_sar_error_flagged_and_lambda_recovered():
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:The inplace keyword")  # spreg's own pandas calls
+@pytest.mark.filterwarnings("ignore:Method 'bounded' does not support")  # spreg's optimiser
 def test_estimates_equal_direct_library_calls():
     side = 10
     units = _lattice(side)
