@@ -517,3 +517,22 @@ def test_missing_estimator_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "spreg", None)  # import spreg now raises ImportError
     with pytest.raises(ImportError, match=r'pip install "incubloc\[factors\]"'):
         fx.location_factors(None, StudyArea({}))
+
+
+@pytest.mark.slow
+def test_run_study_adds_factors_when_asked():
+    from incubloc.config import resolve_config
+    from incubloc.workflow import run_study
+
+    cfg = resolve_config({"input": {"example": "nanjing"},
+                          "stats": {"permutations": 19, "n_sim": 9, "ring_edge_sim": 19,
+                                    "cell_sizes_m": [20000.0]},
+                          "density": {"by_year": False, "cell_size_m": 5000.0},
+                          "factors": {"in_report": True, "n_boot": 0, "gwr": False,
+                                      "response": "relation=park_in_park"}})
+    study = run_study(cfg)
+    fxr = study.results["factors"]
+    parks = int((study.incubators["relation"] == "park_in_park").sum())
+    assert fxr.units["count"].sum() == parks  # the response counts only that class
+    assert study.tests["factors"]["parameters"]["response"] == "relation=park_in_park"
+    assert "factor_coefficients" in study.tables
