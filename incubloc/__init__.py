@@ -14,7 +14,8 @@ The main entry points are importable from the package (loaded on first use, so
 Modules: :mod:`incubloc.io`, :mod:`incubloc.coords`, :mod:`incubloc.studyarea`,
 :mod:`incubloc.region`, :mod:`incubloc.rings`, :mod:`incubloc.relation`,
 :mod:`incubloc.layout`, :mod:`incubloc.classification` (all scales at once),
-:mod:`incubloc.stats`, :mod:`incubloc.workflow`, :mod:`incubloc.report`.
+:mod:`incubloc.stats`, :mod:`incubloc.factors` (location-factor models),
+:mod:`incubloc.workflow`, :mod:`incubloc.report`.
 
 No exported name is also the name of a submodule: importing ``incubloc.x`` binds
 the package attribute ``x`` to the module, which would shadow a function ``x``
@@ -37,6 +38,7 @@ _EXPORTS = {
     "incubloc.config": ("load_config", "resolve_config"),
     "incubloc.workflow": ("Study", "run_study", "write_study"),
     "incubloc.report": ("build_report",),
+    "incubloc.factors": ("location_factors",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 

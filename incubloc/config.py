@@ -85,6 +85,26 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "cell_size_m": 500.0,
         "by_year": True,
     },
+    "factors": {  # location-factor models (incubloc.factors, `incubloc factors`)
+        "units": "districts",
+        "response": "count",
+        "covariates": [],  # empty: every covariate the study area supports
+        "point": "centroid",
+        "radius_m": 10000.0,
+        "osm_file": None,  # OpenStreetMap extract with stations (dist_station)
+        "standardise": False,
+        "ols_zero": 0.5,
+        "ols_robust": "HC3",
+        "alpha": 0.05,
+        "spatial": "auto",
+        "gwr": True,
+        "local_model": "gwr",
+        "gwr_min_units": 50,
+        "min_df": 10,
+        "n_boot": 199,
+        "min_land_fraction": 0.25,
+        "in_report": False,
+    },
     "output": {
         "dir": None,
         "overwrite": False,
@@ -103,6 +123,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 _FLEX = {
     ("density", "bandwidth"): (str, float, int),
     ("analysis", "crs"): (str, int, type(None)),
+    ("factors", "covariates"): (list,),
 }
 _CHOICES = {
     ("input", "coords"): ("wgs84", "gcj02", "bd09"),
@@ -110,8 +131,13 @@ _CHOICES = {
     ("stats", "grid_shape"): ("square", "hex"),
     ("density", "kernel"): ("quartic", "gaussian"),
     ("report", "basemap_coords"): ("auto", "wgs84", "gcj02"),
+    ("factors", "point"): ("centroid", "representative", "population"),
+    ("factors", "ols_robust"): ("HC0", "HC1", "HC2", "HC3"),
+    ("factors", "spatial"): ("auto", "error", "lag", "none"),
+    ("factors", "local_model"): ("gwr", "mgwr"),
 }
-_PATH_KEYS = {("input", "incubators"), ("input", "sites"), ("study_area", "path"), ("output", "dir")}
+_PATH_KEYS = {("input", "incubators"), ("input", "sites"), ("study_area", "path"), ("output", "dir"),
+              ("factors", "osm_file")}
 
 
 def _check(section: str, key: str, value: Any, source: str) -> Any:

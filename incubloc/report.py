@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "RenderedFigure", "build_report", "describe_test", "fmt", "fmt_p", "render_html", "save_figure",
-    "write_figures",
+    "RenderedFigure", "build_report", "describe_test", "factor_findings", "factors_section_html",
+    "fmt", "fmt_p", "render_factors_html", "render_html", "save_figure", "write_figures",
 ]
 
 log = logging.getLogger(__name__)
@@ -1017,6 +1017,8 @@ def render_html(
                                             caption=f"{t}: {c.core}", fold=len(df)))
                 body.append(_table_html(df, csv=t))
         body.append("</section>")
+    if (getattr(study, "results", None) or {}).get("factors") is not None:
+        body.append(factors_section_html(study.results["factors"]))
     body.append(f"<section id='methods'><h2>{_esc(_SECTIONS[6][1])}</h2>{_methods(c)}")
     disabled = getattr(getattr(study, "classification", None), "disabled", None) or {}
     if disabled:
@@ -1050,3 +1052,155 @@ def render_html(
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>{_esc(title)}</title><style>{font_css}{_CSS}</style></head>"
             f"<body>\n{main}\n</body></html>\n")
+
+
+# ------------------------------------------------------------------ location factors
+_FACTOR_GROUP_NAMES = {
+    "business_centres": "business centres 商务中心", "knowledge_centres": "knowledge centres 智力中心",
+    "development_zones": "development zones 开发区", "transport": "transport 交通",
+    "urban_structure": "urban structure 城市结构", "population": "population 人口",
+}
+
+
+def factor_findings(result: Any) -> list[str]:
+    """Sentences of the location-factor model, each with its number and its test.
+
+    ``result`` is a :class:`incubloc.factors.FactorResult`.
+    """
+    out: list[str] = []
+    par, co, fit = result.parameters, result.coefficients, result.fit.set_index("model")
+    alpha = float(par.get("alpha", 0.05))
+    out.append(f"Units: {par.get('n_units')} {par.get('units_kind')}; response: incubators "
+               f"per unit ({par.get('response')}, {par.get('n_incubators')} in all) with land "
+               "area as exposure. The models show associations across units, not causes, and "
+               "hold for units, not for single incubators.")
+    docs = result.covariates.set_index("name")
+    for term in docs.index:
+        p_row = co[(co["model"] == "poisson") & (co["term"] == term)]
+        n_row = co[(co["model"] == "negbin") & (co["term"] == term)]
+        if not len(p_row):
+            continue
+        r = p_row.iloc[0]
+        unit = docs.loc[term, "unit"]
+        verdict = "is associated with" if r["p"] < alpha else "shows no significant association with"
+        nb = (f"; negative binomial IRR {fmt(n_row.iloc[0]['irr'], 3)}, {fmt_p(n_row.iloc[0]['p'])}"
+              if len(n_row) else "")
+        per = ("vs the core ring" if unit == "indicator" else "per tier step" if unit == "rank"
+               else "per additional host" if unit.startswith("count") else
+               "per percentage point of land" if unit == "% of land" else f"per {unit}")
+        out.append(f"{term} ({unit}) {verdict} the incubator rate: incidence-rate ratio "
+                   f"{fmt(r['irr'], 3)} {per} (95 % CI {fmt(math.exp(r['ci_low']), 3)}–"
+                   f"{fmt(math.exp(r['ci_high']), 3)}), z = {fmt(r['stat'], 3)}, {fmt_p(r['p'])} "
+                   f"(Poisson GLM, log-area offset, HC0 errors){nb}.")
+    if "poisson" in fit.index:
+        f = fit.loc["poisson"]
+        out.append(f"Poisson GLM: deviance explained {fmt(f['fit_value'], 3)}; Pearson dispersion "
+                   f"{fmt(f['dispersion'], 3)} (1 = Poisson variance; above it the negative "
+                   "binomial's robust intervals are the safer reading).")
+    if "negbin" in fit.index:
+        a = co[(co["model"] == "negbin") & (co["term"] == "alpha")]
+        if len(a):
+            out.append(f"Negative binomial overdispersion α = {fmt(a.iloc[0]['estimate'], 3)} "
+                       f"(robust SE {fmt(a.iloc[0]['robust_se'], 3)}); AIC {fmt(fit.loc['negbin', 'aic'], 4)} "
+                       f"vs Poisson {fmt(fit.loc['poisson', 'aic'], 4)}.")
+    if "ols" in fit.index:
+        out.append(f"OLS on {par.get('ols_response')}: R² = {fmt(fit.loc['ols', 'fit_value'], 3)} "
+                   f"({par.get('ols_robust')} errors).")
+    d = result.diagnostics or {}
+    if d:
+        choice = d.get("spatial_model")
+        out.append(f"Spatial diagnostics of the OLS residuals (spreg, {d.get('weights')}): "
+                   f"Moran's I = {fmt(d.get('moran_res_I'), 3)}, z = {fmt(d.get('moran_res_z'), 3)}, "
+                   f"{fmt_p(d.get('moran_res_p'))}; LM-lag {fmt(d.get('lm_lag'), 3)} "
+                   f"({fmt_p(d.get('lm_lag_p'))}), LM-error {fmt(d.get('lm_error'), 3)} "
+                   f"({fmt_p(d.get('lm_error_p'))}), robust LM-lag {fmt_p(d.get('rlm_lag_p'))}, "
+                   f"robust LM-error {fmt_p(d.get('rlm_error_p'))}. "
+                   + ("No spatial model is called for (neither LM test rejects at "
+                      f"α = {fmt(alpha)})." if choice == "none" else
+                      f"A spatial {choice} model is fitted (ML, spreg)."))
+        for par_name in ("lambda", "rho"):
+            row = co[co["term"] == par_name]
+            if len(row):
+                r = row.iloc[0]
+                out.append(f"Spatial {r['model'].removeprefix('spatial_')} model: {par_name} = "
+                           f"{fmt(r['estimate'], 3)} (95 % CI {fmt(r['ci_low'], 3)}–"
+                           f"{fmt(r['ci_high'], 3)}), z = {fmt(r['stat'], 3)}, {fmt_p(r['p'])}.")
+    dec = result.decomposition
+    for model in (dec["model"].unique() if len(dec) else []):
+        t = dec[dec["model"] == model]
+        total = t[t["group"] == "total"].iloc[0]
+        parts = t[t["group"] != "total"].sort_values("contribution", ascending=False)
+        measure = "R² (OLS)" if model == "ols" else "deviance explained (Poisson)"
+        shares = "; ".join(
+            f"{_FACTOR_GROUP_NAMES.get(r.group, r.group)} {fmt(r.contribution, 3)} "
+            f"({fmt(100 * r.share, 3)} %, 95 % bootstrap interval {fmt(100 * r.share_ci_low, 3)}–"
+            f"{fmt(100 * r.share_ci_high, 3)} %)" for r in parts.itertuples())
+        out.append(f"Effect decomposition (Shapley–Owen, {par.get('n_boot')} bootstrap resamples) "
+                   f"of {measure} = {fmt(total['contribution'], 3)}: {shares}.")
+    g = result.gwr or {}
+    if g.get("fitted") and g.get("model") == "mgwr":
+        bw = ", ".join(f"{k} {fmt(v)}" for k, v in (g.get("bandwidths_neighbours") or {}).items())
+        sig = ", ".join(f"{k} {v}" for k, v in (g.get("n_significant") or {}).items())
+        out.append(f"MGWR (adaptive bisquare; neighbours per term by AICc: {bw}): R² = "
+                   f"{fmt(g.get('r2'), 3)}, AICc = {fmt(g.get('aicc'), 4)}; units with a "
+                   f"significant local coefficient at each term's corrected α: {sig}.")
+    elif g.get("fitted"):
+        sig = ", ".join(f"{k} {v}" for k, v in (g.get("n_significant") or {}).items())
+        out.append(f"GWR (adaptive bisquare, {fmt(g.get('bandwidth_neighbours'))} neighbours by "
+                   f"AICc): R² = {fmt(g.get('r2'), 3)}, AICc = {fmt(g.get('aicc'), 4)}; units with a "
+                   f"significant local coefficient at the corrected α = {fmt(g.get('adj_alpha'), 3)}: {sig}.")
+    else:
+        out.append(f"GWR not fitted: {g.get('reason')} ({g.get('threshold')}).")
+    for name, why in (result.skipped or {}).items():
+        out.append(f"Covariate {name} left out: {why}.")
+    return out
+
+
+def factors_section_html(result: Any, figures: Mapping[str, bytes] | None = None) -> str:
+    """The report section of the location-factor model (findings, maps, tables).
+
+    ``figures`` maps ``factor_residuals`` / ``factor_gwr`` to PNG bytes; without it the
+    maps are drawn from ``result``.
+    """
+    if figures is None:  # draw the maps in memory
+        import io
+
+        figures = {}
+        draw = {"factor_residuals": result.plot_residuals}
+        if (result.gwr or {}).get("fitted"):
+            draw["factor_gwr"] = result.plot_gwr
+        for name, func in draw.items():
+            buf = io.BytesIO()
+            func().savefig(buf, format="png", dpi=110, metadata={"Software": None},
+                           bbox_inches="tight", facecolor="white")
+            figures[name] = buf.getvalue()
+    parts = ["<section id='factors'><h2>Location factors 区位因素</h2>",
+             "<h3>Findings</h3>", _ul(factor_findings(result))]
+    for name, caption in (("factor_residuals", "Residuals of the OLS and Poisson models per unit."),
+                          ("factor_gwr", "GWR local coefficients (hatched: not significant).")):
+        png = (figures or {}).get(name)
+        if png:
+            parts.append(f"<figure><img alt='{_esc(name)}' src='data:image/png;base64,"
+                         f"{base64.b64encode(png).decode('ascii')}'><figcaption>{_esc(caption)}"
+                         "</figcaption></figure>")
+    parts.append("<h3>Tables</h3>")
+    parts.append(_table_html(result.covariates, csv="factor_covariates", caption="covariates"))
+    parts.append(_table_html(result.coefficients, csv="factor_coefficients", caption="coefficients",
+                             max_rows=80))
+    parts.append(_table_html(result.fit, csv="factor_fit", caption="fit"))
+    parts.append(_table_html(result.decomposition, csv="factor_decomposition",
+                             caption="effect decomposition"))
+    if result.diagnostics:
+        parts.append(_dict_table(result.diagnostics, title="spatial diagnostics (spreg)"))
+    parts.append("<p class='note'>Methods and assumptions of each model: docs/factors.md.</p>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def render_factors_html(result: Any, figures: Mapping[str, bytes] | None = None) -> str:
+    """A self-contained page holding only the location-factor section."""
+    title = "Incubator location factors 孵化器区位因素"
+    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>\n"
+            f"<header><h1>{_esc(title)}</h1></header>\n"
+            f"{factors_section_html(result, figures)}\n</body></html>\n")

@@ -324,6 +324,15 @@ def run_study(
         for year, surf in years.items():
             study.surfaces[f"year_{year}"] = surf
     bar.update()
+    if (config.get("factors") or {}).get("in_report"):  # location factors (incubloc.factors)
+        from incubloc.factors import factors_from_config
+
+        log.info("location factors")
+        fx = factors_from_config(cls, sa, config=config, sites=sites)
+        results["factors"] = fx
+        tests["factors"] = fx.to_dict()
+        for name in ("coefficients", "fit", "decomposition", "covariates"):
+            T[f"factor_{name}"] = getattr(fx, name)
     bar.close()
     return study
 
