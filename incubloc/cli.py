@@ -24,7 +24,8 @@ log = logging.getLogger("incubloc")
 
 # ---------------------------------------------------------------- arguments
 def _add_input_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("incubators", nargs="?", help="incubator table: CSV, GeoJSON, GeoPackage or Shapefile")
+    p.add_argument("incubators", nargs="?",
+                   help="incubator table: CSV, Excel/ODS, GeoJSON, GeoPackage or Shapefile")
     p.add_argument("--example", choices=["nanjing"], help="run on a bundled example instead of INCUBATORS")
     p.add_argument("--study-area", metavar="AREA.gpkg", help="study-area GeoPackage")
     p.add_argument("--sites", metavar="SITES", help="site polygons with incubator_id (multi-site incubators)")
@@ -33,6 +34,7 @@ def _add_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lat", metavar="COL", help="latitude column of a CSV")
     p.add_argument("--encoding", help="CSV encoding (default: UTF-8, then GB18030/GBK)")
     p.add_argument("--layer", help="layer of a GeoPackage incubator file")
+    p.add_argument("--sheet", help="sheet of an .xlsx/.xls/.ods file, by name or 0-based index")
     p.add_argument("--config", metavar="CONFIG.toml", help="configuration file (TOML)")
     p.add_argument("--crs", help="metric CRS for analysis, e.g. EPSG:4549 (default: local UTM)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
@@ -118,7 +120,7 @@ def _config(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
     cfg = load_config(args.config) if getattr(args, "config", None) else resolve_config()
     inp = cfg["input"]
-    for key in ("coords", "lon", "lat", "encoding", "layer", "sites", "example"):
+    for key in ("coords", "lon", "lat", "encoding", "layer", "sheet", "sites", "example"):
         val = getattr(args, key, None)
         if val is not None:
             inp[key] = val

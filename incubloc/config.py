@@ -46,6 +46,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "lat": None,
         "encoding": None,
         "layer": None,
+        "sheet": None,
         "skip_bad_rows": False,
     },
     "study_area": {

@@ -124,6 +124,7 @@ def load_inputs(
     inc = read_incubators(
         inp["incubators"], coords=inp["coords"], lon=inp["lon"], lat=inp["lat"],
         encoding=inp["encoding"], layer=inp["layer"], errors="report" if skip else "raise",
+        sheet=inp["sheet"],
     )
     # Sites of rejected rows are orphans, which classification ignores.
     ids = None if skip else inc["id"]
