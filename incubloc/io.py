@@ -887,7 +887,7 @@ def read_incubators(
         ``"raise"``: any bad row raises one :class:`~incubloc.errors.InputError`
         listing up to 20 of them. ``"report"``: bad rows are left out of the result,
         listed in ``gdf.attrs["rejected"]`` (columns ``row``, ``id``, ``problem``, and
-        ``name`` and ``geocode_*`` columns when filled in) and counted in a logged
+        ``name``, ``source_row`` and ``geocode_*`` columns when filled in) and counted in a logged
         warning. (pandas cannot concatenate frames whose attrs
         hold DataFrames: ``gdf.attrs.pop("rejected")`` before ``pd.concat``.)
     sheet : str or int, optional
@@ -1006,7 +1006,9 @@ def read_incubators(
     if problems:
         if errors == "raise":
             error = CoordinateError if problems.coordinate_only() else InputError
-            raise error(problems.message(src.where, src.unit, src.rows, out["id"]))
+            exc = error(problems.message(src.where, src.unit, src.rows, out["id"]))
+            exc.cli_message = problems.message(src.where, src.unit, src.rows, out["id"], cli=True)
+            raise exc
         rejected = problems.table(src.rows, out["id"])
         log.warning("%s: %d of %d %ss rejected (see gdf.attrs['rejected'])",
                     src.where, len(rejected), n, src.unit)
@@ -1016,7 +1018,8 @@ def read_incubators(
         rejected = problems.table(src.rows, out["id"])
         # Keep what identifies a rejected row: its name and, for a list written by
         # incubloc geocode, the geocoder's verdict and message.
-        keep = [c for c in out.columns if c == "name" or str(c).startswith("geocode_")]
+        keep = [c for c in out.columns
+                if c in ("name", "source_row") or str(c).startswith("geocode_")]
         context = out[keep].set_index(pd.Index(np.asarray(src.rows, dtype="int64")))
         context = context.loc[:, context.notna().any()]
         if len(rejected) and len(context.columns):
