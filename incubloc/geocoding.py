@@ -731,6 +731,10 @@ def geocode_plan(
 ) -> GeocodePlan:
     """Count the provider calls :func:`geocode` would make, without making any.
 
+    Place searches are counted where a row has a name and its address is missing, not
+    yet cached, or cached with a match coarser than a street address: an upper bound
+    until the address answers are in the cache, exact after.
+
     Examples
     --------
     >>> import tempfile, os
@@ -746,10 +750,19 @@ def geocode_plan(
         client = _Client(p, key=None, base_url=base, cache=store, qps=0, retries=0, timeout=1,
                          coordtype=coordtype)
         names, cities = _texts(table, "name"), _row_city(table, city)
-        addr_q = {json.dumps(client.params("geocode", a, c)) for a, c in
-                  zip(_full_address(table), cities, strict=True) if a}
-        poi_q = {json.dumps(client.params("poi", n, c)) for n, c in zip(names, cities, strict=True)
-                 if n and poi}
+        addr_q: set[str] = set()
+        poi_q: set[str] = set()
+        for n, a, c in zip(names, _full_address(table), cities, strict=True):
+            fine = False
+            if a:
+                params = client.params("geocode", a, c)
+                addr_q.add(json.dumps(params, ensure_ascii=False))
+                answer = store.get(p.name, "geocode", params)
+                # A cached street-level answer means no place search for this row.
+                fine = answer is not None and "_incubloc_error" not in answer and any(
+                    _precision(x.level) in _FINE for x in p.candidates("geocode", answer)[:1])
+            if n and poi and not fine:
+                poi_q.add(json.dumps(client.params("poi", n, c), ensure_ascii=False))
         a_cached = sum(client.cached("geocode", json.loads(q)) for q in addr_q)
         p_cached = sum(client.cached("poi", json.loads(q)) for q in poi_q)
     finally:
@@ -797,7 +810,8 @@ def geocode(
     base_url : str, optional
         Provider root URL (default the public one, or ``$INCUBLOC_<PROVIDER>_URL``).
     qps : float, optional
-        Calls per second at most (default 3 for AMap and Baidu, 5 for Tianditu).
+        Calls per second at most (default 3 for AMap and Baidu, 5 for Tianditu; 0 for
+        no limit).
     retries : int
         Retries of failed HTTP requests and of "too frequent" answers, with
         exponential backoff.
@@ -857,7 +871,8 @@ def geocode(
     table = _read(source, sheet=sheet, encoding=encoding)
     crs_key = "gcj02" if provider == "baidu" and coordtype == "gcj02ll" else p.crs
     store = GeocodeCache(cache or default_geocode_cache())
-    client = _Client(p, key=key, base_url=base, cache=store, qps=qps or p.default_qps,
+    client = _Client(p, key=key, base_url=base, cache=store,
+                     qps=p.default_qps if qps is None else qps,
                      retries=retries, timeout=timeout, coordtype=coordtype)
     names, cities, addresses = _texts(table, "name"), _row_city(table, city), _full_address(table)
     results: list[_Row] = []
