@@ -19,6 +19,7 @@ import geopandas as gpd
 import pandas as pd
 
 from incubloc._results import jsonable
+from incubloc.errors import InputError
 from incubloc._version import __version__
 from incubloc.classification import Classification
 from incubloc.studyarea import StudyArea
@@ -127,8 +128,6 @@ def load_inputs(
         sheet=inp["sheet"],
     )
     if skip and len(inc) == 0:
-        from incubloc.errors import InputError
-
         raise InputError(f"{inp['incubators']}: every row was rejected, nothing is left to "
                          "analyse; fix the rows listed above")
     # Sites of rejected rows are orphans, which classification ignores.
@@ -318,8 +317,14 @@ def run_study(
         tests["global_moran"] = {"cell_size_m": float(peak), **gm.to_dict()}
         jc = {}
         for col, value in (("layout", "building"), ("relation", "standalone")):
-            res = _ac.join_counts(located.to_crs(crs), col, value=value, permutations=st["permutations"],
-                                  seed=seed, alpha=st["alpha"])
+            try:
+                res = _ac.join_counts(located.to_crs(crs), col, value=value,
+                                      permutations=st["permutations"], seed=seed,
+                                      alpha=st["alpha"])
+            except InputError as exc:  # too few incubators with a known label (e.g. no sites)
+                log.warning("join counts of %s=%s skipped: %s", col, value, exc)
+                jc[f"{col}={value}"] = {"skipped": str(exc)}
+                continue
             jc[f"{col}={value}"] = res.to_dict()
         tests["join_counts"] = jc
     bar.update()

@@ -502,3 +502,80 @@ def test_cache_is_shared_and_survives_a_new_connection(tmp_path):
     b.close()
     with sqlite3.connect(tmp_path / "shared.sqlite") as db:
         assert db.execute("SELECT provider, api FROM answers").fetchall() == [("amap", "geocode")]
+
+
+# ------------------------------------------------------------------ end to end
+QUICK_REPORT = """
+[input]
+incubators = "geocoded.csv"
+coords = "wgs84"
+skip_bad_rows = true
+
+[study_area]
+path = "{study_area}"
+
+[stats]
+permutations = 19
+n_sim = 9
+ring_edge_sim = 19
+cell_sizes_m = [10000.0]
+
+[density]
+cell_size_m = 5000.0
+by_year = false
+"""
+
+
+@pytest.mark.slow
+def test_xlsx_to_geocode_to_report_accounts_for_every_row(amap, tmp_path, monkeypatch):
+    """An accreditation-style .xlsx (title row, Chinese headers, names and addresses)
+    -> ``incubloc geocode`` against the local server -> ``incubloc report``: the
+    report's tables hold every input row exactly once, as a classified incubator
+    (geocoded, some flagged for review) or as a rejected row with its reason."""
+    openpyxl = pytest.importorskip("openpyxl")
+    pytest.importorskip("python_calamine")
+    from incubloc.datasets import nanjing_study_area_path
+
+    base, counter = amap
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "名单"
+    ws.append(["2023年度南京市科技企业孵化器名单"])
+    ws.append(["序号", "孵化器名称", "详细地址", "级别", "认定年份"])
+    levels = ["国家级", "省级", "市级"]
+    for i, (name, address, _, _) in enumerate(ROWS, start=1):
+        ws.append([i, name, address or None, levels[i % 3], 2010 + i])
+    xlsx = tmp_path / "名单.xlsx"
+    wb.save(xlsx)
+    xlsx_rows = list(range(3, 3 + len(ROWS)))  # title on row 1, header on row 2
+
+    monkeypatch.setenv("INCUBLOC_AMAP_KEY", KEY)
+    geocoded = tmp_path / "geocoded.csv"
+    assert main(["-q", "geocode", str(xlsx), "--sheet", "名单", "--city", "南京", "--cache",
+                 str(tmp_path / "c.sqlite"), "--base-url", base, "--qps", "0",
+                 "-o", str(geocoded)]) == 0
+    (tmp_path / "quick.toml").write_text(
+        QUICK_REPORT.format(study_area=nanjing_study_area_path().as_posix()), encoding="utf-8")
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "quick.toml"), "-o", str(out), "--quiet"]) == 0
+    assert (out / "report.html").is_file()
+
+    done = pd.read_csv(out / "tables" / "incubators.csv")
+    rejected = pd.read_csv(out / "tables" / "rejected.csv")
+    seen = done["source_row"].tolist() + rejected["source_row"].tolist()
+    assert sorted(seen) == xlsx_rows  # every input row exactly once
+    expected = {r: s for r, (_, _, s, _) in zip(xlsx_rows, ROWS, strict=True)}
+    assert {r: expected[r] for r in rejected["source_row"]} == {
+        r: "failed" for r in rejected["source_row"]}
+    assert (rejected["geocode_status"] == "failed").all()
+    assert rejected["geocode_message"].str.len().gt(0).all()
+    assert rejected["problem"].str.contains("lon is empty").all()
+    assert dict(zip(done["source_row"], done["geocode_status"], strict=True)) == {
+        r: s for r, s in expected.items() if s != "failed"}
+    assert done["geocode_review"].sum() == sum(s == "review" for s in expected.values())
+    # The classes come from the geocoded points: the Zhenjiang match lies in Zhenjiang.
+    by_name = done.set_index("name")
+    assert by_name.loc["京口孵化中心", "city"] == "Zhenjiang"
+    assert by_name.loc["紫金科技创业孵化器", "city"] == "Nanjing"
+    assert by_name.loc["紫金科技创业孵化器", "level"] == "provincial"  # 省级 from the sheet
+    assert KEY not in (out / "config.toml").read_text(encoding="utf-8")
