@@ -19,9 +19,9 @@ import geopandas as gpd
 import pandas as pd
 
 from incubloc._results import jsonable
-from incubloc.errors import InputError
 from incubloc._version import __version__
 from incubloc.classification import Classification
+from incubloc.errors import InputError
 from incubloc.studyarea import StudyArea
 
 __all__ = [

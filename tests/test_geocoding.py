@@ -29,7 +29,7 @@ from incubloc.errors import InvalidKeyError, QuotaExceededError
 from incubloc.geocoding import GeocodeCache, geocode, geocode_plan
 
 pytest.importorskip("pytest_httpserver")
-from werkzeug.wrappers import Response  # noqa: E402  (a pytest-httpserver dependency)
+from werkzeug.wrappers import Response
 
 KEY = "k3y-SECRET-0123456789"
 
@@ -418,7 +418,7 @@ def test_tianditu_geocoder_and_search_in_cgcs2000(httpserver, tmp_path):
         assert post["queryType"] == "12" and post["specify"] == "南京"
         pois = []
         if post["keyWord"] == "浦口孵化器":
-            pois = [{"name": "浦口孵化器", "address": "江浦街道", "lonlat": "%.6f,%.6f" % P["pukou"],
+            pois = [{"name": "浦口孵化器", "address": "江浦街道", "lonlat": "{:.6f},{:.6f}".format(*P["pukou"]),
                      "hotPointID": "x", "poiType": "101"}]
         return _json({"resultType": 1, "count": len(pois), "keyWord": post["keyWord"],
                       "pois": pois, "status": {"infocode": 1000, "cndesc": "服务正常"}})
