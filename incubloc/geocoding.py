@@ -36,7 +36,8 @@ Every answer the provider gave (including "no result") is stored in one SQLite
 database, keyed by provider, API and query (not by key), and committed at once: a rerun
 never pays twice, an interrupted run resumes where it stopped, and several projects can
 share one cache (default ``<user cache dir>/incubloc/geocode.sqlite``). Answers that
-stop the run (invalid key, quota exceeded) and transient errors are not cached.
+stop the run (invalid key, quota exceeded), a provider's refusal of one query and
+transient errors are not cached.
 """
 
 from __future__ import annotations
@@ -465,13 +466,16 @@ class _Client:
     def cached(self, api: str, params: Mapping[str, str]) -> bool:
         return self.cache.get(self.p.name, api, params) is not None
 
-    def ask(self, api: str, params: dict[str, str]) -> list[Candidate]:
-        """Candidates for one query (from the cache when asked before)."""
+    def ask(self, api: str, params: dict[str, str]) -> tuple[list[Candidate], str | None]:
+        """Candidates for one query (from the cache when asked before), and the
+        provider's message when it refused this query (not cached: it may be transient)."""
         data = self.cache.get(self.p.name, api, params)
         if data is None:
             data = self._fetch(api, params)
+            if "_incubloc_error" in data:
+                return [], data["_incubloc_error"]
             self.cache.put(self.p.name, api, params, data)
-        return self.p.candidates(api, data)
+        return self.p.candidates(api, data), None
 
     def _fetch(self, api: str, params: dict[str, str]) -> Any:
         import requests
@@ -580,19 +584,13 @@ def _precision(level: str) -> str:
     return LEVEL_PRECISION.get(level, "unknown")
 
 
-def _answer_error(client: _Client, api: str, params: dict[str, str]) -> str | None:
-    data = client.cache.get(client.p.name, api, params)
-    return data.get("_incubloc_error") if isinstance(data, Mapping) else None
-
-
 def _locate(client: _Client, name: str, address: str, city: str | None, *, poi: bool) -> _Row:
     row = _Row()
     messages: list[str] = []
     best: Candidate | None = None
     if address:
         params = client.params("geocode", address, city)
-        found = client.ask("geocode", params)
-        error = _answer_error(client, "geocode", params)
+        found, error = client.ask("geocode", params)
         if error:
             messages.append(f"address: {error}")
         elif not found:
@@ -608,8 +606,7 @@ def _locate(client: _Client, name: str, address: str, city: str | None, *, poi: 
                                        f"{far.max() / 1000:.1f} km apart")
     if (best is None or _precision(best.level) not in _FINE) and poi and name:
         params = client.params("poi", name, city)
-        places = client.ask("poi", params)
-        error = _answer_error(client, "poi", params)
+        places, error = client.ask("poi", params)
         if error:
             messages.append(f"place search: {error}")
         scored = [(_similarity(name, c.name), i, c) for i, c in enumerate(places)]
@@ -759,7 +756,7 @@ def geocode_plan(
                 addr_q.add(json.dumps(params, ensure_ascii=False))
                 answer = store.get(p.name, "geocode", params)
                 # A cached street-level answer means no place search for this row.
-                fine = answer is not None and "_incubloc_error" not in answer and any(
+                fine = answer is not None and any(
                     _precision(x.level) in _FINE for x in p.candidates("geocode", answer)[:1])
             if n and poi and not fine:
                 poi_q.add(json.dumps(client.params("poi", n, c), ensure_ascii=False))

@@ -579,3 +579,26 @@ def test_xlsx_to_geocode_to_report_accounts_for_every_row(amap, tmp_path, monkey
     assert by_name.loc["紫金科技创业孵化器", "city"] == "Nanjing"
     assert by_name.loc["紫金科技创业孵化器", "level"] == "provincial"  # 省级 from the sheet
     assert KEY not in (out / "config.toml").read_text(encoding="utf-8")
+
+
+def test_a_refused_query_fails_its_row_only_and_is_not_cached(httpserver, tmp_path):
+    """AMap INVALID_PARAMS (infocode 20000) for one address: that row fails with the
+    provider's message, the others go on, and the refusal is asked again next time."""
+    calls = Counter()
+
+    def geo(request):
+        calls.add(request.path, request.args["address"])
+        if request.args["address"] == "???":
+            return _json({"status": "0", "info": "INVALID_PARAMS", "infocode": "20000"})
+        return _json(_ok(count="1", geocodes=AMAP_GEO["南京市玄武区中山路1号"]))
+
+    httpserver.expect_request("/v3/geocode/geo").respond_with_handler(geo)
+    path = tmp_path / "l.csv"
+    pd.DataFrame({"address": ["???", "南京市玄武区中山路1号"]}).to_csv(path, index=False)
+    base, cache = httpserver.url_for("/").rstrip("/"), tmp_path / "c.sqlite"
+    out = _geocode(path, base, cache, poi=False)
+    assert out["geocode_status"].tolist() == ["failed", "ok"]
+    assert out.loc[0, "geocode_message"] == "address: INVALID_PARAMS (infocode 20000)"
+    assert len(GeocodeCache(cache)) == 1
+    _geocode(path, base, cache, poi=False)
+    assert [q for _, q in calls.calls] == ["???", "南京市玄武区中山路1号", "???"]
