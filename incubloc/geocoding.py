@@ -543,6 +543,8 @@ class _Client:
 
 
 def _scrub(text: str, key: str | None) -> str:
+    """A provider's message on one line, with the key (if echoed back) masked."""
+    text = " ".join(str(text).split())
     return text.replace(key, "***") if key else text
 
 

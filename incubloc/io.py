@@ -505,37 +505,60 @@ def _header_row(rows: list[list[object]], limit: int = 30) -> int:
         (i for i, r in enumerate(rows) if any(c is not None for c in r)), 0)
 
 
-def _read_spreadsheet(path: Path, *, sheet: str | int | None) -> _Source:
-    try:
-        from python_calamine import CalamineWorkbook
-    except ImportError:
-        raise ImportError(
-            f"reading {path.suffix} files needs python-calamine: "
-            'pip install "incubloc[excel]" (or pip install python-calamine)'
-        ) from None
-    try:
-        book = CalamineWorkbook.from_path(str(path))
-    except Exception as exc:  # calamine raises its own error types for corrupt files
-        raise InputError(f"cannot open {path} as a spreadsheet: {exc}; save it again as "
-                         ".xlsx or as CSV") from None
-    names = list(book.sheet_names)
+def _sheet_name(path: Path, names: list[str], sheet: str | int | None) -> str:
     if sheet is None:
         sheet = 0
     if isinstance(sheet, int) and not isinstance(sheet, bool):
         if not 0 <= sheet < len(names):
             raise InputError(f"{path} has {len(names)} sheets ({', '.join(names)}): sheet "
                              f"index {sheet} does not exist (the first sheet is 0)")
-        name = names[sheet]
-    elif str(sheet) in names:
-        name = str(sheet)
-    elif str(sheet).isdigit() and int(sheet) < len(names):  # --sheet 1 from the CLI
-        name = names[int(sheet)]
-    else:
-        raise InputError(f"{path} has no sheet {sheet!r}: its sheets are {', '.join(names)} "
-                         "(choose one with sheet= / --sheet, by name or 0-based index)")
+        return names[sheet]
+    if str(sheet) in names:
+        return str(sheet)
+    if str(sheet).isdigit() and int(sheet) < len(names):  # --sheet 1 from the CLI
+        return names[int(sheet)]
+    raise InputError(f"{path} has no sheet {sheet!r}: its sheets are {', '.join(names)} "
+                     "(choose one with sheet= / --sheet, by name or 0-based index)")
+
+
+def _sheet_rows(path: Path, sheet: str | int | None) -> tuple[str, list[list[object]]]:
+    """(sheet name, every row from A1) with python-calamine, or openpyxl for .xlsx."""
+    try:
+        from python_calamine import CalamineWorkbook
+    except ImportError:
+        CalamineWorkbook = None
+    if CalamineWorkbook is None:
+        try:
+            import openpyxl
+        except ImportError:
+            openpyxl = None
+        if openpyxl is None or path.suffix.lower() not in (".xlsx", ".xlsm"):
+            raise ImportError(
+                f"reading {path.suffix} files needs python-calamine: "
+                'pip install "incubloc[excel]" (or pip install python-calamine)'
+            ) from None
+        try:
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except Exception as exc:  # zip and XML errors of a corrupt file
+            raise InputError(f"cannot open {path} as a spreadsheet: {exc}; save it again as "
+                             ".xlsx or as CSV") from None
+        name = _sheet_name(path, list(book.sheetnames), sheet)
+        rows = [list(r) for r in book[name].iter_rows(min_row=1, min_col=1, values_only=True)]
+        book.close()
+        return name, rows
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own error types for corrupt files
+        raise InputError(f"cannot open {path} as a spreadsheet: {exc}; save it again as "
+                         ".xlsx or as CSV") from None
+    name = _sheet_name(path, list(book.sheet_names), sheet)
+    return name, book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+
+
+def _read_spreadsheet(path: Path, *, sheet: str | int | None) -> _Source:
+    name, raw = _sheet_rows(path, sheet)
     where = f"{path} (sheet {name!r})"
-    rows = [[_cell(c) for c in r]
-            for r in book.get_sheet_by_name(name).to_python(skip_empty_area=False)]
+    rows = [[_cell(c) for c in r] for r in raw]
     if not any(c is not None for r in rows for c in r):
         raise InputError(f"{where} is empty: it needs a header row and one row per incubator")
     h = _header_row(rows)

@@ -130,3 +130,17 @@ def test_canonical_columns_rules():
     assert canonical_columns(["name", "名称"]) == {}
     assert canonical_columns(["场地面积（万平方米）"]) == {}
     assert canonical_columns(["纬度（BD-09）", "經度"]) == {"纬度（BD-09）": "纬度"}
+
+
+def test_openpyxl_reads_xlsx_when_calamine_is_missing(tmp_path, monkeypatch):
+    import sys
+
+    path = _xlsx(tmp_path / "list.xlsx")
+    expected = read_incubators(path)
+    monkeypatch.setitem(sys.modules, "python_calamine", None)
+    got = read_incubators(path)
+    pd.testing.assert_frame_equal(pd.DataFrame(got.drop(columns="geometry")),
+                                  pd.DataFrame(expected.drop(columns="geometry")))
+    with pytest.raises(ImportError, match=r"incubloc\[excel\]"):
+        pd.DataFrame(ROWS, columns=HEADER).to_excel(tmp_path / "l.ods", engine="odf", index=False)
+        read_incubators(tmp_path / "l.ods")
