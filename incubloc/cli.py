@@ -376,7 +376,13 @@ def _cmd_geocode(args: argparse.Namespace) -> int:
     gdf = geocode(args.list, key=gc["key"], key_env=gc["key_env"], base_url=gc["base_url"],
                   qps=gc["qps"], retries=gc["retries"], timeout=gc["timeout_s"],
                   progress=not args.quiet, **common)
-    write_geocoded(gdf, out, overwrite=args.overwrite)
+    from incubloc.provenance import provenance
+
+    params = {k: v for k, v in gc.items() if k != "key"}  # the key is never recorded
+    prov = provenance(parameters={"geocode": {**params, "sheet": args.sheet,
+                                              "calls": gdf.attrs.get("calls", 0)}},
+                      inputs={"list": args.list}, command="incubloc geocode")
+    write_geocoded(gdf, out, overwrite=args.overwrite, provenance=prov)
     counts = gdf["geocode_status"].value_counts()
     failed = gdf[gdf["geocode_status"] == "failed"]
     log.info("%d provider calls", gdf.attrs.get("calls", 0))

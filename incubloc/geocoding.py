@@ -955,11 +955,13 @@ def _frame(table: pd.DataFrame, results: list[_Row], provider: str, crs_key: str
 
 
 def write_geocoded(gdf: gpd.GeoDataFrame, path: str | os.PathLike, *,
-                   overwrite: bool = True) -> Path:
+                   overwrite: bool = True, provenance: Mapping[str, Any] | None = None) -> Path:
     """Write :func:`geocode` output as CSV (UTF-8 with BOM, opens in Excel) with lon/lat
     columns in WGS84, ready for ``incubloc classify`` / ``report`` (``coords = wgs84``).
 
-    Written atomically; the geometry column is left out (lon/lat carry it).
+    Written atomically; the geometry column is left out (lon/lat carry it). A
+    ``provenance`` record (:func:`incubloc.provenance.provenance`) is written beside it
+    as ``<name>.provenance.json``.
     """
     from incubloc.io import atomic_path
 
@@ -967,4 +969,9 @@ def write_geocoded(gdf: gpd.GeoDataFrame, path: str | os.PathLike, *,
     with atomic_path(path, overwrite=overwrite) as tmp:
         pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).to_csv(
             tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
+    if provenance is not None:
+        side = path.with_name(path.stem + ".provenance.json")
+        with atomic_path(side) as tmp:
+            tmp.write_text(json.dumps(dict(provenance), indent=2, ensure_ascii=False,
+                                      default=str) + "\n", encoding="utf-8")
     return path

@@ -254,6 +254,10 @@ def test_second_run_makes_no_call_and_the_key_is_never_written(amap, tmp_path):
     assert main(["-q", "geocode", str(tmp_path / "list.csv"), "--city", "南京", "--cache",
                  str(cache), "--base-url", base, "-o", str(out_csv)]) == 0
     assert KEY not in out_csv.read_text(encoding="utf-8-sig")
+    prov = json.loads((tmp_path / "out.provenance.json").read_text(encoding="utf-8"))
+    assert prov["parameters"]["geocode"]["provider"] == "amap" and len(
+        prov["inputs"]["list"]["sha256"]) == 64
+    assert KEY not in json.dumps(prov)
     for f in tmp_path.glob("c.sqlite*"):
         assert KEY.encode() not in f.read_bytes()
     assert len(counter) == n  # the CLI run was served from the cache too
