@@ -11,7 +11,7 @@ The main entry points are importable from the package (loaded on first use, so
     ex = incubloc.load_example("nanjing")
     result = incubloc.classify(ex.incubators, ex.study_area, sites=ex.sites)
 
-Modules: :mod:`incubloc.io`, :mod:`incubloc.coords`, :mod:`incubloc.studyarea`,
+Modules: :mod:`incubloc.io`, :mod:`incubloc.geocoding`, :mod:`incubloc.coords`, :mod:`incubloc.studyarea`,
 :mod:`incubloc.region`, :mod:`incubloc.rings`, :mod:`incubloc.relation`,
 :mod:`incubloc.layout`, :mod:`incubloc.classification` (all scales at once),
 :mod:`incubloc.stats`, :mod:`incubloc.factors` (location-factor models),
@@ -32,6 +32,7 @@ from incubloc._version import __version__
 
 _EXPORTS = {
     "incubloc.io": ("read_incubators", "read_sites"),
+    "incubloc.geocoding": ("geocode",),
     "incubloc.studyarea": ("StudyArea", "load_study_area"),
     "incubloc.datasets": ("load_example",),
     "incubloc.classification": ("Classification", "classify", "write_classification"),

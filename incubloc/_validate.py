@@ -288,7 +288,9 @@ class Problems:
         })
 
     def message(self, where: str, unit: str, rows: np.ndarray, ids: Sequence[object],
-                *, limit: int = 20) -> str:
+                *, limit: int = 20, cli: bool = False) -> str:
+        """The error text; ``cli=True`` names the command-line option (--skip-bad-rows)
+        instead of the Python argument (errors="report")."""
         table = self.table(rows, ids)
         n = len(table)
         head = f"{where}: {n} {unit}{'s' if n != 1 else ''} with problems"
@@ -301,8 +303,12 @@ class Problems:
             lines.append(f"  ... and {n - limit} more {unit}s")
         lines += self.summaries
         hints = [HINTS[k] for k in dict.fromkeys(self.kinds) if k in HINTS]
-        hints.append('or pass errors="report" to keep the good rows and list the bad ones '
-                     'in gdf.attrs["rejected"]')
+        if cli:
+            hints.append("or pass --skip-bad-rows (or set [input] skip_bad_rows = true) to "
+                         "keep the good rows and list the bad ones")
+        else:
+            hints.append('or pass errors="report" to keep the good rows and list the bad ones '
+                         'in gdf.attrs["rejected"]')
         lines.append("To fix: " + "; ".join(hints) + ".")
         return "\n".join(lines)
 

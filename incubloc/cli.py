@@ -24,7 +24,8 @@ log = logging.getLogger("incubloc")
 
 # ---------------------------------------------------------------- arguments
 def _add_input_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("incubators", nargs="?", help="incubator table: CSV, GeoJSON, GeoPackage or Shapefile")
+    p.add_argument("incubators", nargs="?",
+                   help="incubator table: CSV, Excel/ODS, GeoJSON, GeoPackage or Shapefile")
     p.add_argument("--example", choices=["nanjing"], help="run on a bundled example instead of INCUBATORS")
     p.add_argument("--study-area", metavar="AREA.gpkg", help="study-area GeoPackage")
     p.add_argument("--sites", metavar="SITES", help="site polygons with incubator_id (multi-site incubators)")
@@ -33,11 +34,20 @@ def _add_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lat", metavar="COL", help="latitude column of a CSV")
     p.add_argument("--encoding", help="CSV encoding (default: UTF-8, then GB18030/GBK)")
     p.add_argument("--layer", help="layer of a GeoPackage incubator file")
+    p.add_argument("--sheet", help="sheet of an .xlsx/.xls/.ods file, by name or 0-based index")
     p.add_argument("--config", metavar="CONFIG.toml", help="configuration file (TOML)")
     p.add_argument("--crs", help="metric CRS for analysis, e.g. EPSG:4549 (default: local UTM)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     p.add_argument("--skip-bad-rows", action="store_true",
                    help="leave out bad rows (listed by line number) instead of stopping")
+
+
+def _global_flags(p: argparse.ArgumentParser, *, default: Any) -> None:
+    """-v/-q before or after the sub-command; after it, SUPPRESS keeps the value given
+    before it (or the main parser's default) when the flag is absent."""
+    p.add_argument("-v", "--verbose", action="store_true", default=default, help="log details")
+    p.add_argument("-q", "--quiet", action="store_true", default=default,
+                   help="log warnings only, no progress")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,8 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         "(region, concentric ring, relation, layout) and the statistics behind them.",
     )
     parser.add_argument("--version", action="version", version=f"incubloc {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log details")
-    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only, no progress")
+    _global_flags(parser, default=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser(
@@ -128,6 +137,37 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", default="hosts,buildings", help="OSM layers to add (default hosts,buildings)")
     p.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
     p.add_argument("-o", "--output", metavar="AREA.gpkg", help="output GeoPackage")
+
+    p = sub.add_parser(
+        "geocode",
+        help="geocode a list of incubator names and addresses (AMap, Baidu, Tianditu)",
+        description="Geocode the addresses of an incubator list (CSV, .xlsx, .xls, .ods) and, "
+        "where an address is vague, search the name as a place. Writes a CSV with WGS84 "
+        "lon/lat, the match level, a confidence, the matched name and address and a review "
+        "flag for every input row. Answers are cached in SQLite: a rerun makes no call twice.",
+    )
+    p.add_argument("list", metavar="LIST", help="incubator list with address and/or name columns")
+    p.add_argument("--provider", choices=["amap", "baidu", "tianditu"],
+                   help="geocoding service (default amap)")
+    p.add_argument("--key-env", metavar="VAR",
+                   help="environment variable holding the key (default INCUBLOC_<PROVIDER>_KEY)")
+    p.add_argument("--city", help="city to search in, e.g. 南京 (matches elsewhere go to review)")
+    p.add_argument("--sheet", help="sheet of a spreadsheet, by name or 0-based index")
+    p.add_argument("--encoding", help="CSV encoding (default: UTF-8, then GB18030/GBK)")
+    p.add_argument("--cache", metavar="PATH", help="SQLite cache (default in the user cache dir)")
+    p.add_argument("--base-url", metavar="URL", help="provider root URL (a proxy or a test server)")
+    p.add_argument("--qps", type=float, help="calls per second at most")
+    p.add_argument("--coordtype", choices=["bd09ll", "gcj02ll"],
+                   help="Baidu only: coordinates asked for (default bd09ll)")
+    p.add_argument("--no-poi", action="store_true", help="never search names as places")
+    p.add_argument("--dry-run", action="store_true",
+                   help="say how many calls would be made, and make none")
+    p.add_argument("--config", metavar="CONFIG.toml", help="configuration file ([geocode])")
+    p.add_argument("--overwrite", action="store_true", help="replace the output if it exists")
+    p.add_argument("-o", "--output", metavar="OUT.csv", help="output CSV")
+
+    for p in sub.choices.values():
+        _global_flags(p, default=argparse.SUPPRESS)
     return parser
 
 
@@ -137,7 +177,7 @@ def _config(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
     cfg = load_config(args.config) if getattr(args, "config", None) else resolve_config()
     inp = cfg["input"]
-    for key in ("coords", "lon", "lat", "encoding", "layer", "sites", "example"):
+    for key in ("coords", "lon", "lat", "encoding", "layer", "sheet", "sites", "example"):
         val = getattr(args, key, None)
         if val is not None:
             inp[key] = val
@@ -361,6 +401,51 @@ def _cmd_study_area(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_geocode(args: argparse.Namespace) -> int:
+    from incubloc.config import load_config, resolve_config
+    from incubloc.geocoding import geocode, geocode_plan, write_geocoded
+
+    gc = (load_config(args.config) if args.config else resolve_config())["geocode"]
+    for name in ("provider", "key_env", "city", "cache", "base_url", "qps", "coordtype"):
+        value = getattr(args, name)
+        if value is not None:
+            gc[name] = value
+    if args.no_poi:
+        gc["poi"] = False
+    common = dict(provider=gc["provider"], city=gc["city"], sheet=args.sheet,
+                  encoding=args.encoding, cache=gc["cache"], poi=gc["poi"],
+                  coordtype=gc["coordtype"])
+    if args.dry_run:
+        plan = geocode_plan(args.list, **common)
+        print(f"incubloc geocode --dry-run ({gc['provider']}): {plan}")
+        return 0
+    out = _require_output(args, "OUT.csv")
+    gdf = geocode(args.list, key=gc["key"], key_env=gc["key_env"], base_url=gc["base_url"],
+                  qps=gc["qps"], retries=gc["retries"], timeout=gc["timeout_s"],
+                  progress=not args.quiet, **common)
+    from incubloc.provenance import provenance
+
+    params = {k: v for k, v in gc.items() if k != "key"}  # the key is never recorded
+    prov = provenance(parameters={"geocode": {**params, "sheet": args.sheet,
+                                              "calls": gdf.attrs.get("calls", 0)}},
+                      inputs={"list": args.list}, command="incubloc geocode")
+    write_geocoded(gdf, out, overwrite=args.overwrite, provenance=prov)
+    counts = gdf["geocode_status"].value_counts()
+    failed = gdf[gdf["geocode_status"] == "failed"]
+    log.info("%d provider calls", gdf.attrs.get("calls", 0))
+    if not args.quiet:
+        print(f"incubloc geocode: {len(gdf)} rows: {counts.get('ok', 0)} ok, "
+              f"{counts.get('review', 0)} to review, {len(failed)} failed "
+              f"({gdf.attrs.get('calls', 0)} provider calls)")
+        for r in failed.head(20).itertuples():
+            print(f"  failed: row {r.source_row} {r.name if 'name' in gdf else ''}: "
+                  f"{r.geocode_message}")
+        if len(failed) > 20:
+            print(f"  … and {len(failed) - 20} more failed rows")
+        print(f"Wrote {out} (lon/lat in WGS84; geocode_status ok/review/failed)")
+    return 0
+
+
 _COMMANDS = {
     "classify": _cmd_classify,
     "stats": _cmd_stats,
@@ -368,6 +453,7 @@ _COMMANDS = {
     "density": _cmd_density,
     "report": _cmd_report,
     "study-area": _cmd_study_area,
+    "geocode": _cmd_geocode,
 }
 
 
@@ -395,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except IncublocError as exc:
-        print(f"incubloc {args.command}: error: {exc}", file=sys.stderr)
+        print(f"incubloc {args.command}: error: {exc.cli_message or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # pragma: no cover
         print("incubloc: interrupted; no output was left half-written", file=sys.stderr)

@@ -33,7 +33,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["DEFAULTS", "dump_config", "load_config", "resolve_config"]
+__all__ = ["DEFAULTS", "SECRET_KEYS", "dump_config", "load_config", "redact_secrets",
+           "resolve_config"]
 
 #: Every section and key with its default. ``None`` means "not set".
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -46,6 +47,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "lat": None,
         "encoding": None,
         "layer": None,
+        "sheet": None,
         "skip_bad_rows": False,
     },
     "study_area": {
@@ -117,7 +119,26 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "basemap_subdomains": None,
         "basemap_attribution": None,
     },
+    # incubloc geocode (see docs/geocoding.md). The key is best left to an environment
+    # variable; a key written here is never copied into outputs.
+    "geocode": {
+        "provider": "amap",
+        "key_env": None,
+        "key": None,
+        "city": None,
+        "cache": None,
+        "base_url": None,
+        "qps": None,
+        "retries": 3,
+        "timeout_s": 10.0,
+        "poi": True,
+        "coordtype": "bd09ll",
+    },
 }
+
+#: Keys whose values are secrets: written as a comment by :func:`dump_config` and
+#: replaced by :func:`redact_secrets`.
+SECRET_KEYS = frozenset({("geocode", "key")})
 
 # Keys whose value may be any of several types.
 _FLEX = {
@@ -135,9 +156,11 @@ _CHOICES = {
     ("factors", "ols_robust"): ("HC0", "HC1", "HC2", "HC3"),
     ("factors", "spatial"): ("auto", "error", "lag", "none"),
     ("factors", "local_model"): ("gwr", "mgwr"),
+    ("geocode", "provider"): ("amap", "baidu", "tianditu"),
+    ("geocode", "coordtype"): ("bd09ll", "gcj02ll"),
 }
 _PATH_KEYS = {("input", "incubators"), ("input", "sites"), ("study_area", "path"), ("output", "dir"),
-              ("factors", "osm_file")}
+              ("factors", "osm_file"), ("geocode", "cache")}
 
 
 def _check(section: str, key: str, value: Any, source: str) -> Any:
@@ -264,8 +287,28 @@ def dump_config(cfg: Mapping[str, Mapping[str, Any]]) -> str:
     for section, values in cfg.items():
         lines.append(f"\n[{section}]")
         for key, value in values.items():
-            if value is None:
+            if (section, key) in SECRET_KEYS and value is not None:
+                lines.append(f"# {key} = (secret: not written)")
+            elif value is None:
                 lines.append(f"# {key} =")
             else:
                 lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
+
+
+def redact_secrets(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``cfg`` with secret values (:data:`SECRET_KEYS`) replaced by ``"***"``.
+
+    Examples
+    --------
+    >>> redact_secrets({"geocode": {"key": "abc", "city": "南京"}})
+    {'geocode': {'key': '***', 'city': '南京'}}
+    """
+    out: dict[str, Any] = {}
+    for section, values in cfg.items():
+        if isinstance(values, Mapping):
+            out[section] = {k: ("***" if (section, k) in SECRET_KEYS and v is not None else v)
+                            for k, v in values.items()}
+        else:
+            out[section] = values
+    return out

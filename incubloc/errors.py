@@ -9,16 +9,26 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "CoordinateError",
+    "GeocodingError",
     "IncublocError",
     "InputError",
+    "InvalidKeyError",
     "MissingLayerError",
+    "QuotaExceededError",
     "ResourceError",
     "StudyAreaError",
 ]
 
 
 class IncublocError(Exception):
-    """Base class of every error a user can cause and fix."""
+    """Base class of every error a user can cause and fix.
+
+    ``cli_message``, when set, is the same message with the command-line options in
+    place of the Python arguments (``--skip-bad-rows`` for ``errors="report"``); the
+    command line prints it instead of ``str(error)``.
+    """
+
+    cli_message: str | None = None
 
 
 class InputError(IncublocError, ValueError):
@@ -46,3 +56,16 @@ class ConfigError(IncublocError, ValueError):
 
 class ResourceError(IncublocError, MemoryError):
     """A requested raster, matrix or table would not fit in the available memory."""
+
+
+class GeocodingError(IncublocError, RuntimeError):
+    """A geocoding service refused to go on (network down, bad answer); what was
+    already geocoded stays in the cache and a rerun resumes from it."""
+
+
+class InvalidKeyError(GeocodingError):
+    """The geocoding service rejected the key (missing, wrong, not enabled for the API)."""
+
+
+class QuotaExceededError(GeocodingError):
+    """The geocoding key's daily or total quota is used up."""

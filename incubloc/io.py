@@ -1,7 +1,8 @@
 """Reading incubator tables and site layers, and writing outputs atomically.
 
-Incubators come as a CSV/TSV table with longitude/latitude columns, as a GeoJSON,
-GeoPackage or Shapefile, or as a (Geo)DataFrame. :func:`read_incubators` returns
+Incubators come as a CSV/TSV table or a spreadsheet (``.xlsx``, ``.xls``, ``.ods``) with
+longitude/latitude columns, as a GeoJSON, GeoPackage or Shapefile, or as a
+(Geo)DataFrame. :func:`read_incubators` returns
 them as points in EPSG:4326 (WGS84) with validated, normalised attribute columns;
 :func:`read_sites` reads the optional layer of site polygons (or points) of
 multi-site incubators.
@@ -19,6 +20,13 @@ Policies
   polygon (or line) features the point is the feature's representative point
   (always inside it). To keep the polygons as sites for the relation and layout
   analyses, read the same file with ``read_sites(path, id_col="id")``.
+* Spreadsheets: one sheet (``sheet=`` by name or 0-based index; default the first),
+  read with python-calamine (``pip install "incubloc[excel]"``). Title rows above the
+  header are skipped: the header is the first row that holds the most recognised column
+  names. Problems name the sheet and the spreadsheet's own row number.
+* Column names: besides the English names, common Chinese headers are recognised
+  (名称, 地址, 区县, 级别, 认定年份, 经度, 纬度, 运营机构, …; see
+  :data:`COLUMN_ALIASES`) and renamed to the English names.
 * Bad rows: every problem is reported with its line (CSV, the header is line 1),
   feature (vector file) or row (DataFrame) number. ``errors="raise"`` stops with one
   message listing them; ``errors="report"`` keeps the good rows and attaches the bad
@@ -53,13 +61,16 @@ from incubloc.coords import COORD_SYSTEMS, crs_is_missing, in_china, to_wgs84
 from incubloc.errors import CoordinateError, InputError
 
 __all__ = [
+    "COLUMN_ALIASES",
     "INCUBATOR_COLUMNS",
     "LAT_NAMES",
     "LON_NAMES",
     "atomic_path",
+    "canonical_columns",
     "normalise_level",
     "read_incubators",
     "read_sites",
+    "read_table",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,6 +86,29 @@ LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度")
 LAT_NAMES = ("lat", "latitude", "y", "纬度")
 
 _TABLE_SUFFIXES = {".csv", ".tsv", ".tab", ".txt"}
+_SHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
+
+#: Other names of the columns incubloc uses (compared after NFKC, lower case, without
+#: spaces and without a bracketed unit such as "（平方米）"). The first column that
+#: matches is renamed to the key; a column already named as the key wins.
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("编号", "序号", "代码", "编码"),
+    "name": ("名称", "孵化器名称", "众创空间名称", "载体名称", "机构名称", "单位名称", "空间名称",
+             "企业名称", "孵化载体名称", "名字"),
+    "address": ("地址", "详细地址", "通讯地址", "办公地址", "注册地址", "所在地址", "地点",
+                "场地地址", "addr"),
+    "district": ("区县", "所在区县", "县区", "区", "所在区", "区（县）", "区县（市）", "县（市、区）"),
+    "city": ("城市", "所在城市", "地市", "所在地市", "设区市", "市", "所在市"),
+    "province": ("省份", "省", "所在省份"),
+    "level": ("级别", "认定级别", "等级", "级别类型"),
+    "opened": ("认定年份", "认定时间", "成立年份", "成立时间", "开业年份", "年份", "opened_year",
+               "year"),
+    "operator": ("运营机构", "运营主体", "运营单位", "依托单位", "管理机构", "运营机构名称"),
+    "site_area_m2": ("场地面积", "占地面积", "用地面积", "site_area"),
+    "floor_area_m2": ("建筑面积", "孵化场地面积", "孵化面积", "floor_area"),
+    "relation": ("类型关系", "区位关系"),
+    "layout": ("布局", "空间布局", "布局模式"),
+}
 _ATTRIBUTES = ("name", "level", "opened", "site_area_m2", "floor_area_m2", "relation",
                "layout", "declared_relation", "declared_layout")
 
@@ -142,11 +176,15 @@ def _lookup(columns: Iterable[object]) -> dict[str, object]:
 
 
 def _find(columns: Sequence[object], name: str | None) -> object | None:
+    """The column called ``name`` (any case), else one of its aliases (Chinese names)."""
     if name is None:
         return None
     if name in columns:
         return name
-    return _lookup(columns).get(str(name).strip().lower())
+    found = _lookup(columns).get(str(name).strip().lower())
+    if found is None and name in COLUMN_ALIASES:
+        found = next((c for c, to in canonical_columns(columns).items() if to == name), None)
+    return found
 
 
 def _columns_text(columns: Iterable[object]) -> str:
@@ -169,6 +207,7 @@ def _load(
     text_columns: Iterable[str] = (),
     tables: bool = True,
     what: str = "incubators",
+    sheet: str | int | None = None,
 ) -> _Source:
     if isinstance(source, gpd.GeoDataFrame) and _has_geometry(source):
         gdf = source.reset_index(drop=True)  # a new object: the caller's frame is untouched
@@ -195,6 +234,14 @@ def _load(
                 "(GeoPackage, GeoJSON or Shapefile), not a table"
             )
         return _read_table(path, encoding=encoding, text_columns=text_columns)
+    if path.suffix.lower() in _SHEET_SUFFIXES:
+        if not tables:
+            raise InputError(f"{path}: {what} must be a vector file with polygon or point "
+                             "geometry (GeoPackage, GeoJSON or Shapefile), not a spreadsheet")
+        return _read_spreadsheet(path, sheet=sheet)
+    if sheet is not None:
+        raise InputError(f"{path}: sheet= (--sheet) applies to spreadsheets (.xlsx, .xls, "
+                         ".ods); for a GeoPackage use layer= (--layer)")
     return _read_vector(path, layer=layer, what=what)
 
 
@@ -330,7 +377,8 @@ def _read_vector(path: Path, *, layer: str | None, what: str) -> _Source:
         names = [str(row[0]) for row in pyogrio.list_layers(path)]
     except Exception as exc:  # pyogrio raises several DataSourceError types
         raise InputError(
-            f"cannot open {path}: {exc}; {what} must be CSV, GeoJSON, GeoPackage or Shapefile"
+            f"cannot open {path}: {exc}; {what} must be CSV, Excel/ODS, GeoJSON, GeoPackage or "
+            "Shapefile"
         ) from None
     if layer is None and len(names) > 1:
         raise InputError(
@@ -363,6 +411,212 @@ def _read_dataframe(path: Path, layer: str | None, where: str, what: str) -> gpd
     except Exception as exc:  # GEOS, GDAL and pyogrio errors on corrupt features
         raise InputError(f"cannot read {where}: {exc}; {what} must be CSV, GeoJSON, "
                          "GeoPackage or Shapefile") from None
+
+
+# ------------------------------------------------------------------ spreadsheets
+
+
+def _column_key(name: object) -> tuple[str, str]:
+    """(key, unit): NFKC, lower case, no spaces; a trailing bracketed unit split off."""
+    import re
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", str(name)).strip().lower().replace(" ", "")
+    found = re.match(r"^(.*?)[(\[](.*)[)\]]$", text)
+    if found and found.group(1):
+        return found.group(1), found.group(2)
+    return text, ""
+
+
+_ALIAS_KEYS = {
+    _column_key(alias)[0]: target
+    for target, aliases in COLUMN_ALIASES.items()
+    for alias in (target, *aliases)
+}
+# Units that would make a column's numbers mean something else (万平方米, 亩, 公顷).
+_FOREIGN_UNITS = ("万", "亩", "公顷", "ha", "km")
+
+
+def canonical_columns(columns: Iterable[object]) -> dict[object, str]:
+    """Renames from recognised column names (Chinese headers, bracketed units) to the
+    names incubloc uses, as a mapping for :meth:`pandas.DataFrame.rename`.
+
+    A column already named as the target keeps it and the aliases are left alone; of
+    several aliases of one target, the first column wins. Longitude/latitude headers
+    with a unit or system in brackets (``经度（GCJ-02）``) lose the bracket.
+
+    Examples
+    --------
+    >>> canonical_columns(["序号", "孵化器名称", "地址 ", "认定年份", "场地面积（平方米）", "经度(GCJ-02)"])
+    {'序号': 'id', '孵化器名称': 'name', '地址 ': 'address', '认定年份': 'opened', '场地面积（平方米）': 'site_area_m2', '经度(GCJ-02)': '经度'}
+    """
+    columns = list(columns)
+    taken = {str(c) for c in columns}
+    out: dict[object, str] = {}
+    for col in columns:
+        key, unit = _column_key(col)
+        if key in LON_NAMES or key in LAT_NAMES:
+            if unit and key not in taken:
+                out[col] = key
+                taken.add(key)
+            continue
+        target = _ALIAS_KEYS.get(key)
+        if target is None or str(col) == target or target in taken:
+            continue
+        if target.endswith("_m2") and any(u in unit for u in _FOREIGN_UNITS):
+            log.warning("column %r is not in square metres: not used as %s", col, target)
+            continue
+        out[col] = target
+        taken.add(target)
+    return out
+
+
+def _cell(value: object) -> object:
+    """A spreadsheet cell as pandas should see it: blank -> None, 12.0 -> 12."""
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _header_row(rows: list[list[object]], limit: int = 30) -> int:
+    """Index of the header: among the first non-blank rows, the one with the most
+    recognised column names (the first such row); without any, the first row with at
+    least two filled cells (a title row usually fills one)."""
+    known = set(_ALIAS_KEYS) | set(LON_NAMES) | set(LAT_NAMES)
+    best, best_score, first_wide = -1, 0, -1
+    seen = 0
+    for i, row in enumerate(rows):
+        filled = [c for c in row if c is not None]
+        if not filled:
+            continue
+        seen += 1
+        if seen > limit:
+            break
+        score = sum(_column_key(c)[0] in known for c in filled if isinstance(c, str))
+        if score > best_score:
+            best, best_score = i, score
+        if first_wide < 0 and len(filled) >= 2:
+            first_wide = i
+    if best >= 0:
+        return best
+    return first_wide if first_wide >= 0 else next(
+        (i for i, r in enumerate(rows) if any(c is not None for c in r)), 0)
+
+
+def _sheet_name(path: Path, names: list[str], sheet: str | int | None) -> str:
+    if sheet is None:
+        sheet = 0
+    if isinstance(sheet, int) and not isinstance(sheet, bool):
+        if not 0 <= sheet < len(names):
+            raise InputError(f"{path} has {len(names)} sheets ({', '.join(names)}): sheet "
+                             f"index {sheet} does not exist (the first sheet is 0)")
+        return names[sheet]
+    if str(sheet) in names:
+        return str(sheet)
+    if str(sheet).isdigit() and int(sheet) < len(names):  # --sheet 1 from the CLI
+        return names[int(sheet)]
+    raise InputError(f"{path} has no sheet {sheet!r}: its sheets are {', '.join(names)} "
+                     "(choose one with sheet= / --sheet, by name or 0-based index)")
+
+
+def _sheet_rows(path: Path, sheet: str | int | None) -> tuple[str, list[list[object]]]:
+    """(sheet name, every row from A1) with python-calamine, or openpyxl for .xlsx."""
+    try:
+        from python_calamine import CalamineWorkbook
+    except ImportError:
+        CalamineWorkbook = None
+    if CalamineWorkbook is None:
+        try:
+            import openpyxl
+        except ImportError:
+            openpyxl = None
+        if openpyxl is None or path.suffix.lower() not in (".xlsx", ".xlsm"):
+            raise ImportError(
+                f"reading {path.suffix} files needs python-calamine: "
+                'pip install "incubloc[excel]" (or pip install python-calamine)'
+            ) from None
+        try:
+            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except Exception as exc:  # zip and XML errors of a corrupt file
+            raise InputError(f"cannot open {path} as a spreadsheet: {exc}; save it again as "
+                             ".xlsx or as CSV") from None
+        name = _sheet_name(path, list(book.sheetnames), sheet)
+        rows = [list(r) for r in book[name].iter_rows(min_row=1, min_col=1, values_only=True)]
+        book.close()
+        return name, rows
+    try:
+        book = CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises its own error types for corrupt files
+        raise InputError(f"cannot open {path} as a spreadsheet: {exc}; save it again as "
+                         ".xlsx or as CSV") from None
+    name = _sheet_name(path, list(book.sheet_names), sheet)
+    return name, book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+
+
+def _read_spreadsheet(path: Path, *, sheet: str | int | None) -> _Source:
+    name, raw = _sheet_rows(path, sheet)
+    where = f"{path} (sheet {name!r})"
+    rows = [[_cell(c) for c in r] for r in raw]
+    if not any(c is not None for r in rows for c in r):
+        raise InputError(f"{where} is empty: it needs a header row and one row per incubator")
+    h = _header_row(rows)
+    header = rows[h]
+    width = max(len(r) for r in rows)
+    names_ = [str(c).strip() if c is not None else f"column_{j + 1}"
+              for j, c in enumerate(header + [None] * (width - len(header)))]
+    body = [r + [None] * (width - len(r)) for r in rows[h + 1:]]
+    numbers = np.arange(h + 2, h + 2 + len(body), dtype="int64")  # spreadsheet row numbers
+    table = pd.DataFrame(body, columns=names_, dtype=object)
+    keep = np.array([any(c is not None for c in r) for r in body], dtype=bool)
+    table = table.loc[keep].reset_index(drop=True)  # blank rows between and after records
+    # Columns with neither a header nor a value are formatting, not data.
+    unnamed = [c for c, raw in zip(names_, header + [None] * width, strict=False)
+               if raw is None and table[c].isna().all()]
+    table = table.drop(columns=unnamed)
+    if h > 0:
+        log.info("%s: header on row %d (rows above it are titles)", where, h + 1)
+    return _Source(table.infer_objects(), numbers[keep], where, "row")
+
+
+def read_table(
+    source: str | os.PathLike | pd.DataFrame,
+    *,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
+    layer: str | None = None,
+) -> pd.DataFrame:
+    """Read a list of incubators that may lack coordinates (e.g. to geocode it).
+
+    The same sources as :func:`read_incubators` (CSV, spreadsheet, vector file,
+    DataFrame), the same header detection and column names (:data:`COLUMN_ALIASES`),
+    but no coordinate checks. Ids and text columns are kept as text.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The input columns (recognised ones renamed), plus ``row``: the CSV line (the
+        header being line 1), the spreadsheet row, or the 1-based feature/row number.
+        ``attrs["source"]`` names the file (and sheet) and ``attrs["unit"]`` the kind of
+        row number, for messages.
+
+    Examples
+    --------
+    >>> read_table(pd.DataFrame({"名称": ["紫金"], "地址": ["南京市玄武区"]})).to_dict("records")
+    [{'name': '紫金', 'address': '南京市玄武区', 'row': 1}]
+    """
+    text = [*COLUMN_ALIASES, *(a for al in COLUMN_ALIASES.values() for a in al)]
+    src = _load(source, encoding=encoding, layer=layer, sheet=sheet, text_columns=text,
+                what="incubator list")
+    table = src.table.rename(columns=canonical_columns(src.table.columns))
+    if src.geometry is not None:
+        table = table.assign(geometry=src.geometry.to_numpy())
+    if "row" in table.columns:
+        table = table.rename(columns={"row": "row_input"})
+    table["row"] = np.asarray(src.rows, dtype="int64")
+    table.attrs.update({"source": src.where, "unit": src.unit})
+    return table
 
 
 # ----------------------------------------------------------------- coordinates
@@ -403,6 +657,8 @@ def _coordinate_columns(src: _Source, lon: str | None, lat: str | None) -> tuple
                 )
         else:
             col = next((lookup[n] for n in names if n in lookup), None)
+            if col is None:  # 经度（GCJ-02）, Longitude (deg)
+                col = next((c for c in columns if _column_key(c)[0] in names), None)
             if col is None:
                 raise CoordinateError(
                     f"{src.where}: no {label} column (columns found: {_columns_text(columns)}); "
@@ -623,14 +879,17 @@ def read_incubators(
     layer: str | None = None,
     crs: object = None,
     errors: Literal["raise", "report"] = "raise",
+    sheet: str | int | None = None,
 ) -> gpd.GeoDataFrame:
     """Read and validate an incubator table as points in EPSG:4326.
 
     Parameters
     ----------
     source : path or DataFrame
-        CSV/TSV with longitude/latitude columns; GeoJSON, GeoPackage (see ``layer``)
-        or Shapefile; a DataFrame with lon/lat columns or a GeoDataFrame.
+        CSV/TSV or spreadsheet (.xlsx, .xls, .ods; see ``sheet``) with longitude/latitude
+        columns; GeoJSON, GeoPackage (see ``layer``) or Shapefile; a DataFrame with
+        lon/lat columns or a GeoDataFrame. Chinese column names are recognised
+        (:data:`COLUMN_ALIASES`).
     coords : {"wgs84", "gcj02", "bd09"}
         System of the longitude/latitude (CSV columns, or a vector file in a
         geographic CRS): GCJ-02 for AMap/Tencent, BD-09 for Baidu. Converted to WGS84.
@@ -650,9 +909,13 @@ def read_incubators(
     errors : {"raise", "report"}
         ``"raise"``: any bad row raises one :class:`~incubloc.errors.InputError`
         listing up to 20 of them. ``"report"``: bad rows are left out of the result,
-        listed in ``gdf.attrs["rejected"]`` (columns ``row``, ``id``, ``problem``) and
-        counted in a logged warning. (pandas cannot concatenate frames whose attrs
+        listed in ``gdf.attrs["rejected"]`` (columns ``row``, ``id``, ``problem``, and
+        ``name``, ``source_row`` and ``geocode_*`` columns when filled in) and counted in a logged
+        warning. (pandas cannot concatenate frames whose attrs
         hold DataFrames: ``gdf.attrs.pop("rejected")`` before ``pd.concat``.)
+    sheet : str or int, optional
+        Sheet of a spreadsheet, by name or 0-based index (default: the first). Title
+        rows above the header are skipped; messages give the spreadsheet row numbers.
 
     Returns
     -------
@@ -693,9 +956,13 @@ def read_incubators(
     text_columns = [id_col, *_ATTRIBUTES]
     text_columns += [lon] if lon else list(LON_NAMES)
     text_columns += [lat] if lat else list(LAT_NAMES)
-    src = _load(source, encoding=encoding, layer=layer,
+    text_columns += [a for c in (id_col, *_ATTRIBUTES) for a in COLUMN_ALIASES.get(c, ())]
+    src = _load(source, encoding=encoding, layer=layer, sheet=sheet,
                 text_columns=[c for c in text_columns if c])
     table, n = src.table, len(src.table)
+    if n == 0 and isinstance(source, (str, os.PathLike)):
+        raise InputError(f"{src.where} holds no incubators (a header but no data rows): "
+                         "check that this is the right file (or sheet)")
     problems = v.Problems()
 
     if src.geometry is None and n and len(table.columns):
@@ -762,14 +1029,27 @@ def read_incubators(
     if problems:
         if errors == "raise":
             error = CoordinateError if problems.coordinate_only() else InputError
-            raise error(problems.message(src.where, src.unit, src.rows, out["id"]))
+            exc = error(problems.message(src.where, src.unit, src.rows, out["id"]))
+            exc.cli_message = problems.message(src.where, src.unit, src.rows, out["id"], cli=True)
+            raise exc
         rejected = problems.table(src.rows, out["id"])
         log.warning("%s: %d of %d %ss rejected (see gdf.attrs['rejected'])",
                     src.where, len(rejected), n, src.unit)
         gdf = gdf.loc[~problems.bad(n)].reset_index(drop=True)
     _warn_shared_locations(gdf, src)
     if errors == "report":
-        gdf.attrs["rejected"] = problems.table(src.rows, out["id"])
+        rejected = problems.table(src.rows, out["id"])
+        # Keep what identifies a rejected row: its name and, for a list written by
+        # incubloc geocode, the geocoder's verdict and message.
+        keep = [c for c in out.columns
+                if c in ("name", "source_row") or str(c).startswith("geocode_")]
+        context = out[keep].set_index(pd.Index(np.asarray(src.rows, dtype="int64")))
+        context = context.loc[:, context.notna().any()]
+        if len(rejected) and len(context.columns):
+            extra = context.loc[rejected["row"].to_numpy()].reset_index(drop=True)
+            extra.columns = [c if c not in rejected else f"{c}_input" for c in extra.columns]
+            rejected = pd.concat([rejected, extra], axis=1)
+        gdf.attrs["rejected"] = rejected
     return gdf
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from incubloc._version import __version__
+from incubloc.config import redact_secrets
 
 __all__ = ["DEPENDENCIES", "file_sha256", "provenance"]
 
@@ -78,7 +79,7 @@ def provenance(
         "incubloc_version": __version__,
         "command": command,
         "seed": seed,
-        "parameters": dict(parameters),
+        "parameters": redact_secrets(parameters),
         "inputs": {
             name: (
                 {"path": str(p), "sha256": file_sha256(p)}

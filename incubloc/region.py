@@ -335,6 +335,11 @@ def _settlement_tiers(settlements: gpd.GeoDataFrame | pd.DataFrame, thresholds: 
     return tier
 
 
+def _has_city_tiers(cities: pd.DataFrame) -> bool:
+    """Whether the cities layer can stand in for settlements (it has tier or population)."""
+    return bool({"tier", "population"} & set(cities.columns))
+
+
 def _core_cities(cities: gpd.GeoDataFrame, core_city: str | None) -> set[str]:
     names = cities["city"].astype(str)
     if core_city is not None:
@@ -415,8 +420,10 @@ def assign_region(
     * ``other``.
 
     Missing layers never raise. Without ``cities``, city, province and zone are
-    ``"unclassified"`` (the zone scale needs the city); without ``settlements``,
-    settlement, settlement kind and tier are. A missing ``corridors`` or ``zones``
+    ``"unclassified"`` (the zone scale needs the city); without ``settlements``, the
+    city is the settlement (kind ``city``) and its tier comes from the ``cities``
+    layer's ``tier`` or ``population`` column; when that layer has neither, settlement,
+    settlement kind and tier are ``"unclassified"``. A missing ``corridors`` or ``zones``
     layer only removes that step of the zone precedence, and the reason says it
     was not tested.
 
@@ -469,12 +476,13 @@ def assign_region(
     ]
 
     cities = study_area.get("cities")
+    city_pos = np.full(n, -1)
     if cities is None:
         inside = located.copy()
         reasons.append((located, "no cities layer in the study area"))
     else:
         cities = _layer(cities, "cities", ("city", "province"))
-        pos = _first_match(pts, np.asarray(cities.geometry.values, dtype=object))
+        pos = city_pos = _first_match(pts, np.asarray(cities.geometry.values, dtype=object))
         inside = pos >= 0
         _pick(cities["city"], pos, inside, cols["city"])
         _pick(cities["province"], pos, inside, cols["province"])
@@ -483,7 +491,17 @@ def assign_region(
         )
 
     settlements = study_area.get("settlements")
-    if settlements is None:
+    if settlements is None and cities is not None and _has_city_tiers(cities):
+        # No settlements layer: the city is the settlement, its tier from the cities layer.
+        _pick(cities["city"].astype(str), city_pos, inside, cols["settlement"])
+        cols["settlement_kind"][inside] = "city"
+        _pick(_settlement_tiers(cities.drop(columns="kind", errors="ignore"), thresholds),
+              city_pos, inside, cols["tier"])
+        no_tier = inside & (cols["tier"] == UNCLASSIFIED)
+        msg = np.array([f"city {c!r} has no usable population or tier in the cities layer"
+                        for c in cols["city"]], dtype=object)
+        reasons.append((no_tier, msg))
+    elif settlements is None:
         reasons.append((inside, "no settlements layer in the study area"))
     else:
         settlements = _layer(settlements, "settlements", ("settlement", "city", "kind"))
@@ -613,6 +631,10 @@ def _study_lists(study_area: StudyArea | None, thresholds: Any) -> dict[str, lis
     if cities is not None:
         lists["zone"].append("other")
     settlements = study_area.get("settlements")
+    if settlements is None and cities is not None and "city" in cities.columns \
+            and _has_city_tiers(cities):
+        settlements = cities.drop(columns="kind", errors="ignore").assign(
+            settlement=cities["city"].astype(str))
     if settlements is not None and "settlement" in settlements.columns:
         lists["settlement"] = list(dict.fromkeys(settlements["settlement"].astype(str)))
         present = set(_settlement_tiers(settlements, thresholds))

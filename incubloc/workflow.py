@@ -21,6 +21,7 @@ import pandas as pd
 from incubloc._results import jsonable
 from incubloc._version import __version__
 from incubloc.classification import Classification
+from incubloc.errors import InputError
 from incubloc.studyarea import StudyArea
 
 __all__ = [
@@ -124,7 +125,11 @@ def load_inputs(
     inc = read_incubators(
         inp["incubators"], coords=inp["coords"], lon=inp["lon"], lat=inp["lat"],
         encoding=inp["encoding"], layer=inp["layer"], errors="report" if skip else "raise",
+        sheet=inp["sheet"],
     )
+    if skip and len(inc) == 0:
+        raise InputError(f"{inp['incubators']}: every row was rejected, nothing is left to "
+                         "analyse; fix the rows listed above")
     # Sites of rejected rows are orphans, which classification ignores.
     ids = None if skip else inc["id"]
     sites = read_sites(inp["sites"], incubator_ids=ids) if inp["sites"] else None
@@ -132,6 +137,23 @@ def load_inputs(
     sa = load_study_area(path) if path else None
     inputs = {"incubators": inp["incubators"], "sites": inp["sites"], "study_area": path}
     return inc, sites, sa, inputs
+
+
+def incubator_table(classified: gpd.GeoDataFrame, incubators: gpd.GeoDataFrame) -> pd.DataFrame:
+    """One row per classified incubator: its input row number, the classes, WGS84 lon/lat
+    and, for a list written by ``incubloc geocode``, the geocoding verdict columns.
+
+    With the ``rejected`` table (rows left out by ``skip_bad_rows``) it accounts for
+    every input row exactly once.
+    """
+    carried = [c for c in incubators.columns
+               if c in ("row", "source_row") or str(c).startswith("geocode_")]
+    table = pd.DataFrame(classified.drop(columns=classified.geometry.name))
+    pts = classified.geometry.to_crs(4326)
+    table["lon"], table["lat"] = pts.x.round(7).to_numpy(), pts.y.round(7).to_numpy()
+    extra = pd.DataFrame(incubators[["id", *carried]]).drop_duplicates("id")
+    table = table.merge(extra, on="id", how="left", validate="one_to_one")
+    return table[["row", *[c for c in table.columns if c != "row"]]]
 
 
 def classify_with_config(inc, sa, *, sites, config) -> Classification:
@@ -216,6 +238,10 @@ def run_study(
     crs = config["analysis"]["crs"] or metric_crs(cls, method=config["analysis"]["crs_method"])
     study = Study(config, classification, sa, sites, crs=crs, inputs=inputs)
     T, tests, results = study.tables, study.tests, study.results
+    T["incubators"] = incubator_table(cls, inc)
+    rejected = inc.attrs.get("rejected")
+    if rejected is not None and len(rejected):
+        T["rejected"] = rejected
     bar.update()
 
     step("region")
@@ -291,8 +317,14 @@ def run_study(
         tests["global_moran"] = {"cell_size_m": float(peak), **gm.to_dict()}
         jc = {}
         for col, value in (("layout", "building"), ("relation", "standalone")):
-            res = _ac.join_counts(located.to_crs(crs), col, value=value, permutations=st["permutations"],
-                                  seed=seed, alpha=st["alpha"])
+            try:
+                res = _ac.join_counts(located.to_crs(crs), col, value=value,
+                                      permutations=st["permutations"], seed=seed,
+                                      alpha=st["alpha"])
+            except InputError as exc:  # too few incubators with a known label (e.g. no sites)
+                log.warning("join counts of %s=%s skipped: %s", col, value, exc)
+                jc[f"{col}={value}"] = {"skipped": str(exc)}
+                continue
             jc[f"{col}={value}"] = res.to_dict()
         tests["join_counts"] = jc
     bar.update()

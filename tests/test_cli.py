@@ -196,3 +196,55 @@ def test_skip_bad_rows_reports_lines_and_counts_add_up(tmp_path):
     proc = _run("classify", str(p), "--coords", "gcj02", "--study-area",
                 str(nanjing_study_area_path()), "-o", str(tmp_path / "x.gpkg"))
     assert proc.returncode == 2 and "line 4" in proc.stderr and "line 7" in proc.stderr
+
+
+# ---------------------------------------------------------------- newcomer items
+def test_global_flags_work_before_and_after_the_subcommand(tmp_path, capsys):
+    from incubloc.cli import _parser
+
+    parser = _parser()
+    for argv in (["report", "--quiet"], ["-q", "report"], ["report", "-q", "--example", "nanjing"]):
+        assert parser.parse_args(argv).quiet is True, argv
+    assert parser.parse_args(["report"]).quiet is False
+    assert parser.parse_args(["classify", "x.csv", "-v"]).verbose is True
+    # A real run: --quiet after the subcommand silences the summary.
+    lon, lat = wgs84_to_gcj02(118.78, 32.05)
+    p = tmp_path / "one.csv"
+    p.write_text(f"id,lon,lat\nA,{lon},{lat}\n", encoding="utf-8")
+    out = tmp_path / "o.gpkg"
+    assert main(["classify", str(p), "--coords", "gcj02", "--study-area",
+                 str(nanjing_study_area_path()), "-o", str(out), "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    assert out.exists()
+
+
+def test_cli_hint_names_skip_bad_rows_not_the_python_argument(tmp_path, capsys):
+    from incubloc.errors import InputError
+    from incubloc.io import read_incubators
+
+    p = tmp_path / "bad.csv"
+    p.write_text("id,lon,lat\nA,118.78,32.05\nB,,32.05\n", encoding="utf-8")
+    assert main(["classify", str(p), "--study-area", str(nanjing_study_area_path()),
+                 "-o", str(tmp_path / "o.gpkg")]) == 2
+    err = capsys.readouterr().err
+    assert "line 3" in err and "--skip-bad-rows" in err
+    assert "errors=" not in err and "attrs" not in err
+    with pytest.raises(InputError, match=r'errors="report"'):  # the Python API keeps its own
+        read_incubators(p)
+
+
+def test_empty_incubator_file_stops_with_exit_2(tmp_path, capsys):
+    p = tmp_path / "empty.csv"
+    p.write_text("id,name,lon,lat\n", encoding="utf-8")
+    out = tmp_path / "o.gpkg"
+    assert main(["classify", str(p), "--study-area", str(nanjing_study_area_path()),
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "empty.csv holds no incubators" in err and "Traceback" not in err
+    assert not out.exists()
+    # Every row rejected with --skip-bad-rows: the same, no empty output.
+    p.write_text("id,name,lon,lat\nA,x,,\n", encoding="utf-8")
+    assert main(["classify", str(p), "--study-area", str(nanjing_study_area_path()),
+                 "--skip-bad-rows", "-o", str(out)]) == 2
+    assert "every row was rejected" in capsys.readouterr().err
+    assert not out.exists()

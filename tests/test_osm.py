@@ -7,6 +7,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import osmnx as ox
+import pandas as pd
 import pyogrio
 import pytest
 from shapely.geometry import Point, box
@@ -210,3 +211,30 @@ def test_osm_hosts_drive_the_relation_classifier():
     r = classify_relation(inc, None, hosts)
     assert r["relation"].tolist() == ["park_in_park", "standalone", "park_in_park", "standalone"]
     assert r["host_kind"].tolist()[:3] == ["high_tech_zone", None, "university"]
+
+
+def _pbf_from(osm: Path, tmp_path: Path) -> Path:
+    """Write an .osm XML fixture as .osm.pbf with pyosmium's writer."""
+    osmium = pytest.importorskip("osmium")
+    pbf = tmp_path / (osm.stem + ".osm.pbf")
+    with osmium.SimpleWriter(str(pbf)) as writer:
+        for obj in osmium.FileProcessor(str(osm)):
+            writer.add(obj)
+    assert pbf.read_bytes()[4:15] == b"\n\tOSMHeader"  # a real PBF blob header, not XML
+    return pbf
+
+
+@pytest.mark.parametrize("osm", [SAMPLE, BUILDINGS_ONLY], ids=["sample", "buildings_only"])
+def test_pbf_gives_the_same_hosts_and_buildings_as_the_xml(osm, tmp_path):
+    pbf = _pbf_from(osm, tmp_path)
+    for reader in (hosts_from_osm, buildings_from_osm):
+        from_xml, from_pbf = reader(osm_file=osm), reader(osm_file=pbf)
+        assert from_pbf.attrs["query"]["value"].endswith(".osm.pbf")
+        assert len(from_pbf) == len(from_xml)
+        key = "osm_id" if "osm_id" in from_xml else from_xml.columns[0]
+        a = from_xml.sort_values(key).reset_index(drop=True)
+        b = from_pbf.sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(a.drop(columns="geometry"), b.drop(columns="geometry"))
+        assert a.geometry.geom_equals_exact(b.geometry, tolerance=1e-7).all()
+    if osm == SAMPLE:
+        assert set(_by_osm_id(hosts_from_osm(osm_file=pbf))["kind"]) >= {"university", "high_tech_zone"}

@@ -440,3 +440,34 @@ def test_bundled_nanjing_region():
     nanjing_share = t["city"].set_index("city").loc["Nanjing", "share"]
     assert nanjing_share > 0.6  # the paper: Nanjing holds more than 60 %
     assert np.isclose(t["city"]["share"].sum(), 1.0)
+
+
+def test_tier_from_the_cities_layer_without_settlements():
+    """No settlements layer: the city is the settlement and its tier comes from the
+    cities layer's population (State Council 2014: 3-5 M is large_i, 0.2-0.5 M small_i)
+    or its tier column; a city with neither stays unclassified, with a reason."""
+    from shapely.geometry import Point, box
+
+    from incubloc.region import assign_region
+    from incubloc.studyarea import StudyArea
+
+    cities = gpd.GeoDataFrame(
+        {"city": ["A", "B", "C"], "province": ["P", "P", "P"],
+         "population": [3_500_000, 300_000, None]},
+        geometry=[box(118, 32, 119, 33), box(119, 32, 120, 33), box(120, 32, 121, 33)], crs=4326)
+    inc = gpd.GeoDataFrame({"id": ["a", "b", "c"]}, crs=4326,
+                           geometry=[Point(118.5, 32.5), Point(119.5, 32.5), Point(120.5, 32.5)])
+    r = assign_region(inc, StudyArea({"cities": cities}))
+    assert r["tier"].tolist() == ["large_i", "small_i", "unclassified"]
+    assert r["settlement"].tolist() == ["A", "B", "C"]
+    assert r["settlement_kind"].tolist() == ["city", "city", "city"]
+    assert "no settlements layer" not in " ".join(r["reason"])
+    assert "'C' has no usable population or tier" in r.loc[2, "reason"]
+    # A tier column wins over the population, as in the settlements layer.
+    tiered = cities.assign(tier=["super_large", None, "medium"])
+    r = assign_region(inc, StudyArea({"cities": tiered}))
+    assert r["tier"].tolist() == ["super_large", "small_i", "medium"]
+    # Without tier or population the old behaviour stays: unclassified with a reason.
+    r = assign_region(inc, StudyArea({"cities": cities.drop(columns="population")}))
+    assert (r["tier"] == "unclassified").all()
+    assert r["reason"].str.contains("no settlements layer").all()
