@@ -408,19 +408,19 @@ class _Ctx:
         from incubloc import plot
 
         try:
-            self.core = plot._core_city(study)
+            self.core = plot.core_city(study)
         except Exception:
             self.core = None
         try:
-            self.zh = plot._zh_names(study)
+            self.zh = plot.zh_names(study)
         except Exception:
             self.zh = {}
 
     def name(self, en: Any) -> str:
-        from incubloc.plot import _short_zh
+        from incubloc.plot import short_zh
 
         zh = self.zh.get(str(en))
-        return f"{en} ({_short_zh(zh)})" if zh else str(en)
+        return f"{en} ({short_zh(zh)})" if zh else str(en)
 
     def table(self, name: str) -> pd.DataFrame | None:
         t = self.tables.get(name)
@@ -706,9 +706,9 @@ def _stats_findings(c: _Ctx) -> list[str]:
         if "hotspot" in g:
             bits.append(f"{int((g['hotspot'] == 'hot').sum())} Gi* hot-spot cells")
         if bits:
-            from incubloc.plot import _grid_cell_size
+            from incubloc.plot import grid_cell_size
 
-            size = _grid_cell_size(name, g)
+            size = grid_cell_size(name, g)
             label = f"{fmt(size / 1000, 3)} km grid" if math.isfinite(size) else f"grid {name}"
             out.append(f"On the {label}: " + " and ".join(bits) + f" of {len(g)} cells.")
     cen = (getattr(c.study, "results", None) or {}).get("centrography")
