@@ -409,12 +409,9 @@ class _Ctx:
 
         try:
             self.core = plot.core_city(study)
-        except Exception:
+        except plot.NoData:
             self.core = None
-        try:
-            self.zh = plot.zh_names(study)
-        except Exception:
-            self.zh = {}
+        self.zh = plot.zh_names(study)
 
     def name(self, en: Any) -> str:
         from incubloc.plot import short_zh
@@ -918,7 +915,7 @@ def _provenance_html(c: _Ctx, prov: Mapping[str, Any] | None) -> str:
 
         try:
             text = dump_config(c.config)
-        except Exception:
+        except AttributeError:  # a hand-made study whose config is not a table of tables
             text = None
         if text:
             parts.append(f"<details><summary>config.toml</summary><pre>{_esc(text)}</pre></details>")
