@@ -330,8 +330,8 @@ def classify_layout(
     n_park = np.bincount(inc, weights=(lay["layout"] == "park").to_numpy(), minlength=n)
     layout = np.select(
         [(n_bld > 0) & (n_park == 0), (n_bld == 0) & (n_park > 0), (n_bld > 0) & (n_park > 0)],
-        ["building", "park", "mixed"],
-        default="unclassified",
+        list(LAYOUT.labels),
+        default=UNCLASSIFIED,
     )
     measured = ~np.isnan(lay["_foot"].to_numpy())
     foot = total(lay["_foot"].to_numpy())

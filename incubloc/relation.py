@@ -303,8 +303,8 @@ def _aggregate(rel: pd.DataFrame, n: int, index: pd.Index) -> pd.DataFrame:
     n_out = np.bincount(inc, weights=(rel["relation"] == "standalone").to_numpy(), minlength=n)
     relation = np.select(
         [(n_in > 0) & (n_out == 0), (n_in == 0) & (n_out > 0), (n_in > 0) & (n_out > 0)],
-        ["park_in_park", "standalone", "mixed"],
-        default="unclassified",
+        list(RELATION.labels),
+        default=UNCLASSIFIED,
     )
     out = pd.DataFrame({"relation": relation}, index=index)
     host_id = np.full(n, None, dtype=object)

@@ -449,11 +449,11 @@ def rings_from_distance(
                 if r_outer is None or not given
                 else shapely.intersection(boundary, shapely.buffer(centre, r_outer, quad_segs=32))
             )
-        parts = {
-            "core": core,
-            "inner_suburb": shapely.difference(inner, core),
-            "outer_suburb": shapely.difference(outer_area, inner),
-        }
+        parts = dict(zip(RINGS, (
+            core,
+            shapely.difference(inner, core),
+            shapely.difference(outer_area, inner),
+        ), strict=True))
         if boundary is not None:
             parts["core"] = shapely.intersection(core, boundary)
             parts["inner_suburb"] = shapely.intersection(parts["inner_suburb"], boundary)
@@ -774,7 +774,7 @@ def ring_table(classified: pd.DataFrame, *, rings: gpd.GeoDataFrame) -> pd.DataF
         if "level" in classified.columns
         else np.full(int(ok.sum()), UNCLASSIFIED, dtype=object)
     )
-    for lev in ("national", "provincial", "municipal"):
+    for lev in LEVEL.labels:
         df[f"n_{lev}"] = (level == lev).astype("int64")
     agg = df.groupby(["city", "ring"], sort=False).agg(
         count=("ring", "size"),
