@@ -23,6 +23,7 @@ from incubloc.agreement import agreement, normalize_labels
 from incubloc.classification import classify
 from incubloc.config import resolve_config
 from incubloc.datasets import load_example
+from incubloc.errors import ConfigError
 from incubloc.layout import classify_layout
 from incubloc.region import assign_region
 from incubloc.relation import classify_relation
@@ -267,3 +268,35 @@ def test_region_belt_half_width_is_a_distance():
     inc, sa = _region_case()
     assert assign_region(inc, sa, corridor_buffer_m=20_500.0)["zone"].tolist() == ["belt"]
     assert assign_region(inc, sa, corridor_buffer_m=19_500.0)["zone"].tolist() == ["other"]
+
+
+# ------------------------------------------------------------------ measured in the analysis CRS
+
+
+def test_site_tables_are_measured_in_the_analysis_crs():
+    # Lon/lat input is measured in the local UTM zone, or in the CRS the caller gives.
+    tower = gpd.GeoDataFrame({"levels": [20]}, geometry=[box(118.7998, 32.0498, 118.8002, 32.0502)],
+                             crs=4326)
+    inc = gpd.GeoDataFrame({"id": ["a"]}, geometry=[Point(118.8, 32.05)], crs=4326)
+    utm = float(tower.to_crs(CRS).area.iloc[0])
+    merc = float(tower.to_crs(3857).area.iloc[0])
+    assert merc > 1.3 * utm  # Web Mercator inflates areas by ~1/cos²(32°)
+    from incubloc.layout import site_layout
+    from incubloc.relation import site_relation
+
+    assert site_layout(inc, None, tower)["site_area_m2"].iloc[0] == pytest.approx(utm)
+    assert site_layout(inc, None, tower, crs=3857)["site_area_m2"].iloc[0] == pytest.approx(merc)
+    site = gpd.GeoDataFrame({"incubator_id": ["a"]}, geometry=[box(118.7995, 32.0495, 118.8005, 32.0505)],
+                            crs=4326)
+    host = gpd.GeoDataFrame({"host_id": ["h"], "kind": ["university"]},
+                            geometry=[box(118.7995, 32.0495, 118.8000, 32.0505)], crs=4326)
+    # A 50 m tolerance in metres of the analysis CRS: the other half of the site is
+    # ~47 m wide, so the grown host covers it all only when metres are metres.
+    r = site_relation(inc, site, host, tolerance_m=50.0)
+    assert r.loc[0, "share_inside"] == pytest.approx(1.0)
+    r = site_relation(inc, site, host, tolerance_m=40.0)
+    assert 0.5 < r.loc[0, "share_inside"] < 1.0
+    with pytest.raises(ConfigError, match="min_share"):
+        site_relation(inc, site, host, min_share=0.0)
+    with pytest.raises(ConfigError, match="tolerance_m"):
+        site_relation(inc, site, host, tolerance_m=-1.0)

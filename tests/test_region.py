@@ -407,6 +407,13 @@ def test_province_ratio_and_summary():
     assert "RegionSummary" in s._repr_html_()
 
 
+def test_tier_rank_counts_from_the_smallest_tier():
+    r = tier_relation(_classified(), study_area=_study())
+    ranks = dict(zip(r.table["settlement"], r.table["tier_rank"], strict=True))
+    # extra_large, large_ii, small_i, town, small_ii of the eight 2014 tiers (town = 1).
+    assert ranks == {"A": 7, "B": 5, "Bcounty": 3, "Ctown": 1, "D": 2}
+
+
 def test_region_summary_every_field_has_its_known_value():
     cl = _classified()  # provinces: P1 ×3 (A, B, B), P2 ×2 (C, C), one outside
     s = region_summary(cl, study_area=_study(), numerator="P1", denominator="P2")
