@@ -300,3 +300,28 @@ def test_site_tables_are_measured_in_the_analysis_crs():
         site_relation(inc, site, host, min_share=0.0)
     with pytest.raises(ConfigError, match="tolerance_m"):
         site_relation(inc, site, host, tolerance_m=-1.0)
+
+
+def test_host_layer_defaults_crs_and_degenerate_features():
+    from incubloc.errors import StudyAreaError
+    from incubloc.layout import classify_layout as layout_of
+
+    inc = gpd.GeoDataFrame({"id": ["a", "b", "c"]}, crs=4326,
+                           geometry=[Point(118.80, 32.05), Point(118.90, 32.05), Point(118.95, 32.05)])
+    # No host_id, name or kind columns: ids are generated in layer order, kind is "other".
+    hosts = gpd.GeoDataFrame(geometry=[box(118.79, 32.04, 118.81, 32.06),
+                                       box(118.89, 32.04, 118.91, 32.06),
+                                       LineString([(118.94, 32.05), (118.96, 32.05)])], crs=4326)
+    r = classify_relation(inc, None, hosts)
+    assert r["host_id"].tolist() == ["host-1", "host-2", None]
+    assert r["host_kind"].tolist() == ["other", "other", None]
+    # The line has no area: it is no host, even through the point.
+    assert r["relation"].tolist() == ["park_in_park", "park_in_park", "standalone"]
+    # Measured in the CRS the caller gives: hosts follow the sites into it.
+    assert classify_relation(inc, None, hosts, crs=3857)["relation"].tolist()[:2] == [
+        "park_in_park", "park_in_park"]
+    with pytest.raises(StudyAreaError, match="hosts layer has no CRS"):
+        classify_relation(inc, None, hosts.set_crs(None, allow_override=True))
+    towers = gpd.GeoDataFrame({"levels": [20]}, geometry=[box(118.7998, 32.0498, 118.8002, 32.0502)])
+    with pytest.raises(StudyAreaError, match="buildings layer has no CRS"):
+        layout_of(inc, None, towers)
