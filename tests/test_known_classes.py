@@ -315,8 +315,9 @@ def test_host_layer_defaults_crs_and_degenerate_features():
     r = classify_relation(inc, None, hosts)
     assert r["host_id"].tolist() == ["host-1", "host-2", None]
     assert r["host_kind"].tolist() == ["other", "other", None]
-    # The line has no area: it is no host, even through the point.
+    # The line has no area: it is no host, even 1 m from the point with a 5 m tolerance.
     assert r["relation"].tolist() == ["park_in_park", "park_in_park", "standalone"]
+    assert classify_relation(inc, None, hosts, tolerance_m=5.0)["relation"].iloc[2] == "standalone"
     # Measured in the CRS the caller gives: hosts follow the sites into it.
     assert classify_relation(inc, None, hosts, crs=3857)["relation"].tolist()[:2] == [
         "park_in_park", "park_in_park"]

@@ -427,6 +427,8 @@ def test_region_summary_every_field_has_its_known_value():
     d = s.to_dict()
     assert d["tier_relation"] == s.tier_relation.to_dict()
     assert d["n"] == 6 and d["province_ratio"]["n_numerator"] == 3
+    swapped = region_summary(cl, numerator="P2", denominator="P1").province_ratio
+    assert (swapped["n_numerator"], swapped["n_denominator"]) == (2, 3)
     # Without settlements there is no tier relation; without a study area neither.
     assert region_summary(cl).tier_relation is None
     assert region_summary(cl, study_area=_study(settlements=True)).tier_relation is None
