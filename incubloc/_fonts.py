@@ -51,7 +51,8 @@ def _cmap(path: str) -> frozenset[int]:
 def _covers(path: str | os.PathLike, text: str) -> bool:
     try:
         cmap = _cmap(str(path))
-    except Exception:  # an unreadable font file is simply not a candidate
+    except Exception as exc:  # fontTools raises many types: an unreadable font is no candidate
+        log.debug("font %s is not readable, skipped: %s", path, exc)
         return False
     return all(ord(ch) in cmap for ch in text if not ch.isspace())
 

@@ -53,7 +53,7 @@ def available_memory() -> int | None:
         return None
     try:
         return int(psutil.virtual_memory().available)
-    except Exception:  # pragma: no cover - psutil failing on an exotic platform
+    except (OSError, psutil.Error):  # pragma: no cover - psutil failing on an exotic platform
         return None
 
 

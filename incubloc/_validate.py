@@ -3,7 +3,6 @@ collecting per-row problems into one readable error message."""
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -11,38 +10,21 @@ import numpy as np
 import pandas as pd
 
 from incubloc.coords import in_china
+from incubloc.vocabulary import LAYOUT, LEVEL, RELATION, label_key
 
 SYSTEM_NAMES = {"wgs84": "WGS84", "gcj02": "GCJ-02", "bd09": "BD-09"}
-LEVELS = ("national", "provincial", "municipal")
-RELATIONS = ("standalone", "park_in_park", "mixed")
-LAYOUTS = ("building", "park", "mixed")
+LEVELS = LEVEL.labels
+RELATIONS = RELATION.labels
+LAYOUTS = LAYOUT.labels
 
-# Keys are compared after NFKC, strip, lower case and "-"/" " -> "_".
-LEVEL_ALIASES = {
-    "national": "national", "国家级": "national", "国家": "national",
-    "provincial": "provincial", "省级": "provincial", "省": "provincial",
-    "municipal": "municipal", "市级": "municipal", "市": "municipal",
-    # Traditional characters (Big5 exports).
-    "國家級": "national", "國家": "national", "省級": "provincial", "市級": "municipal",
-}
-RELATION_ALIASES = {
-    "standalone": "standalone", "独立型": "standalone", "独立": "standalone",
-    "park_in_park": "park_in_park", "parkinpark": "park_in_park",
-    "园中园型": "park_in_park", "园中园": "park_in_park",
-    "mixed": "mixed", "混合型": "mixed", "混合": "mixed",
-    "獨立型": "standalone", "獨立": "standalone", "園中園型": "park_in_park",
-    "園中園": "park_in_park",
-}
-LAYOUT_ALIASES = {
-    "building": "building", "楼宇式": "building", "楼宇": "building",
-    "park": "park", "园区式": "park", "园区": "park",
-    "mixed": "mixed", "混合式": "mixed", "混合": "mixed",
-    "樓宇式": "building", "樓宇": "building", "園區式": "park", "園區": "park",
-}
+# The vocabulary's tables themselves: keys are label_key() forms.
+LEVEL_ALIASES = LEVEL.aliases
+RELATION_ALIASES = RELATION.aliases
+LAYOUT_ALIASES = LAYOUT.aliases
 
-LEVEL_ACCEPTED = "national, provincial, municipal (any case), 国家级, 省级, 市级, 国家, 省, 市"
-RELATION_ACCEPTED = "standalone, park_in_park, mixed (any case), 独立型, 园中园型, 混合型"
-LAYOUT_ACCEPTED = "building, park, mixed (any case), 楼宇式, 园区式, 混合式"
+LEVEL_ACCEPTED = LEVEL.accepted
+RELATION_ACCEPTED = RELATION.accepted
+LAYOUT_ACCEPTED = LAYOUT.accepted
 
 # Hints printed at the end of an error, one per kind of problem present.
 HINTS = {
@@ -172,11 +154,6 @@ def parse_years(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     years[found.index[ok]] = found[ok].astype("int64").to_numpy()
     bad[~missing] = ~ok.to_numpy()
     return years, bad
-
-
-def label_key(value: object) -> str:
-    text = unicodedata.normalize("NFKC", str(value)).strip().lower()
-    return text.replace("-", "_").replace(" ", "_")
 
 
 def map_labels(values: pd.Series, aliases: dict[str, str]) -> tuple[pd.Series, np.ndarray]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,46 +22,26 @@ import numpy as np
 import pandas as pd
 
 from incubloc.errors import InputError
+from incubloc.vocabulary import DECLARED_ALIASES, LAYOUT, RELATION, RING, label_key
 
 __all__ = ["LABEL_ALIASES", "Agreement", "agreement", "crosstab", "normalize_labels"]
 
 log = logging.getLogger(__name__)
 
-#: Declared spellings accepted for incubloc's labels (after lower-casing and
-#: turning spaces and hyphens into underscores).
-LABEL_ALIASES: dict[str, str] = {
-    "园中园": "park_in_park",
-    "园中园型": "park_in_park",
-    "parkinpark": "park_in_park",
-    "park_in_park": "park_in_park",
-    "独立": "standalone",
-    "独立型": "standalone",
-    "stand_alone": "standalone",
-    "standalone": "standalone",
-    "independent": "standalone",
-    "混合": "mixed",
-    "混合型": "mixed",
-    "混合式": "mixed",
-    "mixed": "mixed",
-    "楼宇": "building",
-    "楼宇式": "building",
-    "building": "building",
-    "园区": "park",
-    "园区式": "park",
-    "park": "park",
-    "campus": "park",
-}
+#: Declared spellings of relation and layout labels (keys are
+#: :func:`incubloc.vocabulary.label_key` forms), from :mod:`incubloc.vocabulary`.
+LABEL_ALIASES: Mapping[str, str] = DECLARED_ALIASES
 
 #: Categories listed (in this order) in cross-tabulations of known columns.
 CATEGORIES: dict[str, tuple[str, ...]] = {
-    "relation": ("park_in_park", "standalone", "mixed"),
-    "layout": ("building", "park", "mixed"),
-    "ring": ("core", "inner_suburb", "outer_suburb"),
+    "relation": RELATION.labels,
+    "layout": LAYOUT.labels,
+    "ring": RING.labels,
 }
 CATEGORIES["declared_relation"] = CATEGORIES["relation"]
 CATEGORIES["declared_layout"] = CATEGORIES["layout"]
 
-_ORDER = ("park_in_park", "standalone", "building", "park", "mixed")
+_ORDER = (*RELATION.labels[:-1], *LAYOUT.labels[:-1], "mixed")  # "mixed" last
 _UNKNOWN = {"", "unclassified", "unknown", "nan", "none", "null", "na", "n/a", "未知"}
 
 
@@ -74,9 +54,11 @@ def normalize_labels(values: Sequence[Any] | pd.Series) -> pd.Series:
     ['park_in_park', 'park_in_park', 'building', nan, nan]
     """
     s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    text = s.astype("string").str.strip().str.lower().str.replace(r"[\s\-]+", "_", regex=True)
-    mapped = text.map(LABEL_ALIASES).astype(object)
-    out = mapped.where(mapped.notna(), text.astype(object))
+    missing = s.isna().to_numpy()
+    text = s.astype(object).where(~missing, None)
+    text = text.map(lambda v: None if v is None else label_key(v)).astype(object)
+    mapped = text.map(lambda k: None if k is None else LABEL_ALIASES.get(k)).astype(object)
+    out = mapped.where(mapped.notna(), text)
     known = out.notna() & ~out.isin(list(_UNKNOWN))
     return out.where(known, np.nan).astype(object)
 

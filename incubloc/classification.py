@@ -20,9 +20,17 @@ import numpy as np
 import pandas as pd
 
 from incubloc.errors import InputError
+from incubloc.options import LayoutThresholds, RelationOptions
 from incubloc.studyarea import StudyArea
+from incubloc.vocabulary import SCALE_COLUMNS, UNCLASSIFIED
 
-__all__ = ["OUTPUT_COLUMNS", "Classification", "classify", "write_classification"]
+__all__ = [
+    "OUTPUT_COLUMNS",
+    "Classification",
+    "classify",
+    "n_unclassified",
+    "write_classification",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +99,21 @@ class Classification:
         )
 
 
+def n_unclassified(incubators: pd.DataFrame) -> int:
+    """Incubators unclassified on at least one scale (:data:`~incubloc.vocabulary.SCALE_COLUMNS`).
+
+    The one count the CLI and the QGIS plugin report; absent columns are ignored.
+
+    Examples
+    --------
+    >>> n_unclassified(pd.DataFrame({"city": ["A", "unclassified"], "ring": ["core", "core"],
+    ...                              "layout": ["park", "unclassified"]}))
+    1
+    """
+    cols = [c for c in SCALE_COLUMNS if c in incubators.columns]
+    return int((incubators[cols] == UNCLASSIFIED).any(axis=1).sum())
+
+
 def _merge_reasons(parts: dict[str, pd.Series | None], index: pd.Index) -> pd.Series:
     out = pd.Series("", index=index, dtype=object)
     for scale, series in parts.items():
@@ -110,9 +133,9 @@ def classify(
     sites: gpd.GeoDataFrame | None = None,
     core_city: str | None = None,
     corridor_buffer_m: float | None = None,
-    min_share: float = 0.5,
-    tolerance_m: float = 0.0,
-    layout_thresholds: Any = None,
+    min_share: float = RelationOptions.min_share,
+    tolerance_m: float = RelationOptions.tolerance_m,
+    layout_thresholds: LayoutThresholds | None = None,
     crs: Any = None,
 ) -> Classification:
     """Classify every incubator on the region, ring, relation and layout scales.
@@ -130,7 +153,7 @@ def classify(
         Region-scale options (see :func:`incubloc.region.assign_region`).
     min_share, tolerance_m :
         Relation options (see :func:`incubloc.relation.classify_relation`).
-    layout_thresholds : incubloc.layout.LayoutThresholds, optional
+    layout_thresholds : incubloc.options.LayoutThresholds, optional
         Layout thresholds; defaults documented there.
     crs : CRS-like, optional
         Metric CRS for the analysis (default: local UTM zone).
@@ -159,7 +182,7 @@ def classify(
     inc = incubators
     index = inc.index
     if layout_thresholds is None:
-        layout_thresholds = _layout.LayoutThresholds()
+        layout_thresholds = LayoutThresholds()
     params = {
         "core_city": core_city,
         "corridor_buffer_m": corridor_buffer_m,

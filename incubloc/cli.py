@@ -271,9 +271,10 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             _print_table(held[cols], "Ring pattern per ring system (圈层模式)")
             if len(held) < len(rings):
                 print(f"({len(rings) - len(held)} ring systems hold no incubator: pattern 'none')")
-        cls = result.incubators[["city", "tier", "ring", "relation", "layout"]]
-        n_unc = int((cls == "unclassified").any(axis=1).sum())
-        print(f"\n{n_unc} of {len(cls)} incubators are unclassified on some scale "
+        from incubloc.classification import n_unclassified
+
+        n_unc = n_unclassified(result.incubators)
+        print(f"\n{n_unc} of {len(result.incubators)} incubators are unclassified on some scale "
               "(column 'reason' says why).")
         if rejected is not None and len(rejected):
             print(f"{len(result.incubators) + len(rejected)} data rows: "

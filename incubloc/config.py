@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from incubloc.errors import ConfigError
+from incubloc.options import SECTIONS, section_defaults
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,27 +51,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "sheet": None,
         "skip_bad_rows": False,
     },
-    "study_area": {
-        "path": None,
-        "core_city": None,
-        "corridor_buffer_m": None,
-    },
+    # Sections of the classification scales come from incubloc.options.
+    "study_area": {"path": None, **section_defaults("study_area")},
+    "region": section_defaults("region"),
     "analysis": {
         "crs": None,
         "crs_method": "utm",
     },
-    "relation": {
-        "min_share": 0.5,
-        "tolerance_m": 0.0,
-    },
-    "layout": {
-        "max_buildings": 3,
-        "min_coverage": 0.30,
-        "min_levels": 4.0,
-        "max_site_area_m2": 30_000.0,
-        "point_building_tolerance_m": 10.0,
-        "storey_height_m": 3.0,
-    },
+    "relation": section_defaults("relation"),
+    "layout": section_defaults("layout"),
     "stats": {
         "seed": 20140630,
         "permutations": 999,
@@ -80,6 +69,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "grid_shape": "square",
         "cell_sizes_m": [2000.0, 5000.0, 10000.0, 20000.0],
         "ring_edge_sim": 999,
+        "join_counts": ["layout=building", "relation=standalone"],
     },
     "density": {
         "kernel": "quartic",
@@ -182,6 +172,9 @@ def _check(section: str, key: str, value: Any, source: str) -> Any:
     elif isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} must be an integer, not {value!r}")
+    elif isinstance(default, list) and all(isinstance(v, str) for v in default):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings, not {value!r}")
     elif isinstance(default, list):
         if not isinstance(value, list) or not all(
             isinstance(v, int | float) and not isinstance(v, bool) for v in value
@@ -241,7 +234,26 @@ def resolve_config(
                 p = Path(value)
                 value = str(p if p.is_absolute() else (Path(base_dir) / p).resolve())
             cfg[section][key] = value
+    _check_options(cfg, source)
     return cfg
+
+
+def _check_options(cfg: dict[str, dict[str, Any]], source: str) -> None:
+    """Ranges of the scale options (checked by their dataclasses) and join-count targets."""
+    for section, (cls, names) in SECTIONS.items():
+        values = {k: cfg[section][k] for k in names}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        try:
+            cls(**values)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: [{section}] {exc}") from None
+    for target in cfg["stats"]["join_counts"]:
+        column, _, value = target.partition("=")
+        if not column.strip() or not value.strip():
+            raise ConfigError(
+                f"{source}: [stats] join_counts entry {target!r} must be 'column=value' "
+                "(e.g. 'layout=building')"
+            )
 
 
 def load_config(path: str | os.PathLike) -> dict[str, dict[str, Any]]:

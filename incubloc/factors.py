@@ -161,10 +161,11 @@ def _extra_layer(sa: StudyArea, name: str) -> gpd.GeoDataFrame | None:
     if not sa.path or not Path(sa.path).is_file():
         return None
     import pyogrio
+    from pyogrio.errors import DataSourceError
 
     try:
         present = {row[0] for row in pyogrio.list_layers(sa.path)}
-    except Exception:  # not a GeoPackage GDAL can list: treat as absent
+    except (OSError, DataSourceError):  # not a file GDAL can list: treat as absent
         return None
     if name not in present:
         return None

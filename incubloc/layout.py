@@ -15,7 +15,7 @@ building footprints whose representative point lies in it. A site is
 ``building`` when it has few buildings (``max_buildings``) that cover much of it
 (``min_coverage``), are multi-storey (``min_levels``) and stand on a small plot
 (``max_site_area_m2``); otherwise, with at least one building, it is ``park``. The
-thresholds are in :class:`LayoutThresholds`.
+thresholds are in :class:`LayoutThresholds` (defined in :mod:`incubloc.options`).
 
 A point-only site (no polygon) is the footprint of the building that contains the
 point (within ``point_building_tolerance_m``, the nearest if several). The land-use
@@ -33,7 +33,6 @@ site.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -42,85 +41,17 @@ import shapely
 from pyproj import CRS
 
 from incubloc.coords import to_metric
-from incubloc.errors import ConfigError, StudyAreaError
-from incubloc.relation import _analysis_crs, _site_frame
+from incubloc.errors import StudyAreaError
+from incubloc.geometry import analysis_crs, site_frame
+from incubloc.options import LayoutThresholds
+from incubloc.vocabulary import LAYOUT, UNCLASSIFIED
 
 __all__ = ["LAYOUTS", "LayoutThresholds", "classify_layout", "site_layout"]
 
 log = logging.getLogger(__name__)
 
 #: Labels of :func:`classify_layout` (``layout`` column).
-LAYOUTS = ("building", "park", "mixed", "unclassified")
-
-
-@dataclass(frozen=True)
-class LayoutThresholds:
-    """Thresholds deciding building (楼宇式) versus park (园区式) layout.
-
-    A site is ``building`` when **all** of: ``n_buildings <= max_buildings``,
-    ``coverage >= min_coverage``, ``mean_levels >= min_levels`` and
-    ``site_area_m2 <= max_site_area_m2``; otherwise ``park`` when it has at least one
-    building. An unknown ``mean_levels`` (no building has ``levels`` or ``height``)
-    fails the ``min_levels`` test.
-
-    Attributes
-    ----------
-    max_buildings : int
-        3. The paper's building layout puts everything "in one or a few buildings"
-        (一栋或几栋建筑); a campus has more.
-    min_coverage : float
-        0.30. Building coverage ratio (Σ footprint / site area). A building-type
-        incubator's plot is mostly its building; a campus keeps roads, green and
-        water between buildings (the paper's facility and ecological spaces).
-    min_levels : float
-        4.0. Footprint-weighted mean number of storeys. Vertical stacking needs a
-        multi-storey building; four storeys is where Chinese building codes start
-        counting a building as multi-storey (多层) rather than low-rise.
-    max_site_area_m2 : float
-        30 000 (3 ha, about one inner-city block). The paper calls building-type
-        incubators small (规模比较小) and campus parks large.
-    point_building_tolerance_m : float
-        10. How far a point-only site may be from a footprint and still be taken to
-        be in it (geocoded points often fall just outside the outline).
-    storey_height_m : float
-        3.0. Metres per storey when only a building's ``height`` is known
-        (levels = height / storey_height_m).
-
-    The defaults follow the paper's qualitative description; calibrate them
-    against declared labels with :func:`incubloc.agreement.agreement`.
-
-    Examples
-    --------
-    >>> LayoutThresholds().max_buildings
-    3
-    >>> LayoutThresholds(min_levels=6).min_levels
-    6
-    """
-
-    max_buildings: int = 3
-    min_coverage: float = 0.30
-    min_levels: float = 4.0
-    max_site_area_m2: float = 30_000.0
-    point_building_tolerance_m: float = 10.0
-    storey_height_m: float = 3.0
-
-    def __post_init__(self) -> None:
-        checks = {
-            "max_buildings": self.max_buildings >= 1,
-            "min_coverage": 0 <= self.min_coverage <= 1,
-            "min_levels": self.min_levels >= 0,
-            "max_site_area_m2": self.max_site_area_m2 > 0,
-            "point_building_tolerance_m": self.point_building_tolerance_m >= 0,
-            "storey_height_m": self.storey_height_m > 0,
-        }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            vals = ", ".join(f"{k}={getattr(self, k)!r}" for k in bad)
-            raise ConfigError(
-                f"invalid layout threshold(s) {vals}: max_buildings ≥ 1, 0 ≤ min_coverage ≤ 1, "
-                "min_levels ≥ 0, max_site_area_m2 > 0, point_building_tolerance_m ≥ 0, "
-                "storey_height_m > 0"
-            )
+LAYOUTS = (*LAYOUT.labels, UNCLASSIFIED)
 
 
 _SITE_OUT = [
@@ -299,7 +230,7 @@ def site_layout(
     sites: gpd.GeoDataFrame | None,
     buildings: gpd.GeoDataFrame | None,
     *,
-    thresholds: LayoutThresholds = LayoutThresholds(),
+    thresholds: LayoutThresholds | None = None,
     crs: object = None,
 ) -> pd.DataFrame:
     """Layout of every site: building (楼宇式) or park (园区式).
@@ -313,8 +244,8 @@ def site_layout(
         one point site at their own location.
     buildings : GeoDataFrame or None
         Building footprints with ``levels`` and optionally ``height`` (m).
-    thresholds : LayoutThresholds
-        Decision thresholds (defaults documented there).
+    thresholds : LayoutThresholds, optional
+        Decision thresholds (default ``LayoutThresholds()``, documented there).
     crs : CRS-like, optional
         Metric CRS of the analysis (default: local UTM zone).
 
@@ -337,9 +268,9 @@ def site_layout(
          layout  n_buildings  coverage  mean_levels
     0  building          1.0       1.0         20.0
     """
-    target = _analysis_crs(incubators, sites, crs)
-    sf = _site_frame(incubators, sites, target)
-    return _layout_frame(sf, buildings, thresholds)[_SITE_OUT]
+    target = analysis_crs(incubators, sites, crs)
+    sf = site_frame(incubators, sites, target)
+    return _layout_frame(sf, buildings, thresholds or LayoutThresholds())[_SITE_OUT]
 
 
 def classify_layout(
@@ -347,7 +278,7 @@ def classify_layout(
     sites: gpd.GeoDataFrame | None = None,
     buildings: gpd.GeoDataFrame | None = None,
     *,
-    thresholds: LayoutThresholds = LayoutThresholds(),
+    thresholds: LayoutThresholds | None = None,
     crs: object = None,
 ) -> pd.DataFrame:
     """Classify every incubator's layout as building, park or mixed.
@@ -382,9 +313,9 @@ def classify_layout(
     cols = ["layout", "n_sites", "n_buildings", "coverage", "mean_levels", "site_area_m2", "reason"]
     if n == 0:
         return pd.DataFrame(columns=cols, index=index)
-    target = _analysis_crs(incubators, sites, crs)
-    sf = _site_frame(incubators, sites, target)
-    lay = _layout_frame(sf, buildings, thresholds)
+    target = analysis_crs(incubators, sites, crs)
+    sf = site_frame(incubators, sites, target)
+    lay = _layout_frame(sf, buildings, thresholds or LayoutThresholds())
     lay = lay.loc[lay["_inc"] >= 0].reset_index(drop=True)
     inc = lay["_inc"].to_numpy()
 
@@ -399,8 +330,8 @@ def classify_layout(
     n_park = np.bincount(inc, weights=(lay["layout"] == "park").to_numpy(), minlength=n)
     layout = np.select(
         [(n_bld > 0) & (n_park == 0), (n_bld == 0) & (n_park > 0), (n_bld > 0) & (n_park > 0)],
-        ["building", "park", "mixed"],
-        default="unclassified",
+        list(LAYOUT.labels),
+        default=UNCLASSIFIED,
     )
     measured = ~np.isnan(lay["_foot"].to_numpy())
     foot = total(lay["_foot"].to_numpy())

@@ -9,7 +9,8 @@ pairs are tested with the vectorised :func:`shapely.intersects_xy` /
 
 A point may fall in several polygons (overlaps, shared boundaries): the rule is
 **first match**, the polygon with the lowest position, as
-:func:`incubloc.region.assign_region` does. With ``predicate="intersects"``
+:func:`incubloc.region.assign_region` does (both call
+:func:`incubloc.geometry.first_match`). With ``predicate="intersects"``
 (default) a point on a boundary belongs to the polygon; with ``"contains"`` only
 interior points count (``geopandas.sjoin(..., predicate="within")``).
 
@@ -34,6 +35,7 @@ import pandas as pd
 import shapely
 
 from incubloc.errors import InputError
+from incubloc.geometry import first_match
 
 __all__ = [
     "assign_polygons",
@@ -110,80 +112,7 @@ def points_in_polygons(
                 raise InputError("points_in_polygons needs point geometries (take centroids first)")
             coords[ok] = shapely.get_coordinates(geoms[ok])
         xy = coords
-    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
-    polys = _geoms(polygons)
-    n = len(xy)
-    out = np.full(n, -1, dtype=np.int64)
-    valid = ~(shapely.is_missing(polys) | shapely.is_empty(polys))
-    if n == 0 or not valid.any():
-        return out
-    index = _CellIndex(polys, valid, predicate, n)
-    finite = np.flatnonzero(np.isfinite(xy).all(axis=1))
-    for start in range(0, len(finite), chunk):
-        rows = finite[start : start + chunk]
-        out[rows] = index.lookup(xy[rows])
-    return out
-
-
-class _CellIndex:
-    """Polygons indexed by the cells of a regular grid over their extent.
-
-    Each cell lists, in ascending position, the polygons whose bounding box meets
-    it (pure arithmetic on the bounds: no cell geometry is built). A point is tested
-    only against its cell's list with the vectorised ``intersects_xy`` /
-    ``contains_xy`` on prepared polygons, and no shapely Point is created; the first
-    hit is the first match.
-    """
-
-    def __init__(self, polys: np.ndarray, valid: np.ndarray, predicate: str, n_points: int):
-        self.polys = polys
-        shapely.prepare(polys[valid])
-        self.test = shapely.intersects_xy if predicate == "intersects" else shapely.contains_xy
-        pos = np.flatnonzero(valid)
-        b = shapely.bounds(polys[pos])
-        x0, y0 = b[:, 0].min(), b[:, 1].min()
-        w = max(b[:, 2].max() - x0, 1e-9)
-        h = max(b[:, 3].max() - y0, 1e-9)
-        # ~64 cells per polygon gives few candidates per point; fewer for few points,
-        # where building the index would dominate
-        n_cells = int(np.clip(min(64 * len(pos), 4 * n_points), 4096, 1_000_000))
-        size = float(np.sqrt(w * h / n_cells))
-        self.x0, self.y0, self.size = x0, y0, size
-        self.nx = int(np.floor(w / size)) + 1
-        self.ny = int(np.floor(h / size)) + 1
-        # Cells of each bounding box, by the very expression lookup() uses: rounding
-        # is monotone, so a point inside a box always lands in one of its cells.
-        cx0, cx1 = (np.floor((b[:, i] - x0) / size).astype(np.int64) for i in (0, 2))
-        cy0, cy1 = (np.floor((b[:, i] - y0) / size).astype(np.int64) for i in (1, 3))
-        wx, wy = cx1 - cx0 + 1, cy1 - cy0 + 1
-        k = wx * wy
-        owner = np.repeat(np.arange(len(pos)), k)
-        local = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)
-        ly, lx = np.divmod(local, wx[owner])
-        cell = (cy0[owner] + ly) * self.nx + cx0[owner] + lx
-        poly = pos[owner]
-        order = np.lexsort((poly, cell))
-        self.cand = poly[order]
-        self.count = np.bincount(cell, minlength=self.nx * self.ny)
-        self.start = np.cumsum(self.count) - self.count
-
-    def lookup(self, xy: np.ndarray) -> np.ndarray:
-        cx = np.floor((xy[:, 0] - self.x0) / self.size)
-        cy = np.floor((xy[:, 1] - self.y0) / self.size)
-        inside = (cx >= 0) & (cx < self.nx) & (cy >= 0) & (cy < self.ny)
-        out = np.full(len(xy), -1, dtype=np.int64)
-        pts = np.flatnonzero(inside)
-        cell = (cy[pts] * self.nx + cx[pts]).astype(np.int64)
-        c = self.count[cell]
-        owner = np.repeat(np.arange(len(pts)), c)
-        k = np.arange(len(owner)) - np.repeat(np.cumsum(c) - c, c)
-        cand = self.cand[self.start[cell][owner] + k]
-        where = pts[owner]
-        hit = self.test(self.polys[cand], xy[where, 0], xy[where, 1])
-        # candidates are in ascending position: the first hit is the first match
-        who, first = np.unique(owner[hit], return_index=True)
-        out[pts[who]] = cand[hit][first]
-        return out
+    return first_match(xy, _geoms(polygons), predicate=predicate, chunk=chunk)
 
 
 def footprints_in_polygons(

@@ -34,6 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from incubloc import vocabulary
+
 __all__ = [
     "COLOURS",
     "FIGURES",
@@ -72,60 +74,14 @@ class NoData(LookupError):
 # ------------------------------------------------------------------ colours, labels
 #: One colour per class, shared by every figure.
 COLOURS: dict[str, dict[str, str]] = {
-    "level": {
-        "national": "#08306b",
-        "provincial": "#2171b5",
-        "municipal": "#9ecae1",
-        "unclassified": "#bdbdbd",
-    },
-    "ring": {
-        "core": "#a50f15",
-        "inner_suburb": "#fb6a4a",
-        "outer_suburb": "#fcbba1",
-        "unclassified": "#bdbdbd",
-    },
-    "relation": {
-        "park_in_park": "#1b9e77",
-        "standalone": "#d95f02",
-        "mixed": "#7570b3",
-        "unclassified": "#bdbdbd",
-    },
-    "layout": {
-        "building": "#e7298a",
-        "park": "#66a61e",
-        "mixed": "#e6ab02",
-        "unclassified": "#bdbdbd",
-    },
+    **vocabulary.COLOURS,  # level, ring, relation, layout
     "lisa": {"HH": "#d7191c", "HL": "#fdae61", "LH": "#abd9e9", "LL": "#2c7bb6", "ns": "#f0f0f0"},
     "hotspot": {"hot": "#d7191c", "cold": "#2c7bb6", "ns": "#f0f0f0"},
 }
 
 #: Bilingual legend labels (English term, then the paper's Chinese term).
 LABELS: dict[str, dict[str, str]] = {
-    "level": {
-        "national": "National 国家级",
-        "provincial": "Provincial 省级",
-        "municipal": "Municipal 市级",
-        "unclassified": "Unknown 未知",
-    },
-    "ring": {
-        "core": "Core 中心城区",
-        "inner_suburb": "Inner suburb 近郊区",
-        "outer_suburb": "Outer suburb 远郊区",
-        "unclassified": "Unclassified 未分类",
-    },
-    "relation": {
-        "park_in_park": "Park-in-park 园中园型",
-        "standalone": "Standalone 独立型",
-        "mixed": "Mixed 混合型",
-        "unclassified": "Unclassified 未分类",
-    },
-    "layout": {
-        "building": "Building 楼宇式",
-        "park": "Park 园区式",
-        "mixed": "Mixed 混合式",
-        "unclassified": "Unclassified 未分类",
-    },
+    **{k: vocabulary.DISPLAY[k] for k in ("level", "ring", "relation", "layout")},
     "lisa": {
         "HH": "High–High 高高集聚",
         "HL": "High–Low 高低异常",
@@ -136,8 +92,8 @@ LABELS: dict[str, dict[str, str]] = {
     "hotspot": {"hot": "Hot spot 热点", "cold": "Cold spot 冷点", "ns": "Not significant 不显著"},
 }
 
-_RING_ORDER = ("core", "inner_suburb", "outer_suburb")
-_RING_ZH = {"core": "中心城区", "inner_suburb": "近郊区", "outer_suburb": "远郊区"}
+_RING_ORDER = vocabulary.RING.labels
+_RING_ZH = vocabulary.RING.zh
 _BASE_FILL = "#f4f1ea"
 _BASE_EDGE = "#8c8c8c"
 
@@ -287,7 +243,7 @@ def _table(study: Any, name: str) -> pd.DataFrame | None:
     return tab if isinstance(tab, pd.DataFrame) and len(tab) else None
 
 
-def _core_city(study: Any) -> str:
+def core_city(study: Any) -> str:
     cfg = getattr(study, "config", None) or {}
     name = (cfg.get("study_area") or {}).get("core_city")
     if name:
@@ -303,7 +259,7 @@ def _core_city(study: Any) -> str:
     raise NoData("no core city: set [study_area] core_city or mark one city core")
 
 
-def _zh_names(study: Any) -> dict[str, str]:
+def zh_names(study: Any) -> dict[str, str]:
     """English name → Chinese name, from the cities and settlements layers."""
     out: dict[str, str] = {}
     for layer, en, zh in (("settlements", "settlement", "settlement_zh"), ("cities", "city", "city_zh")):
@@ -314,13 +270,13 @@ def _zh_names(study: Any) -> dict[str, str]:
     return out
 
 
-def _short_zh(name: str) -> str:
+def short_zh(name: str) -> str:
     # 南京市 → 南京; keep 县 / 区 so counties stay recognisable.
     return name[:-1] if name.endswith("市") and len(name) > 2 else name
 
 
 def _bilingual(names: list[str], zh: dict[str, str], sep: str = "\n") -> list[str]:
-    return [f"{_short_zh(zh[n])}{sep}{n}" if n in zh else str(n) for n in names]
+    return [f"{short_zh(zh[n])}{sep}{n}" if n in zh else str(n) for n in names]
 
 
 # ------------------------------------------------------------------ map furniture
@@ -401,7 +357,7 @@ def _basemap(ax: Any, study: Any, crs: Any, *, labels: bool = True, fill: str = 
 def _label_polygons(ax: Any, gdf: Any, column: str, *, size: float = 9, dark: bool = True) -> None:
     pts = gdf.geometry.representative_point()
     for p, name in zip(pts, gdf[column].astype(str), strict=True):
-        ax.text(p.x, p.y, _short_zh(name), ha="center", va="center", fontsize=size,
+        ax.text(p.x, p.y, short_zh(name), ha="center", va="center", fontsize=size,
                 color="#111111" if dark else "#555555", zorder=15,
                 path_effects=_halo(), clip_on=True)
 
@@ -535,7 +491,7 @@ def fig_counts_by_city(study: Any, *, ax: Any = None) -> Any:
     inc = _incubators(study, None)
     tab = _crosstab(inc, "level")
     fig, ax = _new(ax, (8, 4.5))
-    _stacked(ax, tab, "level", _zh_names(study))
+    _stacked(ax, tab, "level", zh_names(study))
     _title(ax, "Incubators by city and level", "孵化器的数量及其地区分布")
     return fig
 
@@ -545,7 +501,7 @@ def fig_relation_by_city(study: Any, *, ax: Any = None) -> Any:
     """Relation to host spaces by city (the article's figure 7/8): stacked bars."""
     tab = _crosstab(_incubators(study, None), "relation")
     fig, ax = _new(ax, (8, 4.5))
-    _stacked(ax, tab, "relation", _zh_names(study))
+    _stacked(ax, tab, "relation", zh_names(study))
     _title(ax, "Relation to host spaces by city", "园中园/独立/混合")
     return fig
 
@@ -555,7 +511,7 @@ def fig_layout_by_city(study: Any, *, ax: Any = None) -> Any:
     """Internal layout by city (the article's figure 9): stacked bars."""
     tab = _crosstab(_incubators(study, None), "layout")
     fig, ax = _new(ax, (8, 4.5))
-    _stacked(ax, tab, "layout", _zh_names(study))
+    _stacked(ax, tab, "layout", zh_names(study))
     _title(ax, "Internal layout by city", "楼宇式/园区式/混合式")
     return fig
 
@@ -632,7 +588,7 @@ def fig_ring_patterns(study: Any, *, ax: Any = None) -> Any:
     """
     inc = _incubators(study, None)
     tab = _ring_counts(inc)
-    zh = _zh_names(study)
+    zh = zh_names(study)
     fig, ax = _new(ax, (7.5, 0.3 * len(tab) + 1.4))
     n_rows = len(tab)
     for j, ring in enumerate(_RING_ORDER):
@@ -645,7 +601,7 @@ def fig_ring_patterns(study: Any, *, ax: Any = None) -> Any:
     labels = []
     for i, city in enumerate(tab.index):
         pattern = "+".join(r for r in _RING_ORDER if tab.loc[city, r] > 0)
-        labels.append(f"{_short_zh(zh[city])} {city}" if city in zh else str(city))
+        labels.append(f"{short_zh(zh[city])} {city}" if city in zh else str(city))
         ax.text(3.12, n_rows - 0.5 - i, pattern_label(pattern), ha="left", va="center",
                 fontsize=8)
     ax.set_xlim(0, 6.4)
@@ -717,7 +673,7 @@ def fig_ring_maps(study: Any, *, ax: Any = None) -> Any:
     nrow = math.ceil(len(order) / ncol)
     fig = _make_figure((3.2 * ncol, 3.4 * nrow + 0.6))
     axes = fig.subplots(nrow, ncol, squeeze=False)
-    zh = _zh_names(study)
+    zh = zh_names(study)
     handles: dict[str, Any] = {}
     for a, city in zip(axes.flat, order, strict=False):
         if cities is not None:
@@ -732,7 +688,7 @@ def fig_ring_maps(study: Any, *, ax: Any = None) -> Any:
         bounds = (cities[cities["city"] == city] if cities is not None else sub).total_bounds
         _finish_map(a, bounds, pad=0.02)
         pattern = _pattern_of(study, city)
-        name = f"{_short_zh(zh.get(city, city))} {city}" if city in zh else city
+        name = f"{short_zh(zh.get(city, city))} {city}" if city in zh else city
         a.set_title(f"{name} (n = {len(pts)})\n{pattern}", fontsize=8.5, loc="left",
                     fontweight="normal")
     for a in list(axes.flat)[len(order):]:
@@ -758,7 +714,7 @@ def _pattern_of(study: Any, city: str) -> str:
 def fig_core_rings(study: Any, *, ax: Any = None) -> Any:
     """The core city's rings with its incubators and density by ring (figure 5)."""
     crs = _crs(study)
-    city = _core_city(study)
+    city = core_city(study)
     rings = _layer(study, "rings", crs)
     if rings is None:
         raise NoData("the study area has no 'rings' layer")
@@ -793,9 +749,9 @@ def fig_core_rings(study: Any, *, ax: Any = None) -> Any:
     handles.append(Line2D([], [], ls="", marker="o", markerfacecolor="black",
                           markeredgecolor="white", label=f"Incubator 孵化器 ({len(pts)})"))
     _finish_map(ax, sub.total_bounds, pad=0.02)
-    zh = _zh_names(study).get(city, "")
+    zh = zh_names(study).get(city, "")
     _legend(ax, handles, None, loc="upper left")
-    _title(ax, f"{city}: rings and incubators", f"{_short_zh(zh)}孵化器的圈层分布")
+    _title(ax, f"{city}: rings and incubators", f"{short_zh(zh)}孵化器的圈层分布")
     if bx is not None:
         _density_bars(bx, tab, city, pts)
     return fig
@@ -837,7 +793,7 @@ def fig_opening_sequence(study: Any, *, ax: Any = None) -> Any:
     inc = _incubators(study, None)
     if "opened" not in inc or "ring" not in inc:
         raise NoData("incubators have no 'opened' or 'ring' column")
-    city = _core_city(study)
+    city = core_city(study)
     key = "ring_city" if "ring_city" in inc else "city"
     df = inc[(inc[key] == city) & inc["ring"].isin(_RING_ORDER)]
     df = df[pd.to_numeric(df["opened"], errors="coerce").notna()]
@@ -900,7 +856,7 @@ def _class_map(study: Any, ax: Any, column: str, kind: str, title: tuple[str, st
         panels = list(fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.15]}))
     city = None
     with contextlib.suppress(NoData):
-        city = _core_city(study)
+        city = core_city(study)
     host_layer = _layer(study, "hosts", crs) if hosts else None
     for i, a in enumerate(panels):
         cities = _basemap(a, study, crs, labels=(i == 0))
@@ -939,8 +895,8 @@ def _class_map(study: Any, ax: Any, column: str, kind: str, title: tuple[str, st
                     _legend(a, [Line2D([], [], color=COLOURS["ring"]["core"], ls="--",
                                        label="Core ring boundary 中心城区边界")], None)
             _finish_map(a, zb, pad=0.02)
-            zh = _zh_names(study).get(city, "")
-            _title(a, f"{city}, core and inner suburb", f"{_short_zh(zh)}主城与近郊")
+            zh = zh_names(study).get(city, "")
+            _title(a, f"{city}, core and inner suburb", f"{short_zh(zh)}主城与近郊")
     return fig
 
 
@@ -1032,7 +988,7 @@ def _cell_size(name: str) -> float:
     return float(m[-1]) if m else math.inf
 
 
-def _grid_cell_size(name: str, grid: Any = None) -> float:
+def grid_cell_size(name: str, grid: Any = None) -> float:
     """Cell size in metres: from the grid's name, else from its typical (median) cell area."""
     size = _cell_size(name)
     if math.isfinite(size) or grid is None or not len(grid):
@@ -1045,7 +1001,7 @@ def _grid_cell_size(name: str, grid: Any = None) -> float:
 
 
 def _grid_title(name: str, grid: Any = None) -> str:
-    size = _grid_cell_size(name, grid)
+    size = grid_cell_size(name, grid)
     return f"{size / 1000:.3g} km grid 网格" if math.isfinite(size) else f"grid {name}"
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -33,10 +32,13 @@ import shapely
 from pyproj import CRS
 from scipy import stats
 
-from incubloc._results import Result, jsonable
+from incubloc._results import Result
 from incubloc.coords import metric_crs
-from incubloc.errors import ConfigError, CoordinateError, InputError, StudyAreaError
+from incubloc.errors import ConfigError, InputError, StudyAreaError
+from incubloc.geometry import first_match, located_points
+from incubloc.options import RegionOptions
 from incubloc.studyarea import StudyArea
+from incubloc.vocabulary import LEVEL, TIER, UNCLASSIFIED
 
 __all__ = [
     "DEFAULT_BELT_M",
@@ -57,13 +59,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-UNCLASSIFIED = "unclassified"
 
 #: Half-width of a corridor belt when neither the layer nor the caller gives one (m).
 DEFAULT_BELT_M = 30_000.0
 
 #: Accreditation levels, highest first.
-LEVELS = ("national", "provincial", "municipal")
+LEVELS = LEVEL.labels
 
 #: Columns of :func:`assign_region`.
 REGION_COLUMNS = ("city", "province", "settlement", "settlement_kind", "tier", "zone", "reason")
@@ -83,33 +84,23 @@ class Tier(NamedTuple):
 
 
 #: State Council 2014 city-size standard (国发〔2014〕51号), largest first.
-TIERS_2014: tuple[Tier, ...] = (
-    Tier("super_large", 10_000_000, "超大城市"),
-    Tier("extra_large", 5_000_000, "特大城市"),
-    Tier("large_i", 3_000_000, "Ⅰ型大城市"),
-    Tier("large_ii", 1_000_000, "Ⅱ型大城市"),
-    Tier("medium", 500_000, "中等城市"),
-    Tier("small_i", 200_000, "Ⅰ型小城市"),
-    Tier("small_ii", 0, "Ⅱ型小城市"),
-    Tier("town", None, "小城镇"),
+TIERS_2014: tuple[Tier, ...] = tuple(
+    Tier(label, lower, TIER.zh[label])
+    for label, lower in zip(
+        TIER.labels, (10_000_000, 5_000_000, 3_000_000, 1_000_000, 500_000, 200_000, 0, None),
+        strict=True,
+    )
 )
 
 #: Tier labels of :data:`TIERS_2014`, largest first.
 TIER_ORDER: tuple[str, ...] = tuple(t.label for t in TIERS_2014)
 
-_LEVEL_ALIASES = {
-    "national": "national", "国家级": "national", "国家": "national",
-    "provincial": "provincial", "省级": "provincial", "省": "provincial",
-    "municipal": "municipal", "市级": "municipal", "市": "municipal",
-}
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 
 
 # --------------------------------------------------------------------------- results
 
 
-_jsonable = jsonable
-_Result = Result
 
 
 # --------------------------------------------------------------------------- tiers
@@ -238,27 +229,6 @@ def tier_from_population(
 # --------------------------------------------------------------------------- helpers
 
 
-def _points(incubators: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Point geometries in EPSG:4326 (object array) and a mask of located rows."""
-    if not isinstance(incubators, gpd.GeoDataFrame):
-        raise InputError(
-            "incubators must be a GeoDataFrame of points: read them with "
-            "incubloc.io.read_incubators"
-        )
-    if incubators.crs is None:
-        raise CoordinateError("the incubators have no CRS: set one (e.g. gdf.set_crs(4326))")
-    geom = incubators.geometry
-    if CRS.from_user_input(geom.crs).to_epsg() != 4326:
-        geom = geom.to_crs(4326)
-    arr = np.asarray(geom.values, dtype=object)
-    valid = ~(shapely.is_missing(arr) | shapely.is_empty(arr))
-    if valid.any():
-        arr = arr.copy()
-        # Polygons stand for their inside point; points are unchanged.
-        arr[valid] = shapely.point_on_surface(arr[valid])
-    return arr, valid
-
-
 def _layer(
     gdf: gpd.GeoDataFrame, name: str, required: Sequence[str]
 ) -> gpd.GeoDataFrame:
@@ -276,23 +246,6 @@ def _layer(
     if CRS.from_user_input(gdf.crs).to_epsg() != 4326:
         gdf = gdf.to_crs(4326)
     return gdf
-
-
-def _first_match(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
-    """Position of the first (lowest-position) polygon intersecting each point, or -1.
-
-    ``intersects`` rather than ``within`` so that a point on a shared boundary
-    still finds a polygon; taking the lowest position makes the choice
-    deterministic.
-    """
-    n_poly = len(polygons)
-    out = np.full(len(points), n_poly, dtype=np.int64)
-    if n_poly and len(points):
-        tree = shapely.STRtree(polygons)
-        ip, it = tree.query(points, predicate="intersects")
-        np.minimum.at(out, ip, it)
-    out[out == n_poly] = -1
-    return out
 
 
 def _pick(values: pd.Series | np.ndarray, pos: np.ndarray, hit: np.ndarray, out: np.ndarray) -> None:
@@ -468,7 +421,7 @@ def assign_region(
     """
     if not isinstance(study_area, StudyArea):
         raise InputError("study_area must be a StudyArea: load it with incubloc.load_study_area")
-    pts, located = _points(incubators)
+    pts, located = located_points(incubators)
     n = len(pts)
     cols = {c: np.full(n, UNCLASSIFIED, dtype=object) for c in REGION_COLUMNS[:-1]}
     reasons: list[tuple[np.ndarray, Any]] = [
@@ -482,7 +435,7 @@ def assign_region(
         reasons.append((located, "no cities layer in the study area"))
     else:
         cities = _layer(cities, "cities", ("city", "province"))
-        pos = city_pos = _first_match(pts, np.asarray(cities.geometry.values, dtype=object))
+        pos = city_pos = first_match(pts, np.asarray(cities.geometry.values, dtype=object))
         inside = pos >= 0
         _pick(cities["city"], pos, inside, cols["city"])
         _pick(cities["province"], pos, inside, cols["province"])
@@ -505,7 +458,7 @@ def assign_region(
         reasons.append((inside, "no settlements layer in the study area"))
     else:
         settlements = _layer(settlements, "settlements", ("settlement", "city", "kind"))
-        pos = _first_match(pts, np.asarray(settlements.geometry.values, dtype=object))
+        pos = first_match(pts, np.asarray(settlements.geometry.values, dtype=object))
         hit = (pos >= 0) & inside
         _pick(settlements["settlement"], pos, hit, cols["settlement"])
         _pick(settlements["kind"], pos, hit, cols["settlement_kind"])
@@ -541,7 +494,7 @@ def assign_region(
             )
         else:
             zones = _layer(zones, "zones", ("zone",))
-            pos = _first_match(pts, np.asarray(zones.geometry.values, dtype=object))
+            pos = first_match(pts, np.asarray(zones.geometry.values, dtype=object))
             has_zone = (pos >= 0) & rest
             _pick(zones["zone"].astype(str), pos, has_zone, named)
         zone = np.select(
@@ -558,16 +511,6 @@ def assign_region(
 
 
 # --------------------------------------------------------------------------- tables
-
-
-def _normalise_level(values: pd.Series) -> pd.Series:
-    def norm(v: Any) -> str:
-        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
-            return UNCLASSIFIED
-        key = unicodedata.normalize("NFKC", str(v)).strip().lower().replace(" ", "")
-        return _LEVEL_ALIASES.get(key, UNCLASSIFIED)
-
-    return values.astype(object).map(norm)
 
 
 def _labels(classified: pd.DataFrame, col: str) -> pd.Series:
@@ -703,7 +646,7 @@ def region_tables(
     present_tiers = [t for t in tier_order if t in set(tiers) or t in lists["tier"]]
     out["tier"] = _count_table(tiers, "tier", categories=present_tiers, order="given")
     level = (
-        _normalise_level(classified["level"])
+        LEVEL.classes(classified["level"])
         if "level" in classified.columns
         else pd.Series(UNCLASSIFIED, index=classified.index, dtype=object)
     )
@@ -761,7 +704,7 @@ def _settlement_info(
 
 
 @dataclasses.dataclass
-class TierRelation(_Result):
+class TierRelation(Result):
     """Incubators per settlement against the settlement's tier.
 
     Attributes
@@ -892,7 +835,10 @@ def tier_relation(
 
 
 def province_ratio(
-    classified: pd.DataFrame, *, numerator: str = "Jiangsu", denominator: str = "Anhui"
+    classified: pd.DataFrame,
+    *,
+    numerator: str = RegionOptions.province_ratio[0],
+    denominator: str = RegionOptions.province_ratio[1],
 ) -> float:
     """Incubators in province ``numerator`` per incubator in ``denominator``.
 
@@ -918,7 +864,7 @@ def province_ratio(
 
 
 @dataclasses.dataclass
-class RegionSummary(_Result):
+class RegionSummary(Result):
     """The region-scale tables and statistics in one object.
 
     Attributes
@@ -953,8 +899,8 @@ def region_summary(
     classified: pd.DataFrame,
     *,
     study_area: StudyArea | None = None,
-    numerator: str = "Jiangsu",
-    denominator: str = "Anhui",
+    numerator: str = RegionOptions.province_ratio[0],
+    denominator: str = RegionOptions.province_ratio[1],
     thresholds: Any = TIERS_2014,
 ) -> RegionSummary:
     """Tables, province ratio and tier relation of the region scale.

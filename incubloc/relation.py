@@ -32,8 +32,11 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from incubloc.coords import metric_crs, to_metric
-from incubloc.errors import ConfigError, CoordinateError, InputError, StudyAreaError
+from incubloc.coords import to_metric
+from incubloc.errors import StudyAreaError
+from incubloc.geometry import analysis_crs, best_match, match_pairs, site_frame
+from incubloc.options import RelationOptions
+from incubloc.vocabulary import RELATION, UNCLASSIFIED
 
 __all__ = ["HOST_KINDS", "RELATIONS", "classify_relation", "site_relation"]
 
@@ -51,138 +54,10 @@ HOST_KINDS = (
 )
 
 #: Labels of :func:`classify_relation` (``relation`` column).
-RELATIONS = ("park_in_park", "standalone", "mixed", "unclassified")
-
-_SITE_COLUMNS = ["incubator_id", "site_id"]
+RELATIONS = (*RELATION.labels, UNCLASSIFIED)
 
 
 # --------------------------------------------------------------------------- helpers
-# Shared with incubloc.layout: both scales work on the same table of sites.
-
-
-def _valid_geometry(gdf: gpd.GeoDataFrame) -> np.ndarray:
-    geom = gdf.geometry.values
-    return ~(shapely.is_missing(geom) | shapely.is_empty(geom))
-
-
-def _analysis_crs(
-    incubators: gpd.GeoDataFrame, sites: gpd.GeoDataFrame | None, crs: object
-) -> CRS:
-    """The common metric CRS: ``crs``, else that of projected input, else local UTM."""
-    if crs is not None:
-        return CRS.from_user_input(crs)
-    for gdf in (incubators, sites):
-        if gdf is None or len(gdf) == 0 or gdf.crs is None:
-            continue
-        valid = _valid_geometry(gdf)
-        if not valid.any():
-            continue
-        if gdf.crs.is_projected and gdf.crs.axis_info[0].unit_name in ("metre", "meter"):
-            return CRS.from_user_input(gdf.crs)
-        return metric_crs(gdf.loc[valid])
-    # Nothing is located, so nothing will be measured: any metric CRS will do.
-    log.warning("no incubator or site has a location; every class will be unclassified")
-    return CRS.from_epsg(3857)
-
-
-def _incubator_ids(incubators: gpd.GeoDataFrame) -> pd.Series:
-    if "id" in incubators.columns:
-        return incubators["id"].astype(str)
-    return pd.Series(incubators.index.astype(str), index=incubators.index)
-
-
-def _site_frame(
-    incubators: gpd.GeoDataFrame, sites: gpd.GeoDataFrame | None, target: CRS
-) -> gpd.GeoDataFrame:
-    """One row per site in ``target``, ordered by incubator then site.
-
-    Columns: ``incubator_id``, ``site_id``, geometry, ``_inc`` (position of the
-    incubator, -1 when the site names an unknown incubator), ``_polygon`` (site has
-    area), ``_from_point`` (the incubator's own point), ``_empty`` (no geometry).
-    Only ids and geometry are taken from the inputs.
-    """
-    if not isinstance(incubators, gpd.GeoDataFrame):
-        raise InputError("incubators must be a GeoDataFrame: read them with incubloc.io.read_incubators")
-    if incubators.crs is None:
-        raise CoordinateError("the incubators have no CRS: set one (e.g. gdf.set_crs(4326))")
-    ids = _incubator_ids(incubators)
-    frames = []
-    has_site = np.zeros(len(incubators), dtype=bool)
-    if sites is not None and len(sites) > 0:
-        if "incubator_id" not in sites.columns:
-            raise InputError(
-                "the sites layer lacks the column 'incubator_id': add it with the id of the "
-                "incubator each site belongs to"
-            )
-        if sites.crs is None:
-            raise CoordinateError("the sites layer has no CRS: set one (e.g. gdf.set_crs(4326))")
-        if ids.duplicated().any():
-            dup = sorted(ids[ids.duplicated()].unique())[:5]
-            raise InputError(
-                f"incubator ids {dup} occur more than once, so sites cannot be matched to "
-                "them: make the 'id' column unique"
-            )
-        pos_of = pd.Series(np.arange(len(ids)), index=ids.to_numpy())
-        s = sites[[c for c in _SITE_COLUMNS if c in sites.columns]].copy()
-        s["incubator_id"] = s["incubator_id"].astype(str)
-        s["_inc"] = s["incubator_id"].map(pos_of).fillna(-1).astype(int).to_numpy()
-        unknown = s["_inc"] < 0
-        if unknown.any():
-            log.warning(
-                "%d site(s) name incubators that are not in the incubators table (%s); "
-                "they are reported per site but ignored per incubator",
-                int(unknown.sum()),
-                ", ".join(sorted(s.loc[unknown, "incubator_id"].unique())[:5]),
-            )
-        seq = s.groupby("incubator_id", sort=False).cumcount() + 1
-        generated = s["incubator_id"] + "/" + seq.astype(str)
-        if "site_id" in s.columns:
-            s["site_id"] = s["site_id"].where(s["site_id"].notna(), generated).astype(str)
-        else:
-            s["site_id"] = generated
-        s["_from_point"] = False
-        s = gpd.GeoDataFrame(s, geometry=sites.geometry.values, crs=sites.crs)
-        frames.append(to_metric(s, crs=target))
-        has_site[s.loc[~unknown, "_inc"].to_numpy()] = True
-    own = ~has_site
-    if own.any():
-        p = gpd.GeoDataFrame(
-            {
-                "incubator_id": ids.to_numpy()[own],
-                "site_id": ids.to_numpy()[own],
-                "_inc": np.flatnonzero(own),
-                "_from_point": True,
-            },
-            geometry=incubators.geometry.values[own],
-            crs=incubators.crs,
-        )
-        frames.append(to_metric(p, crs=target))
-    if not frames:
-        empty = gpd.GeoDataFrame(
-            {"incubator_id": [], "site_id": [], "_inc": np.array([], dtype=int),
-             "_from_point": np.array([], dtype=bool)},
-            geometry=gpd.GeoSeries([], crs=target), crs=target,
-        )
-        frames.append(empty)
-    out = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
-    out = gpd.GeoDataFrame(out, geometry=out.geometry.name, crs=target)
-    order = np.lexsort((np.arange(len(out)), np.where(out["_inc"] < 0, len(ids), out["_inc"])))
-    out = out.iloc[order].reset_index(drop=True)
-    geom = np.asarray(out.geometry.values, dtype=object)
-    empty = shapely.is_missing(geom) | shapely.is_empty(geom)
-    invalid = ~empty & ~shapely.is_valid(geom)
-    if invalid.any():
-        geom[invalid] = shapely.make_valid(geom[invalid])
-    area = np.where(empty, 0.0, shapely.area(geom))
-    out["_empty"] = empty
-    out["_polygon"] = area > 0
-    out["_area"] = area
-    # Points, lines and zero-area shapes are analysed at a point on their surface.
-    pointlike = ~empty & (area <= 0)
-    if pointlike.any():
-        geom[pointlike] = shapely.point_on_surface(geom[pointlike])
-    out = out.set_geometry(gpd.GeoSeries(geom, crs=target, index=out.index))
-    return out
 
 
 def _host_frame(hosts: gpd.GeoDataFrame, target: CRS) -> gpd.GeoDataFrame:
@@ -215,13 +90,6 @@ def _pct(x: pd.Series | np.ndarray) -> pd.Series:
     return pd.Series(np.round(np.asarray(x, dtype=float) * 100).astype(int)).astype(str) + "%"
 
 
-def _check_options(min_share: float, tolerance_m: float) -> None:
-    if not 0 < min_share <= 1:
-        raise ConfigError(f"min_share must be in (0, 1], got {min_share!r} (0.5 = half the site)")
-    if not tolerance_m >= 0:
-        raise ConfigError(f"tolerance_m must be ≥ 0 metres, got {tolerance_m!r}")
-
-
 def _relation_frame(
     sf: gpd.GeoDataFrame, hosts: gpd.GeoDataFrame | None, min_share: float, tolerance_m: float
 ) -> pd.DataFrame:
@@ -251,8 +119,7 @@ def _relation_frame(
         geom = np.asarray(sf.geometry.values, dtype=object)
         polygon = sf["_polygon"].to_numpy(dtype=bool)
         located = ~empty
-        tree = shapely.STRtree(grown)
-        s_idx, h_idx = tree.query(geom[located], predicate="intersects")
+        s_idx, h_idx = match_pairs(geom[located], grown)
         s_idx = np.flatnonzero(located)[s_idx]
         share = np.ones(len(s_idx))
         poly_pair = polygon[s_idx]
@@ -260,21 +127,15 @@ def _relation_frame(
             inter = shapely.intersection(geom[s_idx[poly_pair]], grown[h_idx[poly_pair]])
             share[poly_pair] = shapely.area(inter) / sf["_area"].to_numpy()[s_idx[poly_pair]]
         share = np.clip(share, 0.0, 1.0)
-        cand = pd.DataFrame({"site": s_idx, "host": h_idx, "share": share, "harea": host_area[h_idx]})
-        best = cand.groupby("site")["share"].max()
+        best = pd.Series(share).groupby(s_idx).max()
         # Smallest qualifying host wins; ties go to the larger share, then layer order.
-        won = (
-            cand.loc[cand["share"] >= min_share - 1e-9]
-            .sort_values(["site", "harea", "share", "host"], ascending=[True, True, False, True])
-            .drop_duplicates("site")
-            .set_index("site")
-        )
-        inside = np.zeros(n, dtype=bool)
-        inside[won.index.to_numpy()] = True
+        ok = np.flatnonzero(share >= min_share - 1e-9)
+        win = best_match(s_idx[ok], ok, n, host_area[h_idx[ok]], -share[ok], h_idx[ok])
+        inside = win >= 0
         win_host = np.full(n, -1)
-        win_host[won.index.to_numpy()] = won["host"].to_numpy()
+        win_host[inside] = h_idx[win[inside]]
         win_share = np.full(n, np.nan)
-        win_share[won.index.to_numpy()] = won["share"].to_numpy()
+        win_share[inside] = share[win[inside]]
         max_share = best.reindex(np.arange(n)).fillna(0.0).to_numpy()
 
         out.loc[located, "relation"] = "standalone"
@@ -324,8 +185,8 @@ def site_relation(
     sites: gpd.GeoDataFrame | None,
     hosts: gpd.GeoDataFrame | None,
     *,
-    min_share: float = 0.5,
-    tolerance_m: float = 0.0,
+    min_share: float = RelationOptions.min_share,
+    tolerance_m: float = RelationOptions.tolerance_m,
     crs: object = None,
 ) -> pd.DataFrame:
     """Relation of every site to the host spaces (park_in_park / standalone).
@@ -342,9 +203,11 @@ def site_relation(
         Host polygons with ``host_id``, ``name`` and ``kind`` (see :data:`HOST_KINDS`).
     min_share : float
         Share of a site polygon's area that must lie in a host for the site to be
-        inside it (default 0.5; a share equal to it counts).
+        inside it (a share equal to it counts); default
+        :class:`~incubloc.options.RelationOptions`.
     tolerance_m : float
-        Hosts are grown by this many metres before testing (default 0).
+        Hosts are grown by this many metres before testing; default
+        :class:`~incubloc.options.RelationOptions`.
     crs : CRS-like, optional
         Metric CRS of the analysis (default: the local UTM zone of the incubators).
 
@@ -369,9 +232,9 @@ def site_relation(
     0       a  park_in_park  university
     1       b    standalone        None
     """
-    _check_options(min_share, tolerance_m)
-    target = _analysis_crs(incubators, sites, crs)
-    sf = _site_frame(incubators, sites, target)
+    RelationOptions(min_share=min_share, tolerance_m=tolerance_m)  # checks the ranges
+    target = analysis_crs(incubators, sites, crs)
+    sf = site_frame(incubators, sites, target)
     rel = _relation_frame(sf, hosts, min_share, tolerance_m)
     return rel.drop(columns=["_inc", "_area"])
 
@@ -381,8 +244,8 @@ def classify_relation(
     sites: gpd.GeoDataFrame | None = None,
     hosts: gpd.GeoDataFrame | None = None,
     *,
-    min_share: float = 0.5,
-    tolerance_m: float = 0.0,
+    min_share: float = RelationOptions.min_share,
+    tolerance_m: float = RelationOptions.tolerance_m,
     crs: object = None,
 ) -> pd.DataFrame:
     """Classify every incubator as park_in_park, standalone or mixed.
@@ -419,15 +282,15 @@ def classify_relation(
     >>> r.loc[0, "relation"], r.loc[0, "host_kind"], r.loc[0, "reason"]
     ('mixed', 'high_tech_zone', '1 of 2 sites inside hosts')
     """
-    _check_options(min_share, tolerance_m)
+    RelationOptions(min_share=min_share, tolerance_m=tolerance_m)  # checks the ranges
     index = incubators.index
     n = len(incubators)
     if n == 0:
         return pd.DataFrame(
             columns=["relation", "host_id", "host_kind", "n_sites", "reason"], index=index
         )
-    target = _analysis_crs(incubators, sites, crs)
-    sf = _site_frame(incubators, sites, target)
+    target = analysis_crs(incubators, sites, crs)
+    sf = site_frame(incubators, sites, target)
     rel = _relation_frame(sf, hosts, min_share, tolerance_m)
     rel = rel.loc[rel["_inc"] >= 0].reset_index(drop=True)
     return _aggregate(rel, n, index)
@@ -440,8 +303,8 @@ def _aggregate(rel: pd.DataFrame, n: int, index: pd.Index) -> pd.DataFrame:
     n_out = np.bincount(inc, weights=(rel["relation"] == "standalone").to_numpy(), minlength=n)
     relation = np.select(
         [(n_in > 0) & (n_out == 0), (n_in == 0) & (n_out > 0), (n_in > 0) & (n_out > 0)],
-        ["park_in_park", "standalone", "mixed"],
-        default="unclassified",
+        list(RELATION.labels),
+        default=UNCLASSIFIED,
     )
     out = pd.DataFrame({"relation": relation}, index=index)
     host_id = np.full(n, None, dtype=object)

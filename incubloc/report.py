@@ -415,19 +415,16 @@ class _Ctx:
         from incubloc import plot
 
         try:
-            self.core = plot._core_city(study)
-        except Exception:
+            self.core = plot.core_city(study)
+        except plot.NoData:
             self.core = None
-        try:
-            self.zh = plot._zh_names(study)
-        except Exception:
-            self.zh = {}
+        self.zh = plot.zh_names(study)
 
     def name(self, en: Any) -> str:
-        from incubloc.plot import _short_zh
+        from incubloc.plot import short_zh
 
         zh = self.zh.get(str(en))
-        return f"{en} ({_short_zh(zh)})" if zh else str(en)
+        return f"{en} ({short_zh(zh)})" if zh else str(en)
 
     def table(self, name: str) -> pd.DataFrame | None:
         t = self.tables.get(name)
@@ -713,9 +710,9 @@ def _stats_findings(c: _Ctx) -> list[str]:
         if "hotspot" in g:
             bits.append(f"{int((g['hotspot'] == 'hot').sum())} Gi* hot-spot cells")
         if bits:
-            from incubloc.plot import _grid_cell_size
+            from incubloc.plot import grid_cell_size
 
-            size = _grid_cell_size(name, g)
+            size = grid_cell_size(name, g)
             label = f"{fmt(size / 1000, 3)} km grid" if math.isfinite(size) else f"grid {name}"
             out.append(f"On the {label}: " + " and ".join(bits) + f" of {len(g)} cells.")
     cen = (getattr(c.study, "results", None) or {}).get("centrography")
@@ -925,7 +922,7 @@ def _provenance_html(c: _Ctx, prov: Mapping[str, Any] | None) -> str:
 
         try:
             text = dump_config(c.config)
-        except Exception:
+        except AttributeError:  # a hand-made study whose config is not a table of tables
             text = None
         if text:
             parts.append(f"<details><summary>config.toml</summary><pre>{_esc(text)}</pre></details>")

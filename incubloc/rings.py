@@ -27,7 +27,6 @@ import dataclasses
 import itertools
 import logging
 import math
-import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,9 +37,11 @@ import shapely
 from pyproj import CRS
 from scipy import stats
 
+from incubloc._results import Result
 from incubloc.coords import metric_crs, to_metric
 from incubloc.errors import CoordinateError, InputError, StudyAreaError
-from incubloc.region import UNCLASSIFIED, _normalise_level, _points, _Result
+from incubloc.geometry import best_match, located_points, match_pairs
+from incubloc.vocabulary import LEVEL, RING, UNCLASSIFIED
 
 __all__ = [
     "RINGS",
@@ -63,10 +64,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Rings from the centre outward.
-RINGS: tuple[str, ...] = ("core", "inner_suburb", "outer_suburb")
+RINGS: tuple[str, ...] = RING.labels
 
 #: Chinese names of the rings.
-RING_LABELS_ZH = {"core": "中心城区", "inner_suburb": "近郊区", "outer_suburb": "远郊区"}
+RING_LABELS_ZH = RING.zh
 
 #: The seven ring patterns: single-ring, double-ring, triple-ring, in canonical order.
 RING_PATTERNS: tuple[str, ...] = (
@@ -81,21 +82,6 @@ RING_PATTERNS: tuple[str, ...] = (
 
 _RING_ORDER = {r: i + 1 for i, r in enumerate(RINGS)}
 
-# Keys are compared after NFKC, strip, lower case and " "/"-" -> "_".
-_RING_ALIASES = {
-    "core": "core", "central": "core", "centre": "core", "center": "core",
-    "central_urban_district": "core", "central_district": "core", "central_districts": "core",
-    "中心城区": "core", "中心城": "core", "中心城镇区": "core", "中心城(镇)区": "core",
-    "内圈层": "core", "内圈": "core",
-    "inner_suburb": "inner_suburb", "inner_suburbs": "inner_suburb",
-    "near_suburb": "inner_suburb", "near_suburbs": "inner_suburb",
-    "近郊区": "inner_suburb", "近郊": "inner_suburb", "中圈层": "inner_suburb", "中圈": "inner_suburb",
-    "outer_suburb": "outer_suburb", "outer_suburbs": "outer_suburb",
-    "far_suburb": "outer_suburb", "far_suburbs": "outer_suburb",
-    "远郊区": "outer_suburb", "远郊": "outer_suburb", "外圈层": "outer_suburb", "外圈": "outer_suburb",
-}
-_ACCEPTED = "core / inner_suburb / outer_suburb, 中心城区 / 近郊区 / 远郊区, 内圈层 / 中圈层 / 外圈层"
-
 _RING_COLUMNS = ["city", "prefecture", "ring", "method", "geometry"]
 
 # Distance rule when only a population is known: r_core = 4 km * sqrt(pop / 1e6).
@@ -105,11 +91,6 @@ _OUTER_FACTOR = 6.0
 
 
 # --------------------------------------------------------------------------- labels
-
-
-def _ring_key(value: Any) -> str:
-    text = unicodedata.normalize("NFKC", str(value)).strip().lower()
-    return text.replace(" ", "_").replace("-", "_").replace("（", "(").replace("）", ")")
 
 
 def normalise_ring(value: Any) -> str | None:
@@ -123,7 +104,7 @@ def normalise_ring(value: Any) -> str | None:
     >>> normalise_ring("近郊区"), normalise_ring("Outer suburb"), normalise_ring("x")
     ('inner_suburb', 'outer_suburb', None)
     """
-    return _RING_ALIASES.get(_ring_key(value))
+    return RING.normalise(value)
 
 
 def ring_pattern(rings_present: Sequence[str] | set[str]) -> str:
@@ -196,7 +177,7 @@ def _ring_layer(rings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         values = pd.unique(out["ring"].astype(object)[bad])
         raise StudyAreaError(
             f"the rings layer has unknown ring labels {list(values)} (features {rows[:10]}): "
-            f"use {_ACCEPTED}"
+            f"use {RING.accepted}"
         )
     out["ring"] = labels.astype(object)
     out["city"] = out["city"].astype(str)
@@ -288,7 +269,7 @@ def rings_from_districts(
             ring = normalise_ring(label)
             if ring is None:
                 raise StudyAreaError(
-                    f"unknown ring label {label!r} for city {city!r}: use {_ACCEPTED}"
+                    f"unknown ring label {label!r} for city {city!r}: use {RING.accepted}"
                 )
             members = [members] if isinstance(members, str) else list(members)
             for m in members:
@@ -468,11 +449,11 @@ def rings_from_distance(
                 if r_outer is None or not given
                 else shapely.intersection(boundary, shapely.buffer(centre, r_outer, quad_segs=32))
             )
-        parts = {
-            "core": core,
-            "inner_suburb": shapely.difference(inner, core),
-            "outer_suburb": shapely.difference(outer_area, inner),
-        }
+        parts = dict(zip(RINGS, (
+            core,
+            shapely.difference(inner, core),
+            shapely.difference(outer_area, inner),
+        ), strict=True))
         if boundary is not None:
             parts["core"] = shapely.intersection(core, boundary)
             parts["inner_suburb"] = shapely.intersection(parts["inner_suburb"], boundary)
@@ -603,23 +584,22 @@ def assign_ring(incubators: gpd.GeoDataFrame, rings: gpd.GeoDataFrame) -> pd.Dat
     [['core', ''], ['inner_suburb', ''], ['unclassified', 'outside every ring polygon']]
     """
     layer = _ring_layer(rings)
-    pts, located = _points(incubators)
+    pts, located = located_points(incubators)
     n = len(pts)
     ring = np.full(n, UNCLASSIFIED, dtype=object)
     system = np.full(n, None, dtype=object)
     polys = np.asarray(layer.geometry.values, dtype=object)
     if len(polys) and located.any():
         area = np.asarray(layer.geometry.to_crs(_equal_area_crs(layer)).area, dtype=float)
-        ip, it = shapely.STRtree(polys).query(pts, predicate="intersects")
+        ip, it = match_pairs(pts, polys)
         codes = pd.factorize(layer["city"])[0]
-        m = pd.DataFrame(
-            {"pt": ip, "poly": it, "area": area[it], "sys": codes[it],
-             "order": layer["ring"].map(_RING_ORDER).to_numpy()[it]}
-        )
-        first = m.sort_values(["pt", "area", "poly"], kind="stable").drop_duplicates("pt")
-        m = m[m["sys"].to_numpy() == first.set_index("pt")["sys"].reindex(m["pt"]).to_numpy()]
-        best = m.sort_values(["pt", "order", "area", "poly"], kind="stable").drop_duplicates("pt")
-        p, k = best["pt"].to_numpy(), best["poly"].to_numpy()
+        # The system of the smallest polygon holding the point; in it the innermost ring.
+        smallest = best_match(ip, it, n, area[it])
+        same = codes[it] == codes[smallest[ip]]
+        order = layer["ring"].map(_RING_ORDER).to_numpy()
+        k = best_match(ip[same], it[same], n, order[it[same]], area[it[same]])
+        p = np.flatnonzero(k >= 0)
+        k = k[p]
         ring[p] = layer["ring"].to_numpy(dtype=object)[k]
         system[p] = layer["city"].to_numpy(dtype=object)[k]
     reason = np.full(n, "", dtype=object)
@@ -790,11 +770,11 @@ def ring_table(classified: pd.DataFrame, *, rings: gpd.GeoDataFrame) -> pd.DataF
     df["site"] = num("site_area_m2")
     df["floor"] = num("floor_area_m2")
     level = (
-        _normalise_level(sub["level"]).to_numpy(dtype=object)
+        LEVEL.classes(sub["level"]).to_numpy(dtype=object)
         if "level" in classified.columns
         else np.full(int(ok.sum()), UNCLASSIFIED, dtype=object)
     )
-    for lev in ("national", "provincial", "municipal"):
+    for lev in LEVEL.labels:
         df[f"n_{lev}"] = (level == lev).astype("int64")
     agg = df.groupby(["city", "ring"], sort=False).agg(
         count=("ring", "size"),
@@ -992,7 +972,7 @@ def opening_sequence(
 
 
 @dataclasses.dataclass
-class RingEdgeResult(_Result):
+class RingEdgeResult(Result):
     """Do incubators sit nearer the outer edge of their ring than random locations?
 
     Attributes
@@ -1166,7 +1146,7 @@ def ring_edge_test(
         note = "; ".join(filter(None, [note, "no incubator lies in a ring of the systems tested"]))
     pts_xy = np.full((len(assigned), 2), np.nan)
     if n_total:
-        pts, _ = _points(incubators)
+        pts, _ = located_points(incubators)
         pm = gpd.GeoSeries(pts[tested], crs=4326).to_crs(crs)
         pts_xy[tested] = np.column_stack([pm.x.to_numpy(), pm.y.to_numpy()])
     blocks = max(n_sim, math.ceil(20_000 / max(n_total, 1)))

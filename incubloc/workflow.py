@@ -159,15 +159,17 @@ def incubator_table(classified: gpd.GeoDataFrame, incubators: gpd.GeoDataFrame) 
 def classify_with_config(inc, sa, *, sites, config) -> Classification:
     """:func:`incubloc.classification.classify` with the parameters of a resolved config."""
     from incubloc.classification import classify
-    from incubloc.layout import LayoutThresholds
+    from incubloc.options import LayoutThresholds, RegionOptions, RelationOptions, from_config
 
+    region = from_config(RegionOptions, config)
+    relation = from_config(RelationOptions, config)
     return classify(
         inc, sa, sites=sites,
-        core_city=config["study_area"]["core_city"],
-        corridor_buffer_m=config["study_area"]["corridor_buffer_m"],
-        min_share=config["relation"]["min_share"],
-        tolerance_m=config["relation"]["tolerance_m"],
-        layout_thresholds=LayoutThresholds(**config["layout"]),
+        core_city=region.core_city,
+        corridor_buffer_m=region.corridor_buffer_m,
+        min_share=relation.min_share,
+        tolerance_m=relation.tolerance_m,
+        layout_thresholds=from_config(LayoutThresholds, config),
         crs=config["analysis"]["crs"],
     )
 
@@ -250,8 +252,9 @@ def run_study(
     tests["counts"] = classification.to_dict()
     if sa.has("settlements"):
         tests["tier_relation"] = _region.tier_relation(cls, study_area=sa).to_dict()
-    tests["province_ratio"] = {"numerator": "Jiangsu", "denominator": "Anhui",
-                               "ratio": _region.province_ratio(cls)}
+    num, den = config["region"]["province_ratio"]
+    tests["province_ratio"] = {"numerator": num, "denominator": den,
+                               "ratio": _region.province_ratio(cls, numerator=num, denominator=den)}
     bar.update()
 
     step("rings")
@@ -316,7 +319,7 @@ def run_study(
         gm = _ac.global_moran(grid, "count", permutations=st["permutations"], seed=seed)
         tests["global_moran"] = {"cell_size_m": float(peak), **gm.to_dict()}
         jc = {}
-        for col, value in (("layout", "building"), ("relation", "standalone")):
+        for col, value in (t.split("=", 1) for t in st["join_counts"]):
             try:
                 res = _ac.join_counts(located.to_crs(crs), col, value=value,
                                       permutations=st["permutations"], seed=seed,

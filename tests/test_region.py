@@ -407,6 +407,39 @@ def test_province_ratio_and_summary():
     assert "RegionSummary" in s._repr_html_()
 
 
+def test_tier_rank_counts_from_the_smallest_tier():
+    r = tier_relation(_classified(), study_area=_study())
+    ranks = dict(zip(r.table["settlement"], r.table["tier_rank"], strict=True))
+    # extra_large, large_ii, small_i, town, small_ii of the eight 2014 tiers (town = 1).
+    assert ranks == {"A": 7, "B": 5, "Bcounty": 3, "Ctown": 1, "D": 2}
+
+
+def test_region_summary_every_field_has_its_known_value():
+    cl = _classified()  # provinces: P1 ×3 (A, B, B), P2 ×2 (C, C), one outside
+    s = region_summary(cl, study_area=_study(), numerator="P1", denominator="P2")
+    assert s.n == 6
+    assert s.province_ratio == {"numerator": "P1", "denominator": "P2", "n_numerator": 3,
+                                "n_denominator": 2, "ratio": 1.5}
+    assert set(s.shares) == {"province", "city", "tier", "level", "zone"}
+    assert s.shares["province"] == pytest.approx({"P1": 0.5, "P2": 1 / 3, "unclassified": 1 / 6})
+    assert s.shares["level"]["national"] == pytest.approx(2 / 6)
+    assert set(s.tables) == {"province", "city", "settlement", "tier", "level", "zone", "city_level"}
+    d = s.to_dict()
+    assert d["tier_relation"] == s.tier_relation.to_dict()
+    assert d["n"] == 6 and d["province_ratio"]["n_numerator"] == 3
+    swapped = region_summary(cl, numerator="P2", denominator="P1").province_ratio
+    assert (swapped["n_numerator"], swapped["n_denominator"]) == (2, 3)
+    # Without settlements there is no tier relation; without a study area neither.
+    assert region_summary(cl).tier_relation is None
+    assert region_summary(cl, study_area=_study(settlements=True)).tier_relation is None
+    assert region_summary(cl).to_dict()["tier_relation"] is None
+    # A custom tier standard reaches the tables (the study area's settlements are
+    # tiered with it) and the tier relation.
+    custom = region_summary(cl, study_area=_study(), thresholds={"big": 1_000_000, "small": 0})
+    assert {"big", "small"} <= set(custom.tables["tier"]["tier"])
+    assert set(custom.tier_relation.table["tier"]) == {"big", "small"}
+
+
 # --------------------------------------------------------------------------- bundled data
 
 

@@ -74,6 +74,9 @@ def test_constants():
     assert normalise_ring("远郊区") == "outer_suburb"
     assert normalise_ring("suburb") is None
     assert ring_pattern(["outer_suburb", "inner_suburb"]) == "inner_suburb+outer_suburb"
+    # Spellings are normalised before the pattern is read.
+    assert ring_pattern(["远郊区", "Core", "core"]) == "core+outer_suburb"
+    assert ring_pattern({"x"}) == "none"
 
 
 # --------------------------------------------------------------------------- builders
@@ -211,6 +214,19 @@ def test_rings_from_polygons():
         ["Q", "core", "polygons"], ["Q", "inner_suburb", "polygons"],
     ]
     assert shapely.area(r.geometry.iloc[1]) == pytest.approx(2.0)  # two rows dissolved
+    # Default column names, nested ring-road polygons, a given prefecture and method.
+    nested = gpd.GeoDataFrame(
+        {"city": ["N"] * 3, "ring": ["远郊区", "中心城区", "近郊区"], "prefecture": ["P"] * 3,
+         "method": [None, "ring roads", None]},
+        geometry=[box(0, 0, 10, 10), box(4, 4, 6, 6), box(2, 2, 8, 8)], crs=4326)
+    n = rings_from_polygons(nested, nested=True)
+    assert n[["city", "prefecture", "ring", "method"]].values.tolist() == [
+        ["N", "P", "core", "ring roads"], ["N", "P", "inner_suburb", "polygons"],
+        ["N", "P", "outer_suburb", "polygons"],
+    ]
+    assert [shapely.area(g) for g in n.geometry] == pytest.approx([4.0, 32.0, 64.0])
+    flat = rings_from_polygons(nested)  # not nested: polygons kept whole
+    assert [shapely.area(g) for g in flat.geometry] == pytest.approx([4.0, 36.0, 100.0])
     bad = g.assign(label=["core", "ring road 2", "outer_suburb"])
     with pytest.raises(StudyAreaError, match=r"'ring road 2'.*features \[2\]"):
         rings_from_polygons(bad, city_col="system", ring_col="label")

@@ -70,6 +70,15 @@ def _defaults():
     return DEFAULTS
 
 
+def _labels(column, fallback):
+    """The classes of ``column`` from incubloc's vocabulary, as "a / b / c" help text."""
+    try:
+        from incubloc.vocabulary import VOCABULARIES
+    except ImportError:
+        return fallback
+    return " / ".join(VOCABULARIES[column].labels)
+
+
 def _default(section, key):
     """The default of ``[section] key`` (None without incubloc: nothing can run then)."""
     d = _defaults()
@@ -180,7 +189,7 @@ class IncublocAlgorithm(QgsProcessingAlgorithm):
         ))
         if fields:
             for key, what in (("ID", "unique id"), ("NAME", "name"),
-                              ("LEVEL", "accreditation level (national / provincial / municipal)"),
+                              ("LEVEL", f"accreditation level ({_labels('level', 'level')})"),
                               ("OPENED", "opening year")):
                 self.addParameter(_advanced(QgsProcessingParameterField(
                     f"{key}_FIELD", f"Field with the {what} (default: field '{key.lower()}')",
@@ -474,6 +483,7 @@ class ClassifyAlgorithm(IncublocAlgorithm):
             "N_UNCLASSIFIED", "Incubators unclassified on at least one scale"))
 
     def compute(self, parameters, context, feedback):
+        from incubloc.classification import n_unclassified
         from incubloc.workflow import classify_with_config
 
         steps = convert.Steps(feedback, 4)
@@ -495,9 +505,8 @@ class ClassifyAlgorithm(IncublocAlgorithm):
                                     feedback)
             if dest is not None:
                 out["CITY_RINGS"] = dest
-        labels = result.incubators.reindex(columns=["city", "ring", "relation", "layout"])
         out["N_INCUBATORS"] = len(result.incubators)
-        out["N_UNCLASSIFIED"] = int((labels == "unclassified").any(axis=1).sum())
+        out["N_UNCLASSIFIED"] = n_unclassified(result.incubators)
         return out
 
 
@@ -520,7 +529,7 @@ class RingStatisticsAlgorithm(IncublocAlgorithm):
     def initAlgorithm(self, config=None):
         self.add_incubator_params()
         self.addParameter(_advanced(QgsProcessingParameterField(
-            "RING_FIELD", "Field with the ring (core / inner_suburb / outer_suburb)",
+            "RING_FIELD", f"Field with the ring ({_labels('ring', 'ring')})",
             parentLayerParameterName="INCUBATORS", optional=True,
         )))
         self.addParameter(_advanced(QgsProcessingParameterField(

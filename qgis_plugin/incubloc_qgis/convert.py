@@ -287,7 +287,7 @@ class FeedbackHandler(logging.Handler):
             raise Cancelled()
         try:
             msg = record.getMessage()
-        except Exception:  # a malformed log call must not break the run
+        except (TypeError, ValueError, KeyError):  # a malformed log call must not break the run
             msg = str(record.msg)
         if msg in self.marks:
             self.feedback.setProgressText(msg)
