@@ -235,6 +235,13 @@ def _string_set(node: ast.AST) -> list[str] | None:
     return values if len(values) == len(items) else None
 
 
+def _maps_outside_the_vocabulary(node: ast.Dict, labels: set[str]) -> bool:
+    """A dict whose values are strings, none of them a class label: not an alias table."""
+    values = [v.value for v in node.values if isinstance(v, ast.Constant)]
+    return (len(values) == len(node.values) and all(isinstance(v, str) for v in values)
+            and not labels.intersection(values))
+
+
 def test_no_module_but_the_vocabulary_defines_a_label_table():
     # A dict, tuple or list literal holding two or more spellings of one scale's
     # classes (beyond its plain labels) is an alias table or an order: it belongs
@@ -245,6 +252,7 @@ def test_no_module_but_the_vocabulary_defines_a_label_table():
             for s in (term.zh, *term.aliases):
                 spellings[s] = voc.name
     orders = {voc.labels for voc in vocabulary.VOCABULARIES.values()}
+    labels = {label for voc in vocabulary.VOCABULARIES.values() for label in voc.labels}
     found = []
     for path in SOURCES:
         # report.py is being restructured separately; its two class orders move then.
@@ -254,6 +262,8 @@ def test_no_module_but_the_vocabulary_defines_a_label_table():
             values = _string_set(node)
             if not values:
                 continue
+            if isinstance(node, ast.Dict) and _maps_outside_the_vocabulary(node, labels):
+                continue  # e.g. a geocoder's match levels -> precision classes
             if sum(s in spellings for s in values) >= 2 or tuple(values) in orders:
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {values[:4]}")
     assert found == [], "move these tables into incubloc/vocabulary.py:\n" + "\n".join(found)
