@@ -81,7 +81,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "density": {
         "kernel": "quartic",
-        "bandwidth": "silverman",
+        "bandwidth": "scott",
         "cell_size_m": 500.0,
         "by_year": True,
     },

@@ -998,7 +998,11 @@ def fig_kde(study: Any, *, ax: Any = None, surface: str = "all") -> Any:
     kernel = _get(surf, "kernel", default="")
     rule = _get(surf, "bandwidth_rule", default="")
     rule = f" ({rule})" if rule and rule not in ("fixed", "user") else ""
-    sub = (f" — {kernel} kernel, bandwidth {float(bw) / 1000:.1f} km{rule}"
+    sd = _get(surf, "kernel_sd_m", default=None)
+    if sd is None and bw is not None and kernel in ("quartic", "gaussian"):
+        sd = float(bw) / np.sqrt(8.0) if kernel == "quartic" else float(bw)
+    sd_txt = f", kernel sd {float(sd) / 1000:.1f} km" if sd is not None else ""
+    sub = (f" — {kernel} kernel, bandwidth {float(bw) / 1000:.1f} km{sd_txt}{rule}"
            if bw is not None else "")
     bounds = cities.total_bounds if cities is not None else (left, bottom, right, top)
     _finish_map(ax, bounds)
