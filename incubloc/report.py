@@ -549,14 +549,27 @@ def _ring_findings(c: _Ctx) -> list[str]:
             rho = _num(_first(rec, "spearman_rho", "rho"))
             if rho is None:
                 rho = _spearman(list(range(len(vals))), vals)
-            p = _first(rec, "spearman_p", "p")
             falls = all(a > b for a, b in zip(vals, vals[1:], strict=False))
             verb = "falls outward" if falls else "does not fall monotonically outward"
+            rr = _num(rec.get("rate_ratio"))
+            lo, hi = _num(rec.get("rate_ratio_ci_low")), _num(rec.get("rate_ratio_ci_high"))
+            if rr is not None and lo is not None and hi is not None:
+                shown = (f"density changes by a factor {fmt(rr, 3)} per ring outward "
+                         f"(95 % CI {fmt(lo, 3)}–{fmt(hi, 3)}, {fmt_p(rec.get('rate_ratio_p'))}; "
+                         "Poisson log-linear trend of the incubator counts with a log ring-area "
+                         "offset")
+                disp = _num(rec.get("dispersion"))
+                if disp is not None and disp > 1.5:
+                    shown += (f"; counts overdispersed (Pearson χ²/df = {fmt(disp, 3)}), so the "
+                              "interval is too narrow")
+                shown += ")"
+            else:
+                shown = "no rate ratio could be estimated"
             out.append(f"Density {verb} in {c.name(city)}: "
                        f"{' → '.join(fmt(v, 3) for v in vals)} incubators per 100 km² "
-                       f"({' → '.join(r.replace('_', ' ') for r in rings)}), Spearman ρ = "
-                       f"{fmt(rho, 2)}" + (f" ({fmt_p(p)} with {len(vals)} rings)"
-                                            if _num(p) is not None else "") + ".")
+                       f"({' → '.join(r.replace('_', ' ') for r in rings)}); {shown}."
+                       + (f" Spearman ρ = {fmt(rho, 2)} over the {len(vals)} ring densities "
+                          "describes the order only." if rho is not None else ""))
         if "opened_median" in sub and len(rings) >= 2:
             med = [_num(sub.loc[r, "opened_median"]) for r in rings]
             if all(m is not None for m in med):
@@ -578,13 +591,25 @@ def _ring_findings(c: _Ctx) -> list[str]:
     edge = c.tests.get("ring_edge")
     if isinstance(edge, Mapping) and _num(_first(edge, "observed_mean")) is not None:
         obs, exp = _num(edge.get("observed_mean")), _num(edge.get("expected_mean"))
-        closer = obs is not None and exp is not None and obs < exp
+        direction = edge.get("direction") or (
+            "closer" if obs is not None and exp is not None and obs < exp else "farther")
+        p_side = edge.get("mc_p") if direction == "closer" else edge.get("mc_p_farther")
+        sig = _num(p_side) is not None and _num(p_side) <= 0.05
+        if direction == "closer":
+            where = "closer to the outer edge of their ring than"
+            claim = ("supports the ring-edge pattern" if sig
+                     else "but not significantly so: the ring-edge pattern is not shown")
+        else:
+            where = "farther from the outer edge of their ring (towards the core) than"
+            claim = ("the opposite of the ring-edge pattern: a gradient towards the core"
+                     if sig else "not significantly so; the ring-edge pattern is not shown")
         out.append(
-            "Ring edge (分布在各圈层的边缘地区): incubators lie at a mean normalised distance of "
-            f"{fmt(obs, 2)} from the outer edge of their ring against {fmt(exp, 2)} for random "
-            f"locations in the same rings — {'closer to' if closer else 'not closer to'} the edge; "
-            f"KS D = {fmt(edge.get('ks_stat'), 2)}, {fmt_p(edge.get('ks_p'))}; Monte-Carlo "
-            f"one-sided {fmt_p(edge.get('mc_p'))} ({edge.get('n_sim', '?')} simulations).")
+            f"Ring edge (分布在各圈层的边缘地区): incubators lie {where} the ring's "
+            f"area-weighted distribution — mean normalised distance {fmt(obs, 2)} against "
+            f"{fmt(exp, 2)} for random locations in the same rings; {claim}. Monte-Carlo "
+            f"one-sided {fmt_p(p_side)} for '{direction}' ({edge.get('n_sim', '?')} "
+            f"simulations); KS D = {fmt(edge.get('ks_stat'), 2)}, {fmt_p(edge.get('ks_p'))} "
+            "(two-sided: it says the distributions differ, not which way).")
     elif isinstance(edge, Mapping) and describe_test(edge):
         out.append(f"Ring-edge test: {describe_test(edge)}.")
     return out
@@ -758,9 +783,12 @@ def _methods(c: _Ctx) -> str:
         ("Ring scale 圈层", "core 中心城区 / inner suburb 近郊区 / outer suburb 远郊区 from the "
                            "rings layer; the ring pattern of a ring system is the set of rings "
                            "holding at least one incubator; density per 100 km² of ring land; "
-                           "gradient by Spearman's ρ between ring order and density; ring-edge "
-                           "test compares distances to the ring's outer boundary with random "
-                           f"locations in the ring ({g('stats', 'ring_edge_sim', 999)} simulations)."),
+                           "gradient by a Poisson log-linear trend of ring counts over ring "
+                           "order with a log ring-area offset (rate ratio per ring, Wald 95 % "
+                           "CI; Spearman's ρ shown as a description); ring-edge test compares "
+                           "distances to the ring's outer boundary with random locations in "
+                           f"the ring ({g('stats', 'ring_edge_sim', 999)} simulations), "
+                           "one-sided in the direction the data show."),
         ("Relation 园中园/独立/混合", "park-in-park when a site lies in a host space (university, "
                                      "research institute, development / high-tech zone, industrial "
                                      f"or science park), by point-in-polygon or ≥ {fmt(100 * g('relation', 'min_share', 0.5))} % "
