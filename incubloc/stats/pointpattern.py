@@ -11,10 +11,11 @@ coordinates.
 Functions
 ---------
 clark_evans
-    Nearest-neighbour index R with Donnelly's (1978) edge correction, z and p.
+    Nearest-neighbour index R; Monte-Carlo test in the window (CSR or
+    inhomogeneous Poisson), Donnelly's (1978) correction only in rectangles.
 ripley
-    Ripley's K and Besag's L with edge correction and Monte-Carlo envelopes drawn
-    inside the window polygon itself.
+    Ripley's K (homogeneous or inhomogeneous) and Besag's L with edge correction,
+    pointwise envelopes and a global (simultaneous) Monte-Carlo envelope test.
 quadrat_test
     Quadrat counts and the variance-to-mean (index of dispersion) test.
 centrography
@@ -50,6 +51,7 @@ __all__ = [
     "RipleyResult",
     "centrography",
     "clark_evans",
+    "is_rectangle",
     "point_pattern_summary",
     "quadrat_test",
     "ripley",
@@ -284,7 +286,13 @@ class ClarkEvansResult(Result):
     """Clark–Evans nearest-neighbour index.
 
     ``R`` < 1 means clustered, ≈ 1 random, > 1 regular (maximum 2.1491 on a
-    hexagonal lattice). ``p`` is two-sided under the normal approximation.
+    hexagonal lattice). ``p`` is two-sided: Monte-Carlo in the window when
+    ``n_sim`` > 0 (``p_method`` ``"monte_carlo"``), else the normal approximation
+    (``"normal"``, with Donnelly's correction only in a rectangle). ``p_clustered``
+    is the one-sided p of "clustered" (mean nearest-neighbour distance shorter than
+    under the null). ``null`` names the model simulated; ``expected_mean_null`` is
+    the simulations' mean nearest-neighbour distance and ``R_null`` the observed
+    mean divided by it (NaN without simulations).
     """
 
     R: float
@@ -298,25 +306,98 @@ class ClarkEvansResult(Result):
     perimeter: float
     edge_correction: str
     window: str
+    p_method: str = "normal"
+    p_clustered: float = float("nan")
+    p_normal: float = float("nan")
+    n_sim: int = 0
+    null: str = "csr"
+    expected_mean_null: float = float("nan")
+    R_null: float = float("nan")
+    bandwidth_m: float | None = None
+    seed: Any = None
+
+
+def is_rectangle(geom: shapely.Geometry, rtol: float = 1e-9) -> bool:
+    """True when ``geom`` is a single rectangle (any orientation), without holes.
+
+    Examples
+    --------
+    >>> from shapely.geometry import Point, box
+    >>> is_rectangle(box(0, 0, 3, 1)), is_rectangle(Point(0, 0).buffer(1))
+    (True, False)
+    """
+    if shapely.get_type_id(geom) != 3 or shapely.get_num_interior_rings(geom) > 0:
+        return False
+    rect = shapely.oriented_envelope(geom)
+    area = float(shapely.area(geom))
+    return area > 0 and abs(float(shapely.area(rect)) - area) <= rtol * area
+
+
+def _mean_nn(xy: np.ndarray) -> float:
+    d, _ = cKDTree(xy).query(xy, k=2)
+    return float(d[:, 1].mean())
+
+
+def _null_patterns(
+    xy: np.ndarray,
+    geom: shapely.Geometry,
+    n_sim: int,
+    gen: np.random.Generator,
+    null: str,
+    bandwidth: float | str,
+) -> tuple[list[np.ndarray] | np.ndarray, float | None]:
+    """``n_sim`` patterns of ``len(xy)`` points from the null model in the window."""
+    n = len(xy)
+    if null == "csr":
+        return uniform_in_polygon(geom, n * n_sim, seed=gen).reshape(n_sim, n, 2), None
+    if null != "inhomogeneous":
+        raise InputError(f"unknown null {null!r}: use 'csr' or 'inhomogeneous'")
+    if isinstance(bandwidth, str):
+        from incubloc.stats.density import bandwidth_rule
+
+        sigma = bandwidth_rule(xy, rule=bandwidth, kernel="gaussian")
+    else:
+        sigma = float(bandwidth)
+    if not sigma > 0:
+        raise InputError(f"bandwidth must be positive metres or 'scott', got {bandwidth!r}")
+    intensity = _Intensity(geom, sigma)
+    lookup = _WindowLookup(geom)
+    lam = intensity.surface(xy)
+    return [intensity.sample(lam, n, gen, lookup) for _ in range(n_sim)], sigma
 
 
 def clark_evans(
     points: PointsLike,
     *,
     window: WindowLike = None,
-    edge_correction: Literal["donnelly", "none"] = "donnelly",
+    edge_correction: Literal["auto", "donnelly", "none"] = "auto",
+    n_sim: int = 0,
+    seed: Seed = 0,
+    null: Literal["csr", "inhomogeneous"] = "csr",
+    bandwidth: float | str = "scott",
 ) -> ClarkEvansResult:
     """Clark–Evans nearest-neighbour index R with z and p.
 
     R = observed mean nearest-neighbour distance / its expectation under complete
     spatial randomness (CSR) in a window of area A with n points.
 
-    ``edge_correction="donnelly"`` (default) uses Donnelly's (1978) expectation and
-    variance, which account for the window's perimeter P (neighbours beyond the
-    boundary are missing, so observed distances are too long):
-    E = 0.5 √(A/n) + (0.0514 + 0.041/√n) P/n,
-    Var = 0.0703 A/n² + 0.037 P √(A/n⁵).
-    ``"none"`` uses Clark & Evans (1954): E = 0.5 √(A/n), SE = 0.26136 √(A)/n.
+    Donnelly's (1978) expectation and variance account for the perimeter P of a
+    *rectangular* window (neighbours beyond the boundary are missing, so observed
+    distances are too long): E = 0.5 √(A/n) + (0.0514 + 0.041/√n) P/n,
+    Var = 0.0703 A/n² + 0.037 P √(A/n⁵). They were derived for rectangles and are
+    not valid for other windows (spatstat refuses them there), so
+    ``edge_correction="auto"`` (default) uses them only when the window is a
+    rectangle and otherwise Clark & Evans (1954): E = 0.5 √(A/n),
+    SE = 0.26136 √(A)/n, which ignores the edge (R is biased upwards).
+
+    With ``n_sim`` > 0 the test is Monte-Carlo in the window itself, which needs no
+    edge correction: ``n_sim`` patterns of n points from the null (``"csr"``:
+    uniform in the window; ``"inhomogeneous"``: the pattern's Gaussian kernel
+    intensity with standard deviation ``bandwidth``, as in :func:`ripley`), the same
+    statistic (mean nearest-neighbour distance) on each;
+    p_clustered = (1 + #{sim ≤ obs}) / (n_sim + 1), p_regular likewise with ≥, and
+    p = min(1, 2 · min(p_clustered, p_regular)). Ties count against significance.
+    Use it for irregular windows (the default of the report).
 
     Parameters
     ----------
@@ -324,7 +405,14 @@ def clark_evans(
     window : polygons or shapely geometry, optional
         The study area. Default: the convex hull of the points, which is the smallest
         window containing them and so makes R slightly conservative towards clustering.
-    edge_correction : {"donnelly", "none"}
+    edge_correction : {"auto", "donnelly", "none"}
+        ``"donnelly"`` on a window that is not a rectangle is an error.
+    n_sim : int
+        Monte-Carlo simulations (0: normal approximation only).
+    seed : int, Generator or None
+    null : {"csr", "inhomogeneous"}
+    bandwidth : float or "scott"
+        Kernel standard deviation (metres) of the inhomogeneous null.
 
     Returns
     -------
@@ -336,37 +424,69 @@ def clark_evans(
     >>> xx, yy = np.meshgrid(np.arange(10) * 100.0 + 50, np.arange(10) * 100.0 + 50)
     >>> lattice = np.column_stack([xx.ravel(), yy.ravel()])
     >>> res = clark_evans(lattice, window=box(0, 0, 1000, 1000))
-    >>> bool(res.R > 1.5 and res.p < 0.001)
-    True
+    >>> bool(res.R > 1.5 and res.p < 0.001), res.edge_correction
+    (True, 'donnelly')
     """
     xy, geom, _ = _resolve(points, window)
     n = len(xy)
     if n < 2:
         raise InputError(f"Clark–Evans needs at least 2 points, got {n}")
-    d, _ = cKDTree(xy).query(xy, k=2)
-    observed = float(d[:, 1].mean())
+    observed = _mean_nn(xy)
     area, perim = float(shapely.area(geom)), float(shapely.length(geom))
+    rect = is_rectangle(geom)
+    if edge_correction == "auto":
+        edge_correction = "donnelly" if rect else "none"
     if edge_correction == "donnelly":
+        if not rect:
+            raise InputError(
+                "Donnelly's edge correction holds only for a rectangular window: use "
+                "edge_correction='none' with n_sim > 0 (a Monte-Carlo test in the window)"
+            )
         expected = 0.5 * np.sqrt(area / n) + (0.0514 + 0.041 / np.sqrt(n)) * perim / n
         se = np.sqrt(0.0703 * area / n**2 + 0.037 * perim * np.sqrt(area / n**5))
     elif edge_correction == "none":
         expected = 0.5 * np.sqrt(area / n)
         se = 0.26136 / np.sqrt(n * n / area)
     else:
-        raise InputError(f"unknown edge_correction {edge_correction!r}: use 'donnelly' or 'none'")
+        raise InputError(
+            f"unknown edge_correction {edge_correction!r}: use 'auto', 'donnelly' or 'none'"
+        )
     z = (observed - expected) / se
+    p_norm = float(2.0 * stats.norm.sf(abs(z)))
+    p, p_cl, method = p_norm, float(stats.norm.cdf(z)), "normal"
+    exp_null = r_null = float("nan")
+    sigma = None
+    if n_sim > 0:
+        sims, sigma = _null_patterns(xy, geom, int(n_sim), rng(seed), null, bandwidth)
+        sim_means = np.array([_mean_nn(sp) for sp in sims])
+        p_cl = float((1 + np.sum(sim_means <= observed)) / (n_sim + 1))
+        p_reg = float((1 + np.sum(sim_means >= observed)) / (n_sim + 1))
+        p, method = float(min(1.0, 2.0 * min(p_cl, p_reg))), "monte_carlo"
+        exp_null = float(sim_means.mean())
+        r_null = observed / exp_null if exp_null > 0 else float("nan")
+    elif null != "csr":
+        raise InputError("the inhomogeneous null needs simulations: pass n_sim > 0")
     return ClarkEvansResult(
         R=float(observed / expected),
         observed_mean=observed,
         expected_mean=float(expected),
         se=float(se),
         z=float(z),
-        p=float(2.0 * stats.norm.sf(abs(z))),
+        p=p,
         n=int(n),
         area=area,
         perimeter=perim,
         edge_correction=edge_correction,
         window="convex_hull" if window is None else "given",
+        p_method=method,
+        p_clustered=p_cl,
+        p_normal=p_norm,
+        n_sim=int(n_sim),
+        null=null,
+        expected_mean_null=exp_null,
+        R_null=r_null,
+        bandwidth_m=sigma,
+        seed=seed if isinstance(seed, int | None) else None,
     )
 
 
@@ -1376,7 +1496,8 @@ def point_pattern_summary(
     ripley_test: bool = True,
     n_sim: int = 99,
     seed: Seed = 0,
-    edge_correction: Literal["donnelly", "none"] = "donnelly",
+    edge_correction: Literal["auto", "donnelly", "none"] = "auto",
+    ripley_null: Literal["csr", "inhomogeneous"] = "csr",
 ) -> pd.DataFrame:
     """Point-pattern statistics per group (e.g. per city) and for the whole pattern.
 
@@ -1395,18 +1516,25 @@ def point_pattern_summary(
     window : polygons or shapely geometry, optional
         The window of the whole pattern (overrides the union of ``windows``).
     ripley_test : bool
-        Add the Besag's L max-deviation test (``ripley_p``) and the distance of the
-        largest L(d) − d (``ripley_peak_m``), Ripley's isotropic correction.
+        Add the global MAD test of Besag's L (``ripley_p``, two-sided, against
+        ``ripley_null``) and the distance of the largest L(d) − d
+        (``ripley_peak_m``: a description, not a cluster size), Ripley's isotropic
+        correction.
     n_sim, seed
-        Monte-Carlo simulations and seed for the L test (the same seed per group).
-    edge_correction : {"donnelly", "none"}
-        For Clark–Evans.
+        Monte-Carlo simulations and seed for the Clark–Evans test in each window and
+        the L test (the same seed per group); ``n_sim=0`` gives the normal
+        approximation for Clark–Evans.
+    edge_correction : {"auto", "donnelly", "none"}
+        For Clark–Evans' R and its normal approximation (Donnelly in rectangles
+        only).
+    ripley_null : {"csr", "inhomogeneous"}
+        The null of the L test.
 
     Returns
     -------
     pandas.DataFrame
         One row per group and a last row ``"all"``: ``group, n, window, area_km2, R,
-        R_z, R_p, mean_x, mean_y, mean_lon, mean_lat, standard_distance_m,
+        R_z, R_p, R_p_clustered, R_p_method, mean_x, mean_y, mean_lon, mean_lat, standard_distance_m,
         sde_major_m, sde_minor_m, sde_rotation_deg, quadrat_vmr, quadrat_p,
         ripley_p, ripley_peak_m``. Statistics that need more points than a group has
         (3 for the window-based ones) are NaN.
@@ -1457,7 +1585,9 @@ def point_pattern_summary(
             groups.append((key, metric[labels == key], win_geoms.get(key)))
     groups.append(("all", metric, overall))
     for key, part, geom in groups:
-        rows.append(_summary_row(key, part, geom, ripley_test, n_sim, seed, edge_correction))
+        rows.append(
+            _summary_row(key, part, geom, ripley_test, n_sim, seed, edge_correction, ripley_null)
+        )
     return pd.DataFrame(rows)
 
 
@@ -1469,6 +1599,7 @@ def _summary_row(
     n_sim: int,
     seed: Seed,
     edge_correction: str,
+    ripley_null: str = "csr",
 ) -> dict[str, Any]:
     nan = float("nan")
     row: dict[str, Any] = {"group": key, "n": len(part)}
@@ -1478,6 +1609,8 @@ def _summary_row(
         R=nan,
         R_z=nan,
         R_p=nan,
+        R_p_clustered=nan,
+        R_p_method="",
         mean_x=nan,
         mean_y=nan,
         mean_lon=nan,
@@ -1509,12 +1642,15 @@ def _summary_row(
     try:
         if geom is None:
             geom = shapely.convex_hull(shapely.multipoints(xy))
-        ce = clark_evans(xy, window=geom, edge_correction=edge_correction)  # type: ignore[arg-type]
-        row.update(area_km2=ce.area / 1e6, R=ce.R, R_z=ce.z, R_p=ce.p)
+        ce = clark_evans(
+            xy, window=geom, edge_correction=edge_correction, n_sim=n_sim, seed=seed  # type: ignore[arg-type]
+        )
+        row.update(area_km2=ce.area / 1e6, R=ce.R, R_z=ce.z, R_p=ce.p,
+                   R_p_clustered=ce.p_clustered, R_p_method=ce.p_method)
         q = quadrat_test(xy, window=geom)
         row.update(quadrat_vmr=q.vmr, quadrat_p=q.p)
         if ripley_test:
-            r = ripley(xy, window=geom, n_sim=n_sim, seed=seed)
+            r = ripley(xy, window=geom, n_sim=n_sim, seed=seed, null=ripley_null)  # type: ignore[arg-type]
             row.update(ripley_p=r.p, ripley_peak_m=r.peak_distance)
     except InputError as exc:  # degenerate group (collinear points, tiny window)
         log.warning("point-pattern statistics for %s incomplete: %s", key, exc)
