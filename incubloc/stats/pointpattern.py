@@ -183,13 +183,15 @@ class _WindowLookup:
     pays for itself after the first simulation.
     """
 
-    def __init__(self, geom: shapely.Geometry, max_pixels: int = 1_000_000) -> None:
+    def __init__(self, geom: shapely.Geometry, max_pixels: int | None = None) -> None:
         from rasterio.features import geometry_mask, rasterize
         from rasterio.transform import Affine
         from scipy.ndimage import binary_dilation
 
         self.geom = geom
         shapely.prepare(geom)
+        if max_pixels is None:  # finer for detailed boundaries, where exact tests are slow
+            max_pixels = int(np.clip(400 * shapely.get_num_coordinates(geom), 10_000, 1_000_000))
         minx, miny, maxx, maxy = shapely.bounds(geom)
         c = float(np.sqrt(max((maxx - minx) * (maxy - miny), 1e-12) / max_pixels))
         self.c, self.x0, self.ytop = c, float(minx - c), float(maxy + c)
@@ -291,8 +293,9 @@ class ClarkEvansResult(Result):
     (``"normal"``, with Donnelly's correction only in a rectangle). ``p_clustered``
     is the one-sided p of "clustered" (mean nearest-neighbour distance shorter than
     under the null). ``null`` names the model simulated; ``expected_mean_null`` is
-    the simulations' mean nearest-neighbour distance and ``R_null`` the observed
-    mean divided by it (NaN without simulations).
+    the simulations' mean of the statistic (the mean nearest-neighbour distance;
+    under the inhomogeneous null the mean intensity-scaled distance d·√λ) and
+    ``R_null`` the observed statistic divided by it (NaN without simulations).
     """
 
     R: float
@@ -338,20 +341,14 @@ def _mean_nn(xy: np.ndarray) -> float:
     return float(d[:, 1].mean())
 
 
-def _null_patterns(
-    xy: np.ndarray,
-    geom: shapely.Geometry,
-    n_sim: int,
-    gen: np.random.Generator,
-    null: str,
-    bandwidth: float | str,
-) -> tuple[list[np.ndarray] | np.ndarray, float | None]:
-    """``n_sim`` patterns of ``len(xy)`` points from the null model in the window."""
-    n = len(xy)
-    if null == "csr":
-        return uniform_in_polygon(geom, n * n_sim, seed=gen).reshape(n_sim, n, 2), None
-    if null != "inhomogeneous":
-        raise InputError(f"unknown null {null!r}: use 'csr' or 'inhomogeneous'")
+def _mean_scaled_nn(xy: np.ndarray, intensity: _Intensity) -> float:
+    """Mean of d_i · √λ(x_i), nearest-neighbour distances scaled by the local intensity
+    (about 0.5 for an inhomogeneous Poisson pattern)."""
+    d, _ = cKDTree(xy).query(xy, k=2)
+    return float((d[:, 1] * np.sqrt(intensity.at_points(xy))).mean())
+
+
+def _gaussian_sigma(xy: np.ndarray, bandwidth: float | str) -> float:
     if isinstance(bandwidth, str):
         from incubloc.stats.density import bandwidth_rule
 
@@ -360,10 +357,7 @@ def _null_patterns(
         sigma = float(bandwidth)
     if not sigma > 0:
         raise InputError(f"bandwidth must be positive metres or 'scott', got {bandwidth!r}")
-    intensity = _Intensity(geom, sigma)
-    lookup = _WindowLookup(geom)
-    lam = intensity.surface(xy)
-    return [intensity.sample(lam, n, gen, lookup) for _ in range(n_sim)], sigma
+    return sigma
 
 
 def clark_evans(
@@ -456,14 +450,27 @@ def clark_evans(
     p, p_cl, method = p_norm, float(stats.norm.cdf(z)), "normal"
     exp_null = r_null = float("nan")
     sigma = None
+    if null not in ("csr", "inhomogeneous"):
+        raise InputError(f"unknown null {null!r}: use 'csr' or 'inhomogeneous'")
     if n_sim > 0:
-        sims, sigma = _null_patterns(xy, geom, int(n_sim), rng(seed), null, bandwidth)
-        sim_means = np.array([_mean_nn(sp) for sp in sims])
-        p_cl = float((1 + np.sum(sim_means <= observed)) / (n_sim + 1))
-        p_reg = float((1 + np.sum(sim_means >= observed)) / (n_sim + 1))
+        gen = rng(seed)
+        if null == "inhomogeneous":
+            sigma = _gaussian_sigma(xy, bandwidth)
+            intensity = _Intensity(geom, sigma)
+            lookup = _WindowLookup(geom)
+            lam = intensity.surface(xy)
+            sims: Any = [intensity.sample(lam, n, gen, lookup) for _ in range(int(n_sim))]
+            t_obs = _mean_scaled_nn(xy, intensity)
+            t_sim = np.array([_mean_scaled_nn(sp, intensity) for sp in sims])
+        else:
+            sims = uniform_in_polygon(geom, n * int(n_sim), seed=gen).reshape(-1, n, 2)
+            t_obs = observed
+            t_sim = np.array([_mean_nn(sp) for sp in sims])
+        p_cl = float((1 + np.sum(t_sim <= t_obs)) / (n_sim + 1))
+        p_reg = float((1 + np.sum(t_sim >= t_obs)) / (n_sim + 1))
         p, method = float(min(1.0, 2.0 * min(p_cl, p_reg))), "monte_carlo"
-        exp_null = float(sim_means.mean())
-        r_null = observed / exp_null if exp_null > 0 else float("nan")
+        exp_null = float(t_sim.mean())
+        r_null = t_obs / exp_null if exp_null > 0 else float("nan")
     elif null != "csr":
         raise InputError("the inhomogeneous null needs simulations: pass n_sim > 0")
     return ClarkEvansResult(
@@ -912,19 +919,29 @@ class _Intensity:
 
         self.geom, self.sigma = geom, float(sigma)
         minx, miny, maxx, maxy = shapely.bounds(geom)
-        c = max(self.sigma / 4.0, float(np.sqrt((maxx - minx) * (maxy - miny) / max_cells)))
+        extent = float(np.sqrt((maxx - minx) * (maxy - miny)))
+        # cells resolve both the kernel and the window, within a memory bound
+        c = max(min(self.sigma / 4.0, extent / 64.0), extent / np.sqrt(max_cells))
         self.c, self.x0, self.ytop = c, float(minx), float(maxy)
         self.cols = max(1, int(np.ceil((maxx - minx) / c)))
         self.rows = max(1, int(np.ceil((maxy - miny) / c)))
         self.transform = Affine(c, 0.0, self.x0, 0.0, -c, self.ytop)
-        self.mask = geometry_mask([geom], out_shape=(self.rows, self.cols),
-                                  transform=self.transform, invert=True, all_touched=True)
-        r = int(np.ceil(4.0 * self.sigma / c))
-        off = np.arange(-r, r + 1) * c
-        g = np.exp(-0.5 * (off / self.sigma) ** 2)
-        self.kernel = np.outer(g, g) / np.outer(g, g).sum()  # cell masses, sum 1
+        shape = (self.rows, self.cols)
+        # cells whose centre is inside measure the window's area (for e(u)); every
+        # cell the window touches may receive simulated points
+        inside = geometry_mask([geom], out_shape=shape, transform=self.transform, invert=True)
+        self.mask = geometry_mask([geom], out_shape=shape, transform=self.transform,
+                                  invert=True, all_touched=True)
+        # Cell masses of the Gaussian (exact per axis), cut at 4σ or at the grid's
+        # extent, beyond which nothing is inside the window anyway.
+        r = int(min(np.ceil(4.0 * self.sigma / c), max(self.rows, self.cols)))
+        edges = (np.arange(-r, r + 2) - 0.5) * c / self.sigma
+        g = np.diff(stats.norm.cdf(edges))
+        self.kernel = np.outer(g, g)
         self._fft = fftconvolve
-        self.edge = np.clip(fftconvolve(self.mask.astype(float), self.kernel, mode="same"), 0, 1)
+        self.edge = np.clip(fftconvolve(inside.astype(float), self.kernel, mode="same"), 0, 1)
+        if inside.any():  # the raster's area made exact: e(u) sums to the window's area
+            self.edge *= float(shapely.area(geom)) / (float(inside.sum()) * c * c)
 
     def _cell(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         col = np.clip(np.floor((xy[:, 0] - self.x0) / self.c).astype(np.int64), 0, self.cols - 1)
@@ -939,7 +956,7 @@ class _Intensity:
         phi = np.exp(-0.5 * d2 / self.sigma**2) / (2.0 * np.pi * self.sigma**2)
         s = np.bincount(pairs[:, 0], phi, minlength=n) + np.bincount(pairs[:, 1], phi, minlength=n)
         row, col = self._cell(xy)
-        e = np.maximum(self.edge[row, col], 1e-3)
+        e = np.maximum(self.edge[row, col], 1e-12)
         # floor: a point with no neighbour within 4σ still has a finite weight
         floor = 1.0 / (2.0 * np.pi * self.sigma**2) * np.exp(-8.0)
         return np.maximum(s, floor) / e
@@ -951,7 +968,8 @@ class _Intensity:
         conv = self._fft(counts.reshape(self.rows, self.cols).astype(float), self.kernel,
                          mode="same")
         with np.errstate(divide="ignore", invalid="ignore"):
-            lam = np.where(self.mask & (self.edge > 1e-3), np.clip(conv, 0, None) / self.edge, 0.0)
+            lam = np.where(self.mask & (self.edge > 1e-12),
+                           np.clip(conv, 0, None) / np.maximum(self.edge, 0.05), 0.0)
         return lam
 
     def sample(self, lam: np.ndarray, n: int, gen: np.random.Generator,
