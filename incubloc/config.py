@@ -78,6 +78,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "grid_shape": "square",
         "cell_sizes_m": [2000.0, 5000.0, 10000.0, 20000.0],
         "ring_edge_sim": 999,
+        # point-pattern nulls (docs/methods-nulls.md)
+        "envelope_test": "mad",
+        "intensity_bandwidth": "scott",
     },
     "density": {
         "kernel": "quartic",
@@ -95,12 +98,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 _FLEX = {
     ("density", "bandwidth"): (str, float, int),
     ("analysis", "crs"): (str, int, type(None)),
+    ("stats", "intensity_bandwidth"): (str, float, int),
 }
 _CHOICES = {
     ("input", "coords"): ("wgs84", "gcj02", "bd09"),
     ("analysis", "crs_method"): ("utm", "cgcs2000"),
     ("stats", "grid_shape"): ("square", "hex"),
     ("density", "kernel"): ("quartic", "gaussian"),
+    ("stats", "envelope_test"): ("mad", "dclf"),
 }
 _PATH_KEYS = {("input", "incubators"), ("input", "sites"), ("study_area", "path"), ("output", "dir")}
 

@@ -672,10 +672,24 @@ def _stats_findings(c: _Ctx) -> list[str]:
     r = _num(_first(ce, "R", "ratio", "nni"))
     if r is not None:
         kind = "clustered (集聚)" if r < 1 else "dispersed (均匀)" if r > 1 else "random"
-        out.append(f"Clark–Evans nearest-neighbour index R = {fmt(r, 3)}: incubators are "
-                   f"{kind}; z = {fmt(_first(ce, 'R_z', 'z'), 3)}, "
-                   f"{fmt_p(_first(ce, 'R_p', 'p'))} (Donnelly edge correction).")
+        mc = _first(ce, "R_p_method") == "monte_carlo"
+        how = (f"Monte-Carlo test in the study-area window ({_first(ce, 'n_sim') or '?'} CSR "
+               f"patterns), one-sided {fmt_p(_first(ce, 'R_p_clustered'))} for clustering"
+               if mc else f"z = {fmt(_first(ce, 'R_z', 'z'), 3)}, normal approximation "
+               f"{fmt_p(_first(ce, 'R_p', 'p'))}")
+        text = (f"Clark–Evans nearest-neighbour index R = {fmt(r, 3)} (mean distance to the "
+                f"nearest incubator over its CSR expectation): {kind} against homogeneous "
+                f"CSR; {how}.")
+        inh = _first(ce, "inhomogeneous")
+        if isinstance(inh, Mapping) and _num(inh.get("p_clustered")) is not None:
+            bw = _num(inh.get("bandwidth_m"))
+            text += (" Against an inhomogeneous Poisson null with the kernel intensity of the "
+                     f"incubators (σ = {fmt((bw or 0) / 1000, 3)} km), the intensity-scaled "
+                     f"index is {fmt(inh.get('R_null'), 3)}, one-sided "
+                     f"{fmt_p(inh.get('p_clustered'))} for clustering beyond the trend.")
+        out.append(text)
     pref = c.tests.get("preference")
+    placebo_said = False
     for group, rec in _records(pref):
         if rec.get("group", "all") != "all":
             continue
@@ -684,27 +698,53 @@ def _stats_findings(c: _Ctx) -> list[str]:
         kind = str(rec.get("kind", group))
         if obs is None or exp is None:
             continue
+        if kind == "placebo":
+            if not placebo_said:
+                placebo_said = True
+                out.append(
+                    "Placebo (安慰剂): incubators are also "
+                    f"{fmt(100 * (1 - obs / exp), 2)} % closer than random locations in the same "
+                    "settlements to the settlements' seats of government, which are equally "
+                    f"urban and irrelevant to the claims (mean {fmt(obs / 1000, 3)} km vs "
+                    f"{fmt(exp / 1000, 3)} km, {fmt_p(rec.get('p'))}): that much \"preference\" is "
+                    "urban concentration alone, so a target kind counts only beyond it.")
+            continue
         target = _TARGETS.get(kind, f"{kind.replace('_', ' ')} sites")
         closer = "closer to" if obs < exp else "no closer to"
-        out.append(f"Incubators lie {closer} {target} than random locations in the same "
-                   f"settlements: mean {fmt(obs / 1000, 3)} km vs {fmt(exp / 1000, 3)} km "
-                   f"({fmt(100 * (obs / exp - 1), 2)} %), z = {fmt(rec.get('z'), 3)}, "
-                   f"{fmt_p(rec.get('p'))}.")
-    rip = (getattr(c.study, "results", None) or {}).get("ripley")
+        base = (f"Incubators lie {closer} {target} than random locations in the same "
+                f"settlements: mean {fmt(obs / 1000, 3)} km vs {fmt(exp / 1000, 3)} km "
+                f"({fmt(100 * (obs / exp - 1), 2)} %), {fmt_p(rec.get('p'))}")
+        pv = _num(rec.get("p_vs_placebo_holm"))
+        if pv is not None:
+            ex = _num(rec.get("excess_log_ratio"))
+            verdict = ("a preference beyond the placebo" if rec.get("preference")
+                       else "not a preference beyond the placebo")
+            base += (f"; against the seats placebo the mean log-distance ratio differs by "
+                     f"{fmt(ex, 2)} (Holm-adjusted {fmt_p(pv)}): {verdict}")
+        out.append(base + ".")
+    results = getattr(c.study, "results", None) or {}
+    rip = results.get("ripley")
     if rip is not None and getattr(rip, "L_minus_d", None) is not None:
-        lmd = np.asarray(rip.L_minus_d, float)
-        d = np.asarray(rip.distances, float)
-        if np.isfinite(lmd).any():
-            k = int(np.nanargmax(lmd))
-            hi = np.asarray(getattr(rip, "hi", np.full_like(lmd, np.inf)), float)
-            above = lmd > hi
-            span = ""
-            if above.any():
-                span = (f"; L(d) − d lies above the CSR envelope from "
-                        f"{fmt(d[above].min() / 1000, 3)} to {fmt(d[above].max() / 1000, 3)} km")
-            out.append(f"Ripley's L: clustering is strongest at d = {fmt(d[k] / 1000, 3)} km "
-                       f"(L(d) − d = {fmt(lmd[k] / 1000, 3)} km){span}; global deviation test "
-                       f"{fmt_p(getattr(rip, 'p', None))} ({getattr(rip, 'n_sim', '?')} simulations).")
+        test = str(getattr(rip, "test", "mad")).upper()
+        p = _num(getattr(rip, "p", None))
+        alpha = _num(getattr(rip, "alpha", 0.05)) or 0.05
+        text = (f"Ripley's L, global {test} envelope test over 0–"
+                f"{fmt(float(np.nanmax(rip.distances)) / 1000, 3)} km "
+                f"({getattr(rip, 'n_sim', '?')} simulations, one-sided for clustering): "
+                f"against homogeneous CSR {fmt_p(p)}")
+        if p is not None:
+            text += (" — CSR rejected: incubators are clustered or follow an intensity trend "
+                     "(this null cannot tell which)" if p <= alpha else " — CSR not rejected")
+        inh = results.get("ripley_inhom")
+        ip = _num(getattr(inh, "p", None)) if inh is not None else None
+        if ip is not None:
+            bw = _num(getattr(inh, "bandwidth_m", None))
+            text += (f"; against an inhomogeneous Poisson with the kernel intensity "
+                     f"(σ = {fmt((bw or 0) / 1000, 3)} km) {fmt_p(ip)} — "
+                     + ("clustering beyond the trend" if ip <= alpha
+                        else "no evidence of clustering beyond the trend at that bandwidth"))
+        out.append(text + ". The grey band in the figure is a pointwise envelope, for "
+                   "orientation only; the distance where L(d) − d peaks is not a cluster size.")
     gm = c.tests.get("global_moran")
     for name, rec in _records(gm):
         i = _num(_first(rec, "I", "moran_i"))
@@ -762,6 +802,15 @@ def _stats_findings(c: _Ctx) -> list[str]:
 
 
 # ------------------------------------------------------------------ methods
+def _kde_sd(c: _Ctx) -> str:
+    """' (h = …, kernel sd …)' of the study's KDE surface, or ''."""
+    surf = (getattr(c.study, "surfaces", None) or {}).get("all")
+    h, sd = _num(getattr(surf, "bandwidth_m", None)), _num(getattr(surf, "kernel_sd_m", None))
+    if h is None or sd is None:
+        return ""
+    return f" (h = {fmt(h / 1000, 3)} km, kernel standard deviation {fmt(sd / 1000, 3)} km)"
+
+
 def _methods(c: _Ctx) -> str:
     cfg = c.config
     g = lambda s, k, d=None: (cfg.get(s) or {}).get(k, d)  # noqa: E731
@@ -799,9 +848,18 @@ def _methods(c: _Ctx) -> str:
                                        f"of the site with ≥ {fmt(lay.get('min_levels'))} storeys "
                                        f"on ≤ {fmt(lay.get('max_site_area_m2'))} m²; park otherwise; "
                                        "mixed when sites differ."),
-        ("Point pattern", f"Clark–Evans index with Donnelly edge correction; Ripley's K / Besag's L "
-                          f"with {g('stats', 'n_sim', 99)} CSR simulations; standard deviational "
-                          "ellipse (1 standard deviation)."),
+        ("Point pattern", "Clark–Evans index tested by Monte-Carlo in the study-area window "
+                          "(Donnelly's correction only for rectangles); Ripley's K / Besag's L "
+                          f"with a global {str(g('stats', 'envelope_test', 'mad')).upper()} "
+                          f"envelope test ({g('stats', 'n_sim', 99)} simulations) against "
+                          "homogeneous CSR and against an inhomogeneous Poisson with the kernel "
+                          f"intensity (bandwidth {g('stats', 'intensity_bandwidth', 'scott')}); "
+                          "standard deviational ellipse (1 standard deviation)."),
+        ("Location preference", "nearest-target distances against random locations drawn "
+                                "uniformly in the same settlements, with the settlements' "
+                                "seats as a placebo target set; a preference is claimed only "
+                                "beyond the placebo (Monte-Carlo test of the difference of "
+                                "mean log distances, Holm-adjusted over the kinds)."),
         ("Autocorrelation", f"incubator counts on {g('stats', 'grid_shape', 'square')} grids of "
                             f"{sizes} (multi-scale global Moran's I); LISA and Getis–Ord Gi* on "
                             f"the {lisa_grid} grid (the scale of strongest clustering); queen "
@@ -809,7 +867,7 @@ def _methods(c: _Ctx) -> str:
                             f"α = {fmt(g('stats', 'alpha', 0.05))}"
                             f"{' with FDR' if g('stats', 'fdr') else ''} (esda)."),
         ("Kernel density", f"{g('density', 'kernel', 'quartic')} kernel, bandwidth "
-                           f"{g('density', 'bandwidth', 'silverman')}, cell "
+                           f"{g('density', 'bandwidth', 'scott')}{_kde_sd(c)}, cell "
                            f"{fmt(g('density', 'cell_size_m', 500))} m; surfaces in density/*.tif."),
         ("Randomness", f"seed {g('stats', 'seed')}; every Monte-Carlo result is reproducible."),
     ]
@@ -876,7 +934,7 @@ _TESTS = {
     "rings": ("ring_edge",),
     "relation": ("relation_agreement",),
     "layout": ("layout_agreement",),
-    "statistics": ("clark_evans", "ripley", "global_moran", "join_counts"),
+    "statistics": ("clark_evans", "ripley", "ripley_inhom", "global_moran", "join_counts"),
 }
 
 
