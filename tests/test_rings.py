@@ -544,3 +544,11 @@ def test_ring_edge_direction_farther_from_edge():
     assert res.mc_p_farther < 0.01 and res.mc_p > 0.5
     near, _ = _edge_points()
     assert ring_edge_test(near, rings, n_sim=99, seed=3).direction == "closer"
+
+
+def test_poisson_trend_without_a_finite_estimate_says_so():
+    from incubloc.stats.trend import poisson_trend
+
+    t = poisson_trend([12, 0, 0], [1.0, 2.0, 3.0], [1, 2, 3])
+    assert math.isnan(t.rate_ratio) and "converge" in t.note and not t.converged
+    assert "no events" in poisson_trend([0, 0, 0], [1.0, 1, 1], [1, 2, 3]).note

@@ -120,10 +120,10 @@ def poisson_trend(
     se = float(np.sqrt(cov[1, 1]))
     b1 = float(beta[1])
     df = n_units - 2
-    note = ""
     if not converged or se > 50 or not np.isfinite(se):
-        note = "the fit did not converge (counts in one end unit only?): no trend estimate"
-        converged = False
+        # e.g. every event in the first unit: the MLE of β1 is −∞
+        return _nan_trend(n_units, n_events, level,
+                          "the fit did not converge (all events in one end unit?): no estimate")
     zq = float(stats.norm.ppf(0.5 + level / 2.0))
     pearson = float(np.sum((y - mu) ** 2 / mu))
     return PoissonTrend(
@@ -141,5 +141,4 @@ def poisson_trend(
         n_events=n_events,
         level=float(level),
         converged=converged,
-        note=note,
     )
