@@ -445,6 +445,10 @@ def write_study(
     p = outdir / "provenance.json"
     rec = provenance(parameters=study.config, inputs=study.inputs,
                      seed=study.config["stats"]["seed"], command="incubloc")
+    if "all" in study.surfaces:  # the bandwidth a rule resolved to, and the kernel's sd
+        surf = study.surfaces["all"]
+        rec["density"] = {k: surf.params[k] for k in
+                          ("kernel", "bandwidth_rule", "bandwidth_m", "kernel_sd_m", "cell_size_m")}
     with atomic_path(p) as tmp:
         tmp.write_text(json.dumps(jsonable(rec), indent=2, ensure_ascii=False) + "\n",
                        encoding="utf-8")

@@ -211,6 +211,13 @@ def test_json_files_have_their_keys(report_dir):
 
     cfg = load_config(report_dir / "config.toml")
     assert cfg["stats"]["seed"] == prov["seed"]
+    # the KDE's resolved bandwidth and its kernel's standard deviation (quartic: h / √8)
+    dens = prov["density"]
+    assert dens["bandwidth_rule"] == cfg["density"]["bandwidth"] == "scott"
+    assert dens["kernel_sd_m"] == pytest.approx(dens["bandwidth_m"] / np.sqrt(8))
+    for key in ("ripley_inhom", "clark_evans"):
+        assert key in stats
+    assert stats["ripley"]["null"] == "csr" and stats["ripley_inhom"]["null"] == "inhomogeneous"
 
 
 def test_rerun_from_written_config_is_byte_identical(report_dir, tmp_path):
