@@ -951,14 +951,16 @@ class _Intensity:
     def at_points(self, xy: np.ndarray) -> np.ndarray:
         """Leave-one-out, edge-corrected intensity at each point (per m²)."""
         n = len(xy)
-        pairs = cKDTree(xy).query_pairs(4.0 * self.sigma, output_type="ndarray")
+        # Every pair up to 8σ (all pairs for small patterns): isolated points keep the
+        # Gaussian's tail instead of an arbitrary floor, which would let one pair of
+        # them dominate K_inhom through 1 / (λ_i λ_j).
+        pairs = cKDTree(xy).query_pairs(8.0 * self.sigma, output_type="ndarray")
         d2 = ((xy[pairs[:, 0]] - xy[pairs[:, 1]]) ** 2).sum(axis=1)
         phi = np.exp(-0.5 * d2 / self.sigma**2) / (2.0 * np.pi * self.sigma**2)
         s = np.bincount(pairs[:, 0], phi, minlength=n) + np.bincount(pairs[:, 1], phi, minlength=n)
         row, col = self._cell(xy)
         e = np.maximum(self.edge[row, col], 1e-12)
-        # floor: a point with no neighbour within 4σ still has a finite weight
-        floor = 1.0 / (2.0 * np.pi * self.sigma**2) * np.exp(-8.0)
+        floor = np.exp(-32.0) / (2.0 * np.pi * self.sigma**2)  # no neighbour within 8σ
         return np.maximum(s, floor) / e
 
     def surface(self, xy: np.ndarray) -> np.ndarray:
