@@ -104,8 +104,8 @@ _CHOICES = {
     ("input", "coords"): ("wgs84", "gcj02", "bd09"),
     ("analysis", "crs_method"): ("utm", "cgcs2000"),
     ("stats", "grid_shape"): ("square", "hex"),
-    ("density", "kernel"): ("quartic", "gaussian"),
     ("stats", "envelope_test"): ("mad", "dclf"),
+    ("density", "kernel"): ("quartic", "gaussian"),
 }
 _PATH_KEYS = {("input", "incubators"), ("input", "sites"), ("study_area", "path"), ("output", "dir")}
 
