@@ -269,22 +269,27 @@ def run_study(
                      test=st["envelope_test"], alternative="clustered")
     results["ripley"] = rip
     tests["ripley"] = rip.to_dict()
-    rip_inh = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
-                         test=st["envelope_test"], alternative="clustered",
-                         null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
-    results["ripley_inhom"] = rip_inh
-    tests["ripley_inhom"] = rip_inh.to_dict()
     cen = _pp.centrography(located.to_crs(crs))
     results["centrography"] = cen
     all_row = T["point_pattern"].iloc[-1]
     tests["clark_evans"] = {k: all_row[k] for k in ("n", "R", "R_z", "R_p", "R_p_clustered",
                                                      "R_p_method") if k in all_row}
-    if len(located) >= 3:
+    tests["clark_evans"].update(null="csr", n_sim=st["n_sim"])
+    from incubloc.errors import InputError
+
+    try:  # the inhomogeneous null needs a pattern that spreads (a kernel bandwidth)
+        rip_inh = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
+                             test=st["envelope_test"], alternative="clustered",
+                             null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
+        results["ripley_inhom"] = rip_inh
+        tests["ripley_inhom"] = rip_inh.to_dict()
         ce_inh = _pp.clark_evans(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
                                  null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
-        tests["clark_evans"].update(
-            null="csr", n_sim=st["n_sim"], inhomogeneous={
-                k: getattr(ce_inh, k) for k in ("R_null", "p", "p_clustered", "bandwidth_m")})
+        tests["clark_evans"]["inhomogeneous"] = {
+            k: getattr(ce_inh, k) for k in ("R_null", "p", "p_clustered", "bandwidth_m")}
+    except InputError as exc:
+        log.warning("inhomogeneous point-pattern tests skipped: %s", exc)
+        tests["ripley_inhom"] = {"skipped": str(exc)}
     bar.update()
 
     step("autocorrelation")
