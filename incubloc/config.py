@@ -70,10 +70,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "cell_sizes_m": [2000.0, 5000.0, 10000.0, 20000.0],
         "ring_edge_sim": 999,
         "join_counts": ["layout=building", "relation=standalone"],
+        # point-pattern nulls (docs/methods-nulls.md)
+        "envelope_test": "mad",
+        "intensity_bandwidth": "scott",
     },
     "density": {
         "kernel": "quartic",
-        "bandwidth": "silverman",
+        "bandwidth": "scott",
         "cell_size_m": 500.0,
         "by_year": True,
     },
@@ -135,11 +138,13 @@ _FLEX = {
     ("density", "bandwidth"): (str, float, int),
     ("analysis", "crs"): (str, int, type(None)),
     ("factors", "covariates"): (list,),
+    ("stats", "intensity_bandwidth"): (str, float, int),
 }
 _CHOICES = {
     ("input", "coords"): ("wgs84", "gcj02", "bd09"),
     ("analysis", "crs_method"): ("utm", "cgcs2000"),
     ("stats", "grid_shape"): ("square", "hex"),
+    ("stats", "envelope_test"): ("mad", "dclf"),
     ("density", "kernel"): ("quartic", "gaussian"),
     ("report", "basemap_coords"): ("auto", "wgs84", "gcj02"),
     ("factors", "point"): ("centroid", "representative", "population"),

@@ -954,7 +954,11 @@ def fig_kde(study: Any, *, ax: Any = None, surface: str = "all") -> Any:
     kernel = _get(surf, "kernel", default="")
     rule = _get(surf, "bandwidth_rule", default="")
     rule = f" ({rule})" if rule and rule not in ("fixed", "user") else ""
-    sub = (f" — {kernel} kernel, bandwidth {float(bw) / 1000:.1f} km{rule}"
+    sd = _get(surf, "kernel_sd_m", default=None)
+    if sd is None and bw is not None and kernel in ("quartic", "gaussian"):
+        sd = float(bw) / np.sqrt(8.0) if kernel == "quartic" else float(bw)
+    sd_txt = f", kernel sd {float(sd) / 1000:.1f} km" if sd is not None else ""
+    sub = (f" — {kernel} kernel, bandwidth {float(bw) / 1000:.1f} km{sd_txt}{rule}"
            if bw is not None else "")
     bounds = cities.total_bounds if cities is not None else (left, bottom, right, top)
     _finish_map(ax, bounds)
@@ -1067,8 +1071,14 @@ def fig_hotspots(study: Any, *, ax: Any = None, grid: str | None = None) -> Any:
 
 @_figure
 def fig_ripley(study: Any, *, ax: Any = None) -> Any:
-    """Besag's L(d) − d with the Monte-Carlo CSR envelope (点模式分析)."""
-    res = (getattr(study, "results", None) or {}).get("ripley")
+    """Besag's L(d) − d with the pointwise and global Monte-Carlo envelopes (点模式分析).
+
+    The pointwise envelope is drawn for orientation; the test is the global
+    (simultaneous) envelope, whose kind and p are in the title. The inhomogeneous
+    result, when the study has one, is drawn beside it.
+    """
+    results = getattr(study, "results", None) or {}
+    res = results.get("ripley")
     d = _get(res, "distances", "d", "support")
     lmd = _get(res, "L_minus_d", "l_minus_d")
     if d is None or lmd is None:
@@ -1078,26 +1088,44 @@ def fig_ripley(study: Any, *, ax: Any = None) -> Any:
     lo = _get(res, "lo", "lower", "envelope_low")
     hi = _get(res, "hi", "upper", "envelope_high")
     fig, ax = _new(ax, (7, 4.3))
+    n_sim = _get(res, "n_sim", default="")
+    test = str(_get(res, "test", default="mad") or "mad").upper()
     if lo is not None and hi is not None:
-        n_sim = _get(res, "n_sim", default="")
         ax.fill_between(d, np.asarray(lo, float) / 1000, np.asarray(hi, float) / 1000,
-                        color="#d9d9d9", label=f"CSR envelope ({n_sim} simulations) 随机包络")
+                        color="#d9d9d9",
+                        label=f"pointwise CSR envelope ({n_sim} simulations; not a test) 逐点包络")
+    ghi = _get(res, "global_hi")
+    if ghi is not None and np.isfinite(np.asarray(ghi, float)).any():
+        alpha = float(_get(res, "alpha", default=0.05))
+        ax.plot(d, np.asarray(ghi, float) / 1000, color="#525252", ls="--", lw=1.1,
+                label=f"global {test} envelope vs CSR, {1 - alpha:.0%} 全局包络")
     ax.plot(d, lmd, color="#a50f15", lw=2, label="observed L(d) − d 观测值")
+    inh = results.get("ripley_inhom")
+    ilmd = _get(inh, "L_minus_d")
+    if ilmd is not None and _get(inh, "distances") is not None:
+        idist = np.asarray(_get(inh, "distances"), float) / 1000.0
+        ip = _get(inh, "p")
+        bw = _get(inh, "bandwidth_m")
+        ax.plot(idist, np.asarray(ilmd, float) / 1000, color="#2171b5", lw=1.6,
+                label=(f"inhomogeneous L(d) − d (σ = {float(bw) / 1000:.1f} km"
+                       if bw is not None else "inhomogeneous L(d) − d (")
+                + (f", global p = {float(ip):.3g})" if ip is not None else ")"))
+        ighi = _get(inh, "global_hi")
+        if ighi is not None and np.isfinite(np.asarray(ighi, float)).any():
+            ax.plot(idist, np.asarray(ighi, float) / 1000, color="#2171b5", ls="--", lw=0.9,
+                    label=f"global {test} envelope vs inhomogeneous Poisson")
     ax.axhline(0, color="#636363", lw=0.8)
-    if np.isfinite(lmd).any():
-        k = int(np.nanargmax(lmd))
-        ax.annotate(f"peak {lmd[k]:.1f} km at d = {d[k]:.1f} km", xy=(d[k], lmd[k]),
-                    xytext=(8, -16), textcoords="offset points", fontsize=8)
-        lo_y, hi_y = ax.get_ylim()
-        ax.set_ylim(lo_y, max(hi_y, float(np.nanmax(lmd))) + 0.08 * (hi_y - lo_y))
     ax.set_xlabel("distance d (km)")
     ax.set_ylabel("L(d) − d (km)")
     ax.grid(color="#eeeeee", lw=0.6)
-    ax.legend(loc="best")
+    ax.legend(loc="best", fontsize=8)
     p = _get(res, "p")
     corr = str(_get(res, "edge_correction", default="") or "")
     corr = corr[:1].upper() + corr[1:]
-    sub = f" ({corr} edge correction, global p = {float(p):.3g})" if p is not None else ""
+    side = _get(res, "alternative", default="")
+    side = f", {side}" if side and side != "two-sided" else ""
+    sub = (f" ({corr} edge correction; global {test} test vs CSR{side}, p = {float(p):.3g})"
+           if p is not None else "")
     _title(ax, "Ripley's L function" + sub, "点模式分析")
     return fig
 

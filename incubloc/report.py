@@ -553,14 +553,27 @@ def _ring_findings(c: _Ctx) -> list[str]:
             rho = _num(_first(rec, "spearman_rho", "rho"))
             if rho is None:
                 rho = _spearman(list(range(len(vals))), vals)
-            p = _first(rec, "spearman_p", "p")
             falls = all(a > b for a, b in zip(vals, vals[1:], strict=False))
             verb = "falls outward" if falls else "does not fall monotonically outward"
+            rr = _num(rec.get("rate_ratio"))
+            lo, hi = _num(rec.get("rate_ratio_ci_low")), _num(rec.get("rate_ratio_ci_high"))
+            if rr is not None and lo is not None and hi is not None:
+                shown = (f"density changes by a factor {fmt(rr, 3)} per ring outward "
+                         f"(95 % CI {fmt(lo, 3)}–{fmt(hi, 3)}, {fmt_p(rec.get('rate_ratio_p'))}; "
+                         "Poisson log-linear trend of the incubator counts with a log ring-area "
+                         "offset")
+                disp = _num(rec.get("dispersion"))
+                if disp is not None and disp > 1.5:
+                    shown += (f"; counts overdispersed (Pearson χ²/df = {fmt(disp, 3)}), so the "
+                              "interval is too narrow")
+                shown += ")"
+            else:
+                shown = "no rate ratio could be estimated"
             out.append(f"Density {verb} in {c.name(city)}: "
                        f"{' → '.join(fmt(v, 3) for v in vals)} incubators per 100 km² "
-                       f"({' → '.join(r.replace('_', ' ') for r in rings)}), Spearman ρ = "
-                       f"{fmt(rho, 2)}" + (f" ({fmt_p(p)} with {len(vals)} rings)"
-                                            if _num(p) is not None else "") + ".")
+                       f"({' → '.join(r.replace('_', ' ') for r in rings)}); {shown}."
+                       + (f" Spearman ρ = {fmt(rho, 2)} over the {len(vals)} ring densities "
+                          "describes the order only." if rho is not None else ""))
         if "opened_median" in sub and len(rings) >= 2:
             med = [_num(sub.loc[r, "opened_median"]) for r in rings]
             if all(m is not None for m in med):
@@ -582,13 +595,25 @@ def _ring_findings(c: _Ctx) -> list[str]:
     edge = c.tests.get("ring_edge")
     if isinstance(edge, Mapping) and _num(_first(edge, "observed_mean")) is not None:
         obs, exp = _num(edge.get("observed_mean")), _num(edge.get("expected_mean"))
-        closer = obs is not None and exp is not None and obs < exp
+        direction = edge.get("direction") or (
+            "closer" if obs is not None and exp is not None and obs < exp else "farther")
+        p_side = edge.get("mc_p") if direction == "closer" else edge.get("mc_p_farther")
+        sig = _num(p_side) is not None and _num(p_side) <= 0.05
+        if direction == "closer":
+            where = "closer to the outer edge of their ring than"
+            claim = ("supports the ring-edge pattern" if sig
+                     else "but not significantly so: the ring-edge pattern is not shown")
+        else:
+            where = "farther from the outer edge of their ring (towards the core) than"
+            claim = ("the opposite of the ring-edge pattern: a gradient towards the core"
+                     if sig else "not significantly so; the ring-edge pattern is not shown")
         out.append(
-            "Ring edge (分布在各圈层的边缘地区): incubators lie at a mean normalised distance of "
-            f"{fmt(obs, 2)} from the outer edge of their ring against {fmt(exp, 2)} for random "
-            f"locations in the same rings — {'closer to' if closer else 'not closer to'} the edge; "
-            f"KS D = {fmt(edge.get('ks_stat'), 2)}, {fmt_p(edge.get('ks_p'))}; Monte-Carlo "
-            f"one-sided {fmt_p(edge.get('mc_p'))} ({edge.get('n_sim', '?')} simulations).")
+            f"Ring edge (分布在各圈层的边缘地区): incubators lie {where} the ring's "
+            f"area-weighted distribution — mean normalised distance {fmt(obs, 2)} against "
+            f"{fmt(exp, 2)} for random locations in the same rings; {claim}. Monte-Carlo "
+            f"one-sided {fmt_p(p_side)} for '{direction}' ({edge.get('n_sim', '?')} "
+            f"simulations); KS D = {fmt(edge.get('ks_stat'), 2)}, {fmt_p(edge.get('ks_p'))} "
+            "(two-sided: it says the distributions differ, not which way).")
     elif isinstance(edge, Mapping) and describe_test(edge):
         out.append(f"Ring-edge test: {describe_test(edge)}.")
     return out
@@ -651,10 +676,24 @@ def _stats_findings(c: _Ctx) -> list[str]:
     r = _num(_first(ce, "R", "ratio", "nni"))
     if r is not None:
         kind = "clustered (集聚)" if r < 1 else "dispersed (均匀)" if r > 1 else "random"
-        out.append(f"Clark–Evans nearest-neighbour index R = {fmt(r, 3)}: incubators are "
-                   f"{kind}; z = {fmt(_first(ce, 'R_z', 'z'), 3)}, "
-                   f"{fmt_p(_first(ce, 'R_p', 'p'))} (Donnelly edge correction).")
+        mc = _first(ce, "R_p_method") == "monte_carlo"
+        how = (f"Monte-Carlo test in the study-area window ({_first(ce, 'n_sim') or '?'} CSR "
+               f"patterns), one-sided {fmt_p(_first(ce, 'R_p_clustered'))} for clustering"
+               if mc else f"z = {fmt(_first(ce, 'R_z', 'z'), 3)}, normal approximation "
+               f"{fmt_p(_first(ce, 'R_p', 'p'))}")
+        text = (f"Clark–Evans nearest-neighbour index R = {fmt(r, 3)} (mean distance to the "
+                f"nearest incubator over its CSR expectation): {kind} against homogeneous "
+                f"CSR; {how}.")
+        inh = _first(ce, "inhomogeneous")
+        if isinstance(inh, Mapping) and _num(inh.get("p_clustered")) is not None:
+            bw = _num(inh.get("bandwidth_m"))
+            text += (" Against an inhomogeneous Poisson null with the kernel intensity of the "
+                     f"incubators (σ = {fmt((bw or 0) / 1000, 3)} km), the intensity-scaled "
+                     f"index is {fmt(inh.get('R_null'), 3)}, one-sided "
+                     f"{fmt_p(inh.get('p_clustered'))} for clustering beyond the trend.")
+        out.append(text)
     pref = c.tests.get("preference")
+    placebo_said = False
     for group, rec in _records(pref):
         if rec.get("group", "all") != "all":
             continue
@@ -663,27 +702,53 @@ def _stats_findings(c: _Ctx) -> list[str]:
         kind = str(rec.get("kind", group))
         if obs is None or exp is None:
             continue
+        if kind == "placebo":
+            if not placebo_said:
+                placebo_said = True
+                out.append(
+                    "Placebo (安慰剂): incubators are also "
+                    f"{fmt(100 * (1 - obs / exp), 2)} % closer than random locations in the same "
+                    "settlements to the settlements' seats of government, which are equally "
+                    f"urban and irrelevant to the claims (mean {fmt(obs / 1000, 3)} km vs "
+                    f"{fmt(exp / 1000, 3)} km, {fmt_p(rec.get('p'))}): that much \"preference\" is "
+                    "urban concentration alone, so a target kind counts only beyond it.")
+            continue
         target = _TARGETS.get(kind, f"{kind.replace('_', ' ')} sites")
         closer = "closer to" if obs < exp else "no closer to"
-        out.append(f"Incubators lie {closer} {target} than random locations in the same "
-                   f"settlements: mean {fmt(obs / 1000, 3)} km vs {fmt(exp / 1000, 3)} km "
-                   f"({fmt(100 * (obs / exp - 1), 2)} %), z = {fmt(rec.get('z'), 3)}, "
-                   f"{fmt_p(rec.get('p'))}.")
-    rip = (getattr(c.study, "results", None) or {}).get("ripley")
+        base = (f"Incubators lie {closer} {target} than random locations in the same "
+                f"settlements: mean {fmt(obs / 1000, 3)} km vs {fmt(exp / 1000, 3)} km "
+                f"({fmt(100 * (obs / exp - 1), 2)} %), {fmt_p(rec.get('p'))}")
+        pv = _num(rec.get("p_vs_placebo_holm"))
+        if pv is not None:
+            ex = _num(rec.get("excess_log_ratio"))
+            verdict = ("a preference beyond the placebo" if rec.get("preference")
+                       else "not a preference beyond the placebo")
+            base += (f"; against the seats placebo the mean log-distance ratio differs by "
+                     f"{fmt(ex, 2)} (Holm-adjusted {fmt_p(pv)}): {verdict}")
+        out.append(base + ".")
+    results = getattr(c.study, "results", None) or {}
+    rip = results.get("ripley")
     if rip is not None and getattr(rip, "L_minus_d", None) is not None:
-        lmd = np.asarray(rip.L_minus_d, float)
-        d = np.asarray(rip.distances, float)
-        if np.isfinite(lmd).any():
-            k = int(np.nanargmax(lmd))
-            hi = np.asarray(getattr(rip, "hi", np.full_like(lmd, np.inf)), float)
-            above = lmd > hi
-            span = ""
-            if above.any():
-                span = (f"; L(d) − d lies above the CSR envelope from "
-                        f"{fmt(d[above].min() / 1000, 3)} to {fmt(d[above].max() / 1000, 3)} km")
-            out.append(f"Ripley's L: clustering is strongest at d = {fmt(d[k] / 1000, 3)} km "
-                       f"(L(d) − d = {fmt(lmd[k] / 1000, 3)} km){span}; global deviation test "
-                       f"{fmt_p(getattr(rip, 'p', None))} ({getattr(rip, 'n_sim', '?')} simulations).")
+        test = str(getattr(rip, "test", "mad")).upper()
+        p = _num(getattr(rip, "p", None))
+        alpha = _num(getattr(rip, "alpha", 0.05)) or 0.05
+        text = (f"Ripley's L, global {test} envelope test over 0–"
+                f"{fmt(float(np.nanmax(rip.distances)) / 1000, 3)} km "
+                f"({getattr(rip, 'n_sim', '?')} simulations, one-sided for clustering): "
+                f"against homogeneous CSR {fmt_p(p)}")
+        if p is not None:
+            text += (" — CSR rejected: incubators are clustered or follow an intensity trend "
+                     "(this null cannot tell which)" if p <= alpha else " — CSR not rejected")
+        inh = results.get("ripley_inhom")
+        ip = _num(getattr(inh, "p", None)) if inh is not None else None
+        if ip is not None:
+            bw = _num(getattr(inh, "bandwidth_m", None))
+            text += (f"; against an inhomogeneous Poisson with the kernel intensity "
+                     f"(σ = {fmt((bw or 0) / 1000, 3)} km) {fmt_p(ip)} — "
+                     + ("clustering beyond the trend" if ip <= alpha
+                        else "no evidence of clustering beyond the trend at that bandwidth"))
+        out.append(text + ". The grey band in the figure is a pointwise envelope, for "
+                   "orientation only; the distance where L(d) − d peaks is not a cluster size.")
     gm = c.tests.get("global_moran")
     for name, rec in _records(gm):
         i = _num(_first(rec, "I", "moran_i"))
@@ -741,6 +806,15 @@ def _stats_findings(c: _Ctx) -> list[str]:
 
 
 # ------------------------------------------------------------------ methods
+def _kde_sd(c: _Ctx) -> str:
+    """' (h = …, kernel sd …)' of the study's KDE surface, or ''."""
+    surf = (getattr(c.study, "surfaces", None) or {}).get("all")
+    h, sd = _num(getattr(surf, "bandwidth_m", None)), _num(getattr(surf, "kernel_sd_m", None))
+    if h is None or sd is None:
+        return ""
+    return f" (h = {fmt(h / 1000, 3)} km, kernel standard deviation {fmt(sd / 1000, 3)} km)"
+
+
 def _methods(c: _Ctx) -> str:
     cfg = c.config
     g = lambda s, k, d=None: (cfg.get(s) or {}).get(k, d)  # noqa: E731
@@ -762,9 +836,12 @@ def _methods(c: _Ctx) -> str:
         ("Ring scale 圈层", "core 中心城区 / inner suburb 近郊区 / outer suburb 远郊区 from the "
                            "rings layer; the ring pattern of a ring system is the set of rings "
                            "holding at least one incubator; density per 100 km² of ring land; "
-                           "gradient by Spearman's ρ between ring order and density; ring-edge "
-                           "test compares distances to the ring's outer boundary with random "
-                           f"locations in the ring ({g('stats', 'ring_edge_sim', 999)} simulations)."),
+                           "gradient by a Poisson log-linear trend of ring counts over ring "
+                           "order with a log ring-area offset (rate ratio per ring, Wald 95 % "
+                           "CI; Spearman's ρ shown as a description); ring-edge test compares "
+                           "distances to the ring's outer boundary with random locations in "
+                           f"the ring ({g('stats', 'ring_edge_sim', 999)} simulations), "
+                           "one-sided in the direction the data show."),
         ("Relation 园中园/独立/混合", "park-in-park when a site lies in a host space (university, "
                                      "research institute, development / high-tech zone, industrial "
                                      f"or science park), by point-in-polygon or ≥ {fmt(100 * g('relation', 'min_share', 0.5))} % "
@@ -775,9 +852,18 @@ def _methods(c: _Ctx) -> str:
                                        f"of the site with ≥ {fmt(lay.get('min_levels'))} storeys "
                                        f"on ≤ {fmt(lay.get('max_site_area_m2'))} m²; park otherwise; "
                                        "mixed when sites differ."),
-        ("Point pattern", f"Clark–Evans index with Donnelly edge correction; Ripley's K / Besag's L "
-                          f"with {g('stats', 'n_sim', 99)} CSR simulations; standard deviational "
-                          "ellipse (1 standard deviation)."),
+        ("Point pattern", "Clark–Evans index tested by Monte-Carlo in the study-area window "
+                          "(Donnelly's correction only for rectangles); Ripley's K / Besag's L "
+                          f"with a global {str(g('stats', 'envelope_test', 'mad')).upper()} "
+                          f"envelope test ({g('stats', 'n_sim', 99)} simulations) against "
+                          "homogeneous CSR and against an inhomogeneous Poisson with the kernel "
+                          f"intensity (bandwidth {g('stats', 'intensity_bandwidth', 'scott')}); "
+                          "standard deviational ellipse (1 standard deviation)."),
+        ("Location preference", "nearest-target distances against random locations drawn "
+                                "uniformly in the same settlements, with the settlements' "
+                                "seats as a placebo target set; a preference is claimed only "
+                                "beyond the placebo (Monte-Carlo test of the difference of "
+                                "mean log distances, Holm-adjusted over the kinds)."),
         ("Autocorrelation", f"incubator counts on {g('stats', 'grid_shape', 'square')} grids of "
                             f"{sizes} (multi-scale global Moran's I); LISA and Getis–Ord Gi* on "
                             f"the {lisa_grid} grid (the scale of strongest clustering); queen "
@@ -785,7 +871,7 @@ def _methods(c: _Ctx) -> str:
                             f"α = {fmt(g('stats', 'alpha', 0.05))}"
                             f"{' with FDR' if g('stats', 'fdr') else ''} (esda)."),
         ("Kernel density", f"{g('density', 'kernel', 'quartic')} kernel, bandwidth "
-                           f"{g('density', 'bandwidth', 'silverman')}, cell "
+                           f"{g('density', 'bandwidth', 'scott')}{_kde_sd(c)}, cell "
                            f"{fmt(g('density', 'cell_size_m', 500))} m; surfaces in density/*.tif."),
         ("Randomness", f"seed {g('stats', 'seed')}; every Monte-Carlo result is reproducible."),
     ]
@@ -852,7 +938,7 @@ _TESTS = {
     "rings": ("ring_edge",),
     "relation": ("relation_agreement",),
     "layout": ("layout_agreement",),
-    "statistics": ("clark_evans", "ripley", "global_moran", "join_counts"),
+    "statistics": ("clark_evans", "ripley", "ripley_inhom", "global_moran", "join_counts"),
 }
 
 

@@ -818,40 +818,55 @@ def _exact_spearman_p(x: np.ndarray, y: np.ndarray) -> float:
 def density_gradient(ring_table: pd.DataFrame, *, city: str | None = None) -> pd.DataFrame:
     """Does incubator density fall from the core outward? One row per ring system.
 
+    The test is a Poisson log-linear trend on the incubators themselves: the count
+    in ring k (order 1 core, 2 inner suburb, 3 outer suburb) is Poisson with mean
+    area_k · exp(β0 + β1 · k) (:func:`incubloc.stats.trend.poisson_trend`, offset
+    log ring area). ``rate_ratio`` = exp(β1) is the density ratio per ring step
+    outward (below 1: density falls outward), with a 95 % Wald interval and the
+    two-sided Wald p of "no gradient" (rate ratio 1). The Poisson model treats the
+    incubators as independent given the ring; clustering within rings makes the
+    interval too narrow, which ``dispersion`` (Pearson χ² / df, df = rings − 2)
+    flags when above 1. Spearman's ρ between ring order and density is kept as a
+    description only: over three rings its exact p can never fall below 1/3.
+
     Parameters
     ----------
     ring_table : DataFrame
-        The output of :func:`ring_table`.
+        The output of :func:`ring_table` (``count`` and ``area_km2`` per ring).
     city : str, optional
         Only this ring system.
 
     Returns
     -------
     DataFrame
-        city, n_rings, density_core, density_inner_suburb, density_outer_suburb
-        (per km², NaN for a ring the system lacks), monotone_decreasing (each ring
-        at most as dense as the next one in and at least one strict fall; NA with
-        fewer than 2 rings), spearman_rho and spearman_p between ring order (1, 2, 3)
-        and density, and note. rho needs 3 rings and varying densities, else NaN
-        and a note. The p-value is the exact two-sided permutation p over the 3! =
-        6 orderings, so with three rings it is never below 1/3: three rings
-        describe a gradient but cannot establish one statistically.
+        city, n_rings, n_incubators, density_core, density_inner_suburb,
+        density_outer_suburb (per km², NaN for a ring the system lacks),
+        monotone_decreasing (each ring at most as dense as the next one in and at
+        least one strict fall; NA with fewer than 2 rings), rate_ratio,
+        rate_ratio_ci_low, rate_ratio_ci_high, rate_ratio_p, dispersion,
+        spearman_rho and spearman_p (descriptive; exact permutation p over the
+        orderings), and note.
 
     Examples
     --------
     >>> t = pd.DataFrame({"city": "X", "ring": ["core", "inner_suburb", "outer_suburb"],
-    ...                   "density_km2": [1.0, 0.2, 0.01]})
-    >>> g = density_gradient(t)
-    >>> row = g.iloc[0]
-    >>> bool(row["monotone_decreasing"]), float(row["spearman_rho"]), round(float(row["spearman_p"]), 3)
-    (True, -1.0, 0.333)
+    ...                   "count": [100, 50, 25], "area_km2": [10.0, 10.0, 10.0],
+    ...                   "density_km2": [10.0, 5.0, 2.5]})
+    >>> row = density_gradient(t).iloc[0]
+    >>> round(float(row["rate_ratio"]), 3), bool(row["rate_ratio_ci_high"] < 1)
+    (0.5, True)
+    >>> float(row["spearman_rho"]), round(float(row["spearman_p"]), 3)
+    (-1.0, 0.333)
     """
+    from incubloc.stats.trend import poisson_trend
+
     t = ring_table if city is None else ring_table[ring_table["city"] == city]
     if city is not None and not len(t):
         raise InputError(f"the ring table has no ring system {city!r}")
     rows = []
     for name, grp in t.groupby("city", sort=False):
-        dens = grp.drop_duplicates("ring").set_index("ring")["density_km2"].reindex(list(RINGS))
+        g = grp.drop_duplicates("ring").set_index("ring")
+        dens = g["density_km2"].reindex(list(RINGS))
         present = [r for r in RINGS if r in set(grp["ring"]) and pd.notna(dens[r])]
         vals = dens[present].to_numpy(float)
         row: dict[str, Any] = {"city": name, "n_rings": len(present)}
@@ -862,22 +877,37 @@ def density_gradient(ring_table: pd.DataFrame, *, city: str | None = None) -> pd
             row["monotone_decreasing"] = bool(np.all(diff <= 0) and np.any(diff < 0))
         else:
             row["monotone_decreasing"] = pd.NA
-        rho = p = np.nan
-        note = ""
-        if len(vals) < 3:
-            note = f"{len(vals)} ring(s) with a density: the rank correlation needs 3"
-        elif np.ptp(vals) == 0:
-            note = "the same density in every ring: the rank correlation is undefined"
+        notes = []
+        order = np.array([_RING_ORDER[r] for r in present], dtype=float)
+        if {"count", "area_km2"} <= set(g.columns) and len(present):
+            counts = g["count"].reindex(present).to_numpy(float)
+            areas = g["area_km2"].reindex(present).to_numpy(float)
+            row["n_incubators"] = int(np.nansum(counts))
+            trend = poisson_trend(np.nan_to_num(counts), areas, order)
+            row.update(rate_ratio=trend.rate_ratio, rate_ratio_ci_low=trend.ci_low,
+                       rate_ratio_ci_high=trend.ci_high, rate_ratio_p=trend.p,
+                       dispersion=trend.dispersion)
+            if trend.note:
+                notes.append(f"rate ratio: {trend.note}")
         else:
-            order = np.array([_RING_ORDER[r] for r in present], dtype=float)
+            row.update(n_incubators=np.nan, rate_ratio=np.nan, rate_ratio_ci_low=np.nan,
+                       rate_ratio_ci_high=np.nan, rate_ratio_p=np.nan, dispersion=np.nan)
+            notes.append("the ring table lacks count / area_km2: no rate ratio")
+        rho = p = np.nan
+        if len(vals) < 3:
+            notes.append(f"{len(vals)} ring(s) with a density: the rank correlation needs 3")
+        elif np.ptp(vals) == 0:
+            notes.append("the same density in every ring: the rank correlation is undefined")
+        else:
             rho = float(stats.spearmanr(order, vals)[0])
             p = _exact_spearman_p(order, vals)
-        row.update(spearman_rho=rho, spearman_p=p, note=note)
+        row.update(spearman_rho=rho, spearman_p=p, note="; ".join(notes))
         rows.append(row)
     out = pd.DataFrame(
         rows,
-        columns=["city", "n_rings", *[f"density_{r}" for r in RINGS], "monotone_decreasing",
-                 "spearman_rho", "spearman_p", "note"],
+        columns=["city", "n_rings", "n_incubators", *[f"density_{r}" for r in RINGS],
+                 "monotone_decreasing", "rate_ratio", "rate_ratio_ci_low", "rate_ratio_ci_high",
+                 "rate_ratio_p", "dispersion", "spearman_rho", "spearman_p", "note"],
     )
     out["monotone_decreasing"] = out["monotone_decreasing"].astype("boolean")
     return out
@@ -989,6 +1019,14 @@ class RingEdgeResult(Result):
     mc_p : float
         One-sided Monte-Carlo p of "closer to the edge than random":
         (1 + #{simulated mean ≤ observed mean}) / (n_sim + 1).
+    mc_p_farther : float
+        The other side, "farther from the edge than random" (towards the ring's
+        inner side, i.e. a gradient towards the core):
+        (1 + #{simulated mean ≥ observed mean}) / (n_sim + 1).
+    direction : str
+        ``"closer"`` or ``"farther"``: where the incubators lie relative to the
+        ring's area-weighted distribution (observed vs expected mean), ``"equal"``
+        on a tie; the test on that side is ``mc_p`` or ``mc_p_farther``.
     n : int
         Incubators tested (those inside a ring).
     n_sim, seed : int
@@ -996,7 +1034,8 @@ class RingEdgeResult(Result):
         The metric CRS of the distances.
     note : str
     per_ring : DataFrame
-        city, ring, n, observed_mean, expected_mean, max_distance_m, ks_stat, ks_p, mc_p.
+        city, ring, n, observed_mean, expected_mean, max_distance_m, ks_stat, ks_p, mc_p,
+        mc_p_farther.
     distances : DataFrame
         Per input incubator (its index): ring_city, ring, distance_m, normalised
         (NaN when not tested). Left out of :meth:`to_dict`.
@@ -1009,6 +1048,8 @@ class RingEdgeResult(Result):
     ks_stat: float
     ks_p: float
     mc_p: float
+    mc_p_farther: float
+    direction: str
     n: int
     n_sim: int
     seed: int | None
@@ -1078,8 +1119,11 @@ def ring_edge_test(
     * (a) two-sample KS test of the incubators' normalised distances against all
       random points;
     * (b) Monte-Carlo test of the mean normalised distance: each simulation draws
-      the same number of points per ring; p = (1 + #{sim ≤ obs}) / (n_sim + 1),
-      one-sided for "closer to the edge than random".
+      the same number of points per ring; ``mc_p`` = (1 + #{sim ≤ obs}) /
+      (n_sim + 1), one-sided for "closer to the edge than random", and
+      ``mc_p_farther`` = (1 + #{sim ≥ obs}) / (n_sim + 1) for "farther". The KS
+      test is two-sided: a small KS p alone does not say which way the incubators
+      lie; ``direction`` does.
 
     Parameters
     ----------
@@ -1176,7 +1220,8 @@ def ring_edge_test(
             {"city": sys_name, "ring": ring, "n": k, "observed_mean": obs_mean,
              "expected_mean": float(n_ref.mean()), "max_distance_m": dmax,
              "ks_stat": float(ks[0]), "ks_p": float(ks[1]),
-             "mc_p": float((1 + np.sum(sims.mean(axis=1) <= obs_mean)) / (n_sim + 1))}
+             "mc_p": float((1 + np.sum(sims.mean(axis=1) <= obs_mean)) / (n_sim + 1)),
+             "mc_p_farther": float((1 + np.sum(sims.mean(axis=1) >= obs_mean)) / (n_sim + 1))}
         )
         obs_all.append(n_obs)
         ref_all.append(n_ref)
@@ -1187,9 +1232,15 @@ def ring_edge_test(
         ks = stats.ks_2samp(obs, ref)
         ks_stat, ks_p = float(ks[0]), float(ks[1])
         mc_p = float((1 + np.sum(sim_sum / n_total <= observed_mean)) / (n_sim + 1))
+        mc_p_farther = float((1 + np.sum(sim_sum / n_total >= observed_mean)) / (n_sim + 1))
         expected_mean = float(ref.mean())
     else:
-        observed_mean = expected_mean = ks_stat = ks_p = mc_p = float("nan")
+        observed_mean = expected_mean = ks_stat = ks_p = mc_p = mc_p_farther = float("nan")
+    direction = (
+        "closer" if observed_mean < expected_mean
+        else "farther" if observed_mean > expected_mean
+        else "equal"
+    )
     distances = pd.DataFrame(
         {"ring_city": assigned["ring_city"].where(tested, None).to_numpy(dtype=object),
          "ring": assigned["ring"].where(tested, None).to_numpy(dtype=object),
@@ -1202,6 +1253,8 @@ def ring_edge_test(
         ks_stat=ks_stat,
         ks_p=ks_p,
         mc_p=mc_p,
+        mc_p_farther=mc_p_farther,
+        direction=direction,
         n=n_total,
         n_sim=n_sim,
         seed=None if seed is None else int(seed),
@@ -1210,7 +1263,7 @@ def ring_edge_test(
         per_ring=pd.DataFrame(
             per_ring,
             columns=["city", "ring", "n", "observed_mean", "expected_mean", "max_distance_m",
-                     "ks_stat", "ks_p", "mc_p"],
+                     "ks_stat", "ks_p", "mc_p", "mc_p_farther"],
         ),
         distances=distances,
     )

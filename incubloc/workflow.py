@@ -291,14 +291,34 @@ def run_study(
         located, by="city", windows=windows, n_sim=st["n_sim"], seed=seed
     )
     land = windows.union_all() if windows is not None else None
-    rip = _pp.ripley(located, window=land if land is not None else located.union_all().convex_hull,
-                     n_sim=st["n_sim"], seed=seed)
+    pp_window = land if land is not None else located.union_all().convex_hull
+    # One claim ("clustered"), two nulls: homogeneous CSR, and an inhomogeneous Poisson
+    # with the kernel intensity, which a trend alone does not reject.
+    rip = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
+                     test=st["envelope_test"], alternative="clustered")
     results["ripley"] = rip
     tests["ripley"] = rip.to_dict()
     cen = _pp.centrography(located.to_crs(crs))
     results["centrography"] = cen
     all_row = T["point_pattern"].iloc[-1]
-    tests["clark_evans"] = {k: all_row[k] for k in ("n", "R", "R_z", "R_p") if k in all_row}
+    tests["clark_evans"] = {k: all_row[k] for k in ("n", "R", "R_z", "R_p", "R_p_clustered",
+                                                     "R_p_method") if k in all_row}
+    tests["clark_evans"].update(null="csr", n_sim=st["n_sim"])
+    from incubloc.errors import InputError
+
+    try:  # the inhomogeneous null needs a pattern that spreads (a kernel bandwidth)
+        rip_inh = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
+                             test=st["envelope_test"], alternative="clustered",
+                             null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
+        results["ripley_inhom"] = rip_inh
+        tests["ripley_inhom"] = rip_inh.to_dict()
+        ce_inh = _pp.clark_evans(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
+                                 null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
+        tests["clark_evans"]["inhomogeneous"] = {
+            k: getattr(ce_inh, k) for k in ("R_null", "p", "p_clustered", "bandwidth_m")}
+    except InputError as exc:
+        log.warning("inhomogeneous point-pattern tests skipped: %s", exc)
+        tests["ripley_inhom"] = {"skipped": str(exc)}
     bar.update()
 
     step("autocorrelation")
@@ -340,7 +360,9 @@ def run_study(
             if targets is None:
                 continue
             res = _pref.location_preference(located, targets, within=within,
-                                            n_sim=st["permutations"], seed=seed, crs=crs)
+                                            n_sim=st["permutations"], seed=seed, crs=crs,
+                                            placebo="seats",
+                                            alpha=st["alpha"])
             prefs[name] = res
             T[f"preference_{name}"] = res.table
         tests["preference"] = {k: v.table for k, v in prefs.items()}
@@ -472,6 +494,10 @@ def write_study(
     p = outdir / "provenance.json"
     rec = provenance(parameters=study.config, inputs=study.inputs,
                      seed=study.config["stats"]["seed"], command="incubloc")
+    if "all" in study.surfaces:  # the bandwidth a rule resolved to, and the kernel's sd
+        surf = study.surfaces["all"]
+        rec["density"] = {k: surf.params[k] for k in
+                          ("kernel", "bandwidth_rule", "bandwidth_m", "kernel_sd_m", "cell_size_m")}
     with atomic_path(p) as tmp:
         tmp.write_text(json.dumps(jsonable(rec), indent=2, ensure_ascii=False) + "\n",
                        encoding="utf-8")

@@ -63,18 +63,51 @@ def test_weights_scale_the_mass():
 def test_bandwidth_rules_by_formula():
     xy = np.random.default_rng(0).normal([X0, Y0], [3000, 1000], (400, 2))
     n = len(xy)
+    sigma1 = np.sqrt(xy.var(axis=0, ddof=1).mean())
+    # Scott's 2-D rule gives the kernel's standard deviation; quartic radius = √8 · sd.
+    assert bandwidth_rule(xy, rule="scott", kernel="gaussian") == pytest.approx(
+        sigma1 * n ** (-1 / 6)
+    )
+    assert bandwidth_rule(xy, rule="scott") == pytest.approx(np.sqrt(8) * sigma1 * n ** (-1 / 6))
     sigma = np.sqrt(xy.var(axis=0).mean())
-    assert bandwidth_rule(xy, rule="scott") == pytest.approx(sigma * n ** (-1 / 6))
     iqr = np.mean(np.percentile(xy, 75, axis=0) - np.percentile(xy, 25, axis=0))
     want = 0.9 * min(sigma, iqr / 1.349) * n ** (-0.2)
-    assert bandwidth_rule(xy, rule="silverman") == pytest.approx(want)
+    assert bandwidth_rule(xy, rule="silverman1d") == pytest.approx(want)
+    assert bandwidth_rule(xy, rule="silverman") == pytest.approx(want)  # legacy name
     sd = np.sqrt(xy.var(axis=0).sum())
     dm = np.median(np.hypot(*(xy - xy.mean(axis=0)).T))
     want = 0.9 * min(sd, np.sqrt(1 / np.log(2)) * dm) * n ** (-0.2)
     assert bandwidth_rule(xy, rule="arcgis") == pytest.approx(want)
     s = kde(xy, bandwidth="scott", cell_size=500, crs=32650)
     assert s.bandwidth_rule == "scott"
-    assert s.bandwidth_m == pytest.approx(sigma * n ** (-1 / 6))
+    assert s.bandwidth_m == pytest.approx(np.sqrt(8) * sigma1 * n ** (-1 / 6))
+    assert s.kernel_sd_m == pytest.approx(sigma1 * n ** (-1 / 6))
+
+
+def test_default_rule_is_2d_scott_against_scipy_gaussian_kde():
+    from scipy.stats import gaussian_kde
+
+    xy = np.random.default_rng(3).normal([X0, Y0], [2000, 2000], (300, 2))
+    ref = gaussian_kde(xy.T)  # bw_method="scott": factor n^(-1/6) in 2-D
+    assert ref.factor == pytest.approx(len(xy) ** (-1 / 6))
+    # scipy's kernel covariance is the data covariance times factor²: its per-axis sd,
+    # averaged over the axes, is the kernel sd of the default rule.
+    want_sd = np.sqrt(np.diag(ref.covariance).mean())
+    s = kde(xy, cell_size=500, crs=32650)  # default bandwidth
+    assert s.bandwidth_rule == "scott"
+    assert s.kernel_sd_m == pytest.approx(want_sd, rel=1e-9)
+    # the quartic kernel of that radius has that per-axis sd (numerically, on a fine grid)
+    h = s.bandwidth_m
+    g = np.linspace(-h, h, 801)
+    xx, yy = np.meshgrid(g, g)
+    d2 = xx**2 + yy**2
+    k = np.where(d2 < h * h, (1 - d2 / (h * h)) ** 2, 0.0)
+    assert np.sqrt((k * xx**2).sum() / k.sum()) == pytest.approx(want_sd, rel=2e-3)
+    g = kde(xy, kernel="gaussian", cell_size=500, crs=32650)
+    assert g.bandwidth_m == pytest.approx(want_sd) and g.kernel_sd_m == g.bandwidth_m
+    # Silverman's 1-D rule smooths much less than the 2-D rule: they do not coincide.
+    old = kde(xy, bandwidth="silverman1d", cell_size=500, crs=32650)
+    assert old.kernel_sd_m < 0.6 * s.kernel_sd_m
 
 
 def test_geotiff_contract(tmp_path):
@@ -97,6 +130,7 @@ def test_geotiff_contract(tmp_path):
         tags = src.tags()
         assert tags["kernel"] == "gaussian"
         assert tags["bandwidth_rule"] == "silverman"
+        assert float(tags["kernel_sd_m"]) == pytest.approx(s.bandwidth_m)  # Gaussian: sd = h
         assert float(tags["bandwidth_m"]) == pytest.approx(s.bandwidth_m)
         assert float(tags["cell_size_m"]) == 500.0
         assert tags["n_points"] == "80" and tags["normalize"] == "count"

@@ -135,3 +135,127 @@ def test_deterministic_for_seed_and_geographic_input():
     d = json.loads(json.dumps(a.to_dict()))
     assert d["seed"] == 7 and "distances" not in d
     assert "PreferenceResult" in a._repr_html_()
+
+
+# ------------------------------------------------------------ placebo and nulls
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    from incubloc.coords import gcj02_to_wgs84
+    from incubloc.datasets import nanjing_incubators_path, nanjing_study_area_path
+    from incubloc.studyarea import load_study_area
+
+    area, csv = nanjing_study_area_path(), nanjing_incubators_path()
+    if not (area.exists() and csv.exists()):
+        pytest.skip("bundled Nanjing data not built")
+    import pandas as pd
+
+    df = pd.read_csv(csv)
+    lon, lat = gcj02_to_wgs84(df["lon"].to_numpy(), df["lat"].to_numpy())
+    inc = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    sa = load_study_area(area, layers=["settlements", "centres"])
+    return inc, sa.get("settlements"), sa.get("centres")
+
+
+def test_seat_points_from_settlements(bundled):
+    from incubloc.stats.preference import seat_points
+
+    _, sett, _ = bundled
+    seats = seat_points(sett)
+    assert len(seats) == len(sett) == 34
+    assert seats.geometry.x.tolist() == sett["seat_lon"].astype(float).tolist()
+    assert seat_points(sett.drop(columns=["seat_lon"])) is None
+
+
+def test_no_preference_claimed_for_the_placebo_targets_on_bundled_data(bundled):
+    from incubloc.stats.preference import seat_points
+
+    inc, sett, _ = bundled
+    # The seats given as an ordinary target kind: "preferred" against the uniform
+    # null (incubators are urban) but never beyond the placebo, which they equal.
+    seats = seat_points(sett).assign(kind="seat")
+    res = location_preference(inc, seats, within=sett, n_sim=199, seed=1)
+    t = res.table.set_index("kind")
+    assert t.loc["seat", "p"] <= 0.01  # urban concentration alone
+    assert t.loc["seat", "excess_log_ratio"] == pytest.approx(0.0, abs=1e-12)
+    assert t.loc["seat", "p_vs_placebo"] == 1.0  # ties count against significance
+    assert not t["preference"].any()
+    assert res.placebo == "seats" and res.null == "uniform"
+
+
+def _town_world(planted, n_urban=160, n_planted=50, seed=0):
+    """Four 20 km settlements, each with a town (radius 3 km) round its seat, one
+    business and one knowledge centre in the town. Incubators: uniform in the towns
+    (as urban as the seats) plus some planted within ~300 m of one kind of centre."""
+    gen = np.random.default_rng(seed)
+    origins = np.array([[0, 0], [20000, 0], [0, 20000], [20000, 20000]]) + [X0, Y0]
+    sett = gpd.GeoDataFrame(
+        {"settlement": list("ABCD")},
+        geometry=[box(x, y, x + 20000, y + 20000) for x, y in origins], crs=CRS)
+    seats = origins + 10000.0
+    lonlat = gpd.GeoSeries(gpd.points_from_xy(*seats.T), crs=CRS).to_crs(4326)
+    sett["seat_lon"], sett["seat_lat"] = lonlat.x.to_numpy(), lonlat.y.to_numpy()
+    kinds = {"business": seats + [1500.0, 0.0], "knowledge": seats + [-1200.0, 1200.0]}
+    centres = gpd.GeoDataFrame(
+        {"kind": ["business"] * 4 + ["knowledge"] * 4},
+        geometry=gpd.points_from_xy(*np.vstack(list(kinds.values())).T), crs=CRS)
+    r = 3000.0 * np.sqrt(gen.uniform(0, 1, n_urban))
+    a = gen.uniform(0, 2 * np.pi, n_urban)
+    town = seats[gen.integers(0, 4, n_urban)] + np.column_stack([r * np.cos(a), r * np.sin(a)])
+    near = kinds[planted][gen.integers(0, 4, n_planted)] + gen.normal(0, 300, (n_planted, 2))
+    return points(np.vstack([town, near])), centres, sett
+
+
+@pytest.mark.parametrize("planted, other", [("knowledge", "business"), ("business", "knowledge")])
+def test_planted_preference_detected_and_the_other_kind_not(planted, other):
+    inc, centres, sett = _town_world(planted)
+    res = location_preference(inc, centres, within=sett, n_sim=199, seed=3)
+    t = res.table.set_index("kind")
+    assert bool(t.loc[planted, "preference"]) and t.loc[planted, "p_vs_placebo_holm"] <= 0.05
+    assert t.loc[planted, "excess_log_ratio"] < 0
+    # Urban incubators are closer to every town target than uniform random points
+    # (p small against the uniform null), but not beyond the placebo.
+    assert t.loc[other, "p"] <= 0.05
+    assert not bool(t.loc[other, "preference"])
+    assert not bool(t.loc["placebo", "preference"])
+    # Without the planted points nothing is claimed.
+    town_only = inc.iloc[:160]
+    res = location_preference(town_only, centres, within=sett, n_sim=199, seed=4)
+    assert not res.table["preference"].any()
+
+
+def test_weighted_null_and_controls_follow_the_urban_layer():
+    # Settlement A: a "town" in its west half (all establishments there) and empty
+    # east half. A target sits in the town; incubators are spread over the town only.
+    rng = np.random.default_rng(2)
+    town = rng.uniform([X0, Y0], [X0 + 5000, Y0 + 10000], (400, 2))
+    inc = points(town[:40])
+    others = points(town[40:])
+    tgt = gpd.GeoDataFrame({"kind": ["business"]}, geometry=[Point(X0 + 2500, Y0 + 5000)],
+                           crs=CRS)
+    sett = settlements().iloc[:1]
+    uni = location_preference(inc, tgt, within=sett, n_sim=199, seed=0, placebo=None)
+    assert uni.table.iloc[0]["p"] <= 0.01  # uniform null: "preference" = being in town
+    for kw in ({"null": "weighted", "weights": others, "weight_bandwidth": 800.0},
+               {"null": "controls", "controls": others}):
+        res = location_preference(inc, tgt, within=sett, n_sim=199, seed=0, placebo=None, **kw)
+        row = res.table.iloc[0]
+        assert row["p"] > 0.05, kw["null"]
+        assert row["expected_mean_m"] < 0.8 * uni.table.iloc[0]["expected_mean_m"]
+    from incubloc.errors import InputError
+
+    with pytest.raises(InputError, match="control"):
+        location_preference(inc, tgt, within=settlements(), n_sim=9, null="controls",
+                            controls=points([[X0 + 15000, Y0 + 5000]]))
+
+
+def test_polygon_nearest_equals_strtree():
+    from incubloc.stats.preference import _Nearest
+
+    rng = np.random.default_rng(0)
+    polys = np.array([box(X0 + 1000, Y0 + 1000, X0 + 2000, Y0 + 2500),
+                      Point(X0 + 7000, Y0 + 6000).buffer(800)])
+    xy = rng.uniform([X0, Y0], [X0 + 10000, Y0 + 10000], (3000, 2))
+    want = np.array([min(p.distance(Point(q)) for p in polys) for q in xy])
+    np.testing.assert_allclose(_Nearest(polys)(xy), want, rtol=1e-9, atol=1e-6)

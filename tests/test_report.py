@@ -31,7 +31,7 @@ import pytest
 from incubloc import plot
 from incubloc.config import resolve_config
 from incubloc.errors import InputError
-from incubloc.report import build_report, describe_test, fmt, render_html, save_figure
+from incubloc.report import build_report, describe_test, fmt, fmt_p, render_html, save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "examples" / "nanjing.ipynb"
@@ -211,6 +211,13 @@ def test_json_files_have_their_keys(report_dir):
 
     cfg = load_config(report_dir / "config.toml")
     assert cfg["stats"]["seed"] == prov["seed"]
+    # the KDE's resolved bandwidth and its kernel's standard deviation (quartic: h / √8)
+    dens = prov["density"]
+    assert dens["bandwidth_rule"] == cfg["density"]["bandwidth"] == "scott"
+    assert dens["kernel_sd_m"] == pytest.approx(dens["bandwidth_m"] / np.sqrt(8))
+    for key in ("ripley_inhom", "clark_evans"):
+        assert key in stats
+    assert stats["ripley"]["null"] == "csr" and stats["ripley_inhom"]["null"] == "inhomogeneous"
 
 
 def test_rerun_from_written_config_is_byte_identical(report_dir, tmp_path):
@@ -257,6 +264,50 @@ def test_describe_test_formats_statistics():
     assert describe_test({"method": "KS", "D": 0.25, "p": 0.0312}) == "KS: D = 0.25, p = 0.031"
     assert describe_test({"kappa": 0.8123, "p_sim": 0.0004}) == "Cohen's κ = 0.812, p < 0.001"
     assert describe_test("nothing") == ""
+
+
+def test_gradient_line_reports_rate_ratio_with_ci(parsed, report_dir):
+    import pandas as pd
+
+    sm = pytest.importorskip("statsmodels.api")
+    text = " ".join(" ".join(parsed.text).split())
+    rt = pd.read_csv(report_dir / "tables" / "ring_table.csv")
+    nj = rt[rt["city"] == "Nanjing"].set_index("ring").reindex(
+        ["core", "inner_suburb", "outer_suburb"]).dropna(subset=["area_km2"])
+    # The Poisson log-linear trend of the ring counts with a log-area offset,
+    # fitted independently with statsmodels.
+    X = sm.add_constant(np.arange(1.0, len(nj) + 1))
+    fit = sm.GLM(nj["count"].to_numpy(float), X, family=sm.families.Poisson(),
+                 offset=np.log(nj["area_km2"].to_numpy(float))).fit()
+    lo, hi = np.exp(fit.conf_int()[1])
+    want = (f"density changes by a factor {fmt(np.exp(fit.params[1]), 3)} per ring outward "
+            f"(95 % CI {fmt(lo, 3)}–{fmt(hi, 3)}")
+    assert want in text
+    assert "Spearman ρ = −1 over the 3 ring densities describes the order only" in text
+
+
+def test_ring_edge_sentence_states_the_direction(parsed, report_dir):
+    text = " ".join(" ".join(parsed.text).split())
+    edge = json.loads((report_dir / "stats.json").read_text(encoding="utf-8"))["ring_edge"]
+    farther = edge["observed_mean"] > edge["expected_mean"]
+    assert edge["direction"] == ("farther" if farther else "closer")
+    if farther:
+        assert "incubators lie farther from the outer edge of their ring (towards the core)" in text
+        p = edge["mc_p_farther"]
+    else:
+        assert "incubators lie closer to the outer edge of their ring than" in text
+        p = edge["mc_p"]
+    assert f"Monte-Carlo one-sided {fmt_p(p)} for '{edge['direction']}'" in text
+    assert "not closer to the edge" not in text
+
+
+def test_point_pattern_sentences_name_their_nulls(parsed):
+    text = " ".join(" ".join(parsed.text).split())
+    assert "against homogeneous CSR" in text and "inhomogeneous Poisson" in text
+    assert "global MAD envelope test" in text
+    assert "not a cluster size" in text and "clustering is strongest" not in text
+    assert "Donnelly edge correction)" not in text
+    assert "Placebo (安慰剂)" in text
 
 
 def test_render_html_on_a_stand_in_lists_skipped_figures():

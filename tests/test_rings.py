@@ -512,3 +512,59 @@ def test_bundled_ring_patterns_and_nanjing_gradient():
     nj = density_gradient(table, city="Nanjing").iloc[0]
     assert bool(nj["monotone_decreasing"]) and nj["spearman_rho"] == pytest.approx(-1.0)
     assert opening_sequence(classified, city="Nanjing").loc[0, "spearman_rho"] > 0
+
+
+def test_poisson_trend_equals_statsmodels_glm():
+    sm = pytest.importorskip("statsmodels.api")
+    from incubloc.stats.trend import poisson_trend
+
+    counts = np.array([41, 17, 9, 6])
+    area = np.array([120.0, 310.0, 900.0, 2500.0])
+    order = np.array([1.0, 2.0, 3.0, 4.0])
+    got = poisson_trend(counts, area, order)
+    X = sm.add_constant(order)
+    ref = sm.GLM(counts, X, family=sm.families.Poisson(), offset=np.log(area)).fit()
+    assert got.coef == pytest.approx(ref.params[1], rel=1e-8)
+    assert got.intercept == pytest.approx(ref.params[0], rel=1e-8)
+    assert got.se == pytest.approx(ref.bse[1], rel=1e-6)
+    assert got.p == pytest.approx(ref.pvalues[1], rel=1e-6)
+    lo, hi = np.exp(ref.conf_int()[1])
+    assert (got.ci_low, got.ci_high) == (pytest.approx(lo, rel=1e-6), pytest.approx(hi, rel=1e-6))
+    assert got.deviance == pytest.approx(ref.deviance, rel=1e-8)
+    assert got.dispersion == pytest.approx(ref.pearson_chi2 / ref.df_resid, rel=1e-8)
+
+
+def test_density_gradient_rate_ratio_on_counts():
+    # Counts with exactly halving density per ring and equal areas: rate ratio 0.5.
+    t = pd.DataFrame({"city": "X", "ring": list(RINGS), "count": [400, 200, 100],
+                      "area_km2": [10.0, 10.0, 10.0], "density_km2": [40.0, 20.0, 10.0]})
+    row = density_gradient(t).iloc[0]
+    assert row["rate_ratio"] == pytest.approx(0.5)
+    assert row["rate_ratio_ci_low"] < 0.5 < row["rate_ratio_ci_high"] < 1
+    assert row["rate_ratio_p"] < 1e-10
+    # Equal densities over unequal areas: no gradient (rows must not be swapped).
+    flat = pd.DataFrame({"city": "F", "ring": list(RINGS), "count": [10, 40, 90],
+                         "area_km2": [1.0, 4.0, 9.0], "density_km2": [10.0] * 3})
+    row = density_gradient(flat).iloc[0]
+    assert row["rate_ratio"] == pytest.approx(1.0) and row["rate_ratio_p"] == pytest.approx(1.0)
+
+
+def test_ring_edge_direction_farther_from_edge():
+    rings = _one_system()
+    # Points just outside each inner boundary: far from their ring's outer edge.
+    radius = np.repeat([200.0, 5_300.0, 15_300.0], 6)
+    angles = np.tile(np.linspace(0, 360, 6, endpoint=False), 3)
+    pts = _points(*_polar(radius, angles))
+    res = ring_edge_test(pts, rings, n_sim=199, seed=3)
+    assert res.direction == "farther" and res.observed_mean > res.expected_mean
+    assert res.mc_p_farther < 0.01 and res.mc_p > 0.5
+    near, _ = _edge_points()
+    assert ring_edge_test(near, rings, n_sim=99, seed=3).direction == "closer"
+
+
+def test_poisson_trend_without_a_finite_estimate_says_so():
+    from incubloc.stats.trend import poisson_trend
+
+    t = poisson_trend([12, 0, 0], [1.0, 2.0, 3.0], [1, 2, 3])
+    assert math.isnan(t.rate_ratio) and "converge" in t.note and not t.converged
+    assert "no events" in poisson_trend([0, 0, 0], [1.0, 1, 1], [1, 2, 3]).note

@@ -11,7 +11,10 @@ autocorrelation
 density
     Kernel density surfaces (quartic / Gaussian) written as GeoTIFF.
 preference
-    Monte-Carlo test of distances to business / knowledge centres and hosts.
+    Monte-Carlo test of distances to business / knowledge centres and hosts, with a
+    placebo target set.
+trend
+    Poisson log-linear trend of counts with an exposure offset (density gradient).
 
 Every stochastic function takes ``seed``; see :mod:`incubloc.stats._random`.
 The public names below are imported on first use, so ``import incubloc.stats``
@@ -48,8 +51,11 @@ _EXPORTS = {
         "weights",
         "write_grid",
     ),
-    "density": ("DensitySurface", "bandwidth_rule", "kde", "kde_by_year", "write_geotiff"),
+    "density": (
+        "DensitySurface", "bandwidth_rule", "kde", "kde_by_year", "kernel_sd", "write_geotiff"
+    ),
     "preference": ("PreferenceResult", "location_preference"),
+    "trend": ("PoissonTrend", "poisson_trend"),
 }
 
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

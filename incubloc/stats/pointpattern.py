@@ -11,10 +11,11 @@ coordinates.
 Functions
 ---------
 clark_evans
-    Nearest-neighbour index R with Donnelly's (1978) edge correction, z and p.
+    Nearest-neighbour index R; Monte-Carlo test in the window (CSR or
+    inhomogeneous Poisson), Donnelly's (1978) correction only in rectangles.
 ripley
-    Ripley's K and Besag's L with edge correction and Monte-Carlo envelopes drawn
-    inside the window polygon itself.
+    Ripley's K (homogeneous or inhomogeneous) and Besag's L with edge correction,
+    pointwise envelopes and a global (simultaneous) Monte-Carlo envelope test.
 quadrat_test
     Quadrat counts and the variance-to-mean (index of dispersion) test.
 centrography
@@ -50,6 +51,7 @@ __all__ = [
     "RipleyResult",
     "centrography",
     "clark_evans",
+    "is_rectangle",
     "point_pattern_summary",
     "quadrat_test",
     "ripley",
@@ -171,6 +173,90 @@ def _inside(geom: shapely.Geometry, xy: np.ndarray) -> np.ndarray:
     return shapely.contains_xy(geom, xy[:, 0], xy[:, 1])
 
 
+class _WindowLookup:
+    """``shapely.contains_xy(geom, x, y)`` at array-lookup speed, with the same answers.
+
+    The window is rasterised once: a pixel that the boundary does not touch (the
+    touched pixels grown by one) lies wholly inside or wholly outside, so its centre
+    decides; only points in pixels along the boundary are tested exactly. Monte-Carlo
+    edge corrections test millions of circle points against the same window, so this
+    pays for itself after the first simulation.
+    """
+
+    def __init__(self, geom: shapely.Geometry, max_pixels: int | None = None) -> None:
+        from rasterio.features import geometry_mask, rasterize
+        from rasterio.transform import Affine
+        from scipy.ndimage import binary_dilation
+
+        self.geom = geom
+        shapely.prepare(geom)
+        if max_pixels is None:  # finer for detailed boundaries, where exact tests are slow
+            max_pixels = int(np.clip(400 * shapely.get_num_coordinates(geom), 10_000, 1_000_000))
+        minx, miny, maxx, maxy = shapely.bounds(geom)
+        c = float(np.sqrt(max((maxx - minx) * (maxy - miny), 1e-12) / max_pixels))
+        self.c, self.x0, self.ytop = c, float(minx - c), float(maxy + c)
+        self.cols = int(np.ceil((maxx - minx) / c)) + 2
+        self.rows = int(np.ceil((maxy - miny) / c)) + 2
+        tr = Affine(c, 0.0, self.x0, 0.0, -c, self.ytop)
+        shape = (self.rows, self.cols)
+        inside = geometry_mask([geom], out_shape=shape, transform=tr, invert=True)
+        edge = rasterize([shapely.boundary(geom)], out_shape=shape, transform=tr,
+                         all_touched=True, fill=0, default_value=1, dtype="uint8")
+        edge = binary_dilation(edge.astype(bool), structure=np.ones((3, 3), dtype=bool))
+        # 0 outside, 1 inside, 2 decide exactly
+        self.state = np.where(edge, 2, inside).astype(np.uint8)
+
+    def contains(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        col = np.floor((x - self.x0) / self.c)
+        row = np.floor((self.ytop - y) / self.c)
+        ok = (col >= 0) & (col < self.cols) & (row >= 0) & (row < self.rows)
+        state = np.zeros(np.shape(x), dtype=np.uint8)
+        state[ok] = self.state[row[ok].astype(np.int64), col[ok].astype(np.int64)]
+        out = state == 1
+        amb = state == 2
+        if amb.any():
+            out[amb] = shapely.contains_xy(self.geom, x[amb], y[amb])
+        return out
+
+
+class _Window:
+    """What edge corrections need of a window, computed once for a pattern and its
+    simulations: point-in-window lookups of the window and of its core (the window
+    shrunk by ``rmax``) and a spatial index of the boundary's segments."""
+
+    def __init__(self, geom: shapely.Geometry, rmax: float) -> None:
+        self.geom, self.rmax = geom, rmax
+        self.lookup = _WindowLookup(geom)
+        self.core = shapely.buffer(geom, -rmax)
+        self.core_lookup = None if shapely.is_empty(self.core) else _WindowLookup(self.core)
+        lines = shapely.get_parts(shapely.boundary(geom))
+        coords, which = shapely.get_coordinates(lines, return_index=True)
+        same = which[:-1] == which[1:]
+        self.segments = shapely.linestrings(
+            np.stack([coords[:-1][same], coords[1:][same]], axis=1)
+        )
+        self.tree = shapely.STRtree(self.segments)
+
+    def inside(self, xy: np.ndarray) -> np.ndarray:
+        return self.lookup.contains(xy[:, 0], xy[:, 1])
+
+    def boundary_distance(self, xy: np.ndarray) -> np.ndarray:
+        """As :func:`_boundary_distance` (same values), from the cached lookups."""
+        out = np.zeros(len(xy))
+        inside = self.inside(xy)
+        deep = np.zeros(len(xy), dtype=bool)
+        if self.core_lookup is not None:
+            deep[inside] = self.core_lookup.contains(xy[inside, 0], xy[inside, 1])
+        out[deep] = np.inf
+        near = np.flatnonzero(inside & ~deep)
+        if len(near):
+            idx, dist = self.tree.query_nearest(
+                shapely.points(xy[near]), return_distance=True, all_matches=False
+            )
+            out[near[idx[0]]] = dist
+        return out
+
+
 def _boundary_distance(
     geom: shapely.Geometry, xy: np.ndarray, rmax: float, core: shapely.Geometry | None = None
 ) -> np.ndarray:
@@ -202,7 +288,14 @@ class ClarkEvansResult(Result):
     """Clark–Evans nearest-neighbour index.
 
     ``R`` < 1 means clustered, ≈ 1 random, > 1 regular (maximum 2.1491 on a
-    hexagonal lattice). ``p`` is two-sided under the normal approximation.
+    hexagonal lattice). ``p`` is two-sided: Monte-Carlo in the window when
+    ``n_sim`` > 0 (``p_method`` ``"monte_carlo"``), else the normal approximation
+    (``"normal"``, with Donnelly's correction only in a rectangle). ``p_clustered``
+    is the one-sided p of "clustered" (mean nearest-neighbour distance shorter than
+    under the null). ``null`` names the model simulated; ``expected_mean_null`` is
+    the simulations' mean of the statistic (the mean nearest-neighbour distance;
+    under the inhomogeneous null the mean intensity-scaled distance d·√λ) and
+    ``R_null`` the observed statistic divided by it (NaN without simulations).
     """
 
     R: float
@@ -216,25 +309,89 @@ class ClarkEvansResult(Result):
     perimeter: float
     edge_correction: str
     window: str
+    p_method: str = "normal"
+    p_clustered: float = float("nan")
+    p_normal: float = float("nan")
+    n_sim: int = 0
+    null: str = "csr"
+    expected_mean_null: float = float("nan")
+    R_null: float = float("nan")
+    bandwidth_m: float | None = None
+    seed: Any = None
+
+
+def is_rectangle(geom: shapely.Geometry, rtol: float = 1e-9) -> bool:
+    """True when ``geom`` is a single rectangle (any orientation), without holes.
+
+    Examples
+    --------
+    >>> from shapely.geometry import Point, box
+    >>> is_rectangle(box(0, 0, 3, 1)), is_rectangle(Point(0, 0).buffer(1))
+    (True, False)
+    """
+    if shapely.get_type_id(geom) != 3 or shapely.get_num_interior_rings(geom) > 0:
+        return False
+    rect = shapely.oriented_envelope(geom)
+    area = float(shapely.area(geom))
+    return area > 0 and abs(float(shapely.area(rect)) - area) <= rtol * area
+
+
+def _mean_nn(xy: np.ndarray) -> float:
+    d, _ = cKDTree(xy).query(xy, k=2)
+    return float(d[:, 1].mean())
+
+
+def _mean_scaled_nn(xy: np.ndarray, intensity: _Intensity) -> float:
+    """Mean of d_i · √λ(x_i), nearest-neighbour distances scaled by the local intensity
+    (about 0.5 for an inhomogeneous Poisson pattern)."""
+    d, _ = cKDTree(xy).query(xy, k=2)
+    return float((d[:, 1] * np.sqrt(intensity.at_points(xy))).mean())
+
+
+def _gaussian_sigma(xy: np.ndarray, bandwidth: float | str) -> float:
+    if isinstance(bandwidth, str):
+        from incubloc.stats.density import bandwidth_rule
+
+        sigma = bandwidth_rule(xy, rule=bandwidth, kernel="gaussian")
+    else:
+        sigma = float(bandwidth)
+    if not sigma > 0:
+        raise InputError(f"bandwidth must be positive metres or 'scott', got {bandwidth!r}")
+    return sigma
 
 
 def clark_evans(
     points: PointsLike,
     *,
     window: WindowLike = None,
-    edge_correction: Literal["donnelly", "none"] = "donnelly",
+    edge_correction: Literal["auto", "donnelly", "none"] = "auto",
+    n_sim: int = 0,
+    seed: Seed = 0,
+    null: Literal["csr", "inhomogeneous"] = "csr",
+    bandwidth: float | str = "scott",
 ) -> ClarkEvansResult:
     """Clark–Evans nearest-neighbour index R with z and p.
 
     R = observed mean nearest-neighbour distance / its expectation under complete
     spatial randomness (CSR) in a window of area A with n points.
 
-    ``edge_correction="donnelly"`` (default) uses Donnelly's (1978) expectation and
-    variance, which account for the window's perimeter P (neighbours beyond the
-    boundary are missing, so observed distances are too long):
-    E = 0.5 √(A/n) + (0.0514 + 0.041/√n) P/n,
-    Var = 0.0703 A/n² + 0.037 P √(A/n⁵).
-    ``"none"`` uses Clark & Evans (1954): E = 0.5 √(A/n), SE = 0.26136 √(A)/n.
+    Donnelly's (1978) expectation and variance account for the perimeter P of a
+    *rectangular* window (neighbours beyond the boundary are missing, so observed
+    distances are too long): E = 0.5 √(A/n) + (0.0514 + 0.041/√n) P/n,
+    Var = 0.0703 A/n² + 0.037 P √(A/n⁵). They were derived for rectangles and are
+    not valid for other windows (spatstat refuses them there), so
+    ``edge_correction="auto"`` (default) uses them only when the window is a
+    rectangle and otherwise Clark & Evans (1954): E = 0.5 √(A/n),
+    SE = 0.26136 √(A)/n, which ignores the edge (R is biased upwards).
+
+    With ``n_sim`` > 0 the test is Monte-Carlo in the window itself, which needs no
+    edge correction: ``n_sim`` patterns of n points from the null (``"csr"``:
+    uniform in the window; ``"inhomogeneous"``: the pattern's Gaussian kernel
+    intensity with standard deviation ``bandwidth``, as in :func:`ripley`), the same
+    statistic (mean nearest-neighbour distance) on each;
+    p_clustered = (1 + #{sim ≤ obs}) / (n_sim + 1), p_regular likewise with ≥, and
+    p = min(1, 2 · min(p_clustered, p_regular)). Ties count against significance.
+    Use it for irregular windows (the default of the report).
 
     Parameters
     ----------
@@ -242,7 +399,14 @@ def clark_evans(
     window : polygons or shapely geometry, optional
         The study area. Default: the convex hull of the points, which is the smallest
         window containing them and so makes R slightly conservative towards clustering.
-    edge_correction : {"donnelly", "none"}
+    edge_correction : {"auto", "donnelly", "none"}
+        ``"donnelly"`` on a window that is not a rectangle is an error.
+    n_sim : int
+        Monte-Carlo simulations (0: normal approximation only).
+    seed : int, Generator or None
+    null : {"csr", "inhomogeneous"}
+    bandwidth : float or "scott"
+        Kernel standard deviation (metres) of the inhomogeneous null.
 
     Returns
     -------
@@ -254,37 +418,82 @@ def clark_evans(
     >>> xx, yy = np.meshgrid(np.arange(10) * 100.0 + 50, np.arange(10) * 100.0 + 50)
     >>> lattice = np.column_stack([xx.ravel(), yy.ravel()])
     >>> res = clark_evans(lattice, window=box(0, 0, 1000, 1000))
-    >>> bool(res.R > 1.5 and res.p < 0.001)
-    True
+    >>> bool(res.R > 1.5 and res.p < 0.001), res.edge_correction
+    (True, 'donnelly')
     """
     xy, geom, _ = _resolve(points, window)
     n = len(xy)
     if n < 2:
         raise InputError(f"Clark–Evans needs at least 2 points, got {n}")
-    d, _ = cKDTree(xy).query(xy, k=2)
-    observed = float(d[:, 1].mean())
+    observed = _mean_nn(xy)
     area, perim = float(shapely.area(geom)), float(shapely.length(geom))
+    rect = is_rectangle(geom)
+    if edge_correction == "auto":
+        edge_correction = "donnelly" if rect else "none"
     if edge_correction == "donnelly":
+        if not rect:
+            raise InputError(
+                "Donnelly's edge correction holds only for a rectangular window: use "
+                "edge_correction='none' with n_sim > 0 (a Monte-Carlo test in the window)"
+            )
         expected = 0.5 * np.sqrt(area / n) + (0.0514 + 0.041 / np.sqrt(n)) * perim / n
         se = np.sqrt(0.0703 * area / n**2 + 0.037 * perim * np.sqrt(area / n**5))
     elif edge_correction == "none":
         expected = 0.5 * np.sqrt(area / n)
         se = 0.26136 / np.sqrt(n * n / area)
     else:
-        raise InputError(f"unknown edge_correction {edge_correction!r}: use 'donnelly' or 'none'")
+        raise InputError(
+            f"unknown edge_correction {edge_correction!r}: use 'auto', 'donnelly' or 'none'"
+        )
     z = (observed - expected) / se
+    p_norm = float(2.0 * stats.norm.sf(abs(z)))
+    p, p_cl, method = p_norm, float(stats.norm.cdf(z)), "normal"
+    exp_null = r_null = float("nan")
+    sigma = None
+    if null not in ("csr", "inhomogeneous"):
+        raise InputError(f"unknown null {null!r}: use 'csr' or 'inhomogeneous'")
+    if n_sim > 0:
+        gen = rng(seed)
+        if null == "inhomogeneous":
+            sigma = _gaussian_sigma(xy, bandwidth)
+            intensity = _Intensity(geom, sigma)
+            lookup = _WindowLookup(geom)
+            lam = intensity.surface(xy)
+            sims: Any = [intensity.sample(lam, n, gen, lookup) for _ in range(int(n_sim))]
+            t_obs = _mean_scaled_nn(xy, intensity)
+            t_sim = np.array([_mean_scaled_nn(sp, intensity) for sp in sims])
+        else:
+            sims = uniform_in_polygon(geom, n * int(n_sim), seed=gen).reshape(-1, n, 2)
+            t_obs = observed
+            t_sim = np.array([_mean_nn(sp) for sp in sims])
+        p_cl = float((1 + np.sum(t_sim <= t_obs)) / (n_sim + 1))
+        p_reg = float((1 + np.sum(t_sim >= t_obs)) / (n_sim + 1))
+        p, method = float(min(1.0, 2.0 * min(p_cl, p_reg))), "monte_carlo"
+        exp_null = float(t_sim.mean())
+        r_null = t_obs / exp_null if exp_null > 0 else float("nan")
+    elif null != "csr":
+        raise InputError("the inhomogeneous null needs simulations: pass n_sim > 0")
     return ClarkEvansResult(
         R=float(observed / expected),
         observed_mean=observed,
         expected_mean=float(expected),
         se=float(se),
         z=float(z),
-        p=float(2.0 * stats.norm.sf(abs(z))),
+        p=p,
         n=int(n),
         area=area,
         perimeter=perim,
         edge_correction=edge_correction,
         window="convex_hull" if window is None else "given",
+        p_method=method,
+        p_clustered=p_cl,
+        p_normal=p_norm,
+        n_sim=int(n_sim),
+        null=null,
+        expected_mean_null=exp_null,
+        R_null=r_null,
+        bandwidth_m=sigma,
+        seed=seed if isinstance(seed, int | None) else None,
     )
 
 
@@ -293,11 +502,19 @@ def clark_evans(
 
 @dataclasses.dataclass
 class RipleyResult(Result):
-    """Ripley's K, Besag's L and the CSR envelope of L(d) − d.
+    """Ripley's K, Besag's L, its pointwise and global envelopes, and a global test.
 
-    ``L_minus_d`` above ``hi`` at distance d: more neighbours within d than CSR
-    (clustering at that scale); below ``lo``: regularity. ``p`` is the global
-    maximum-absolute-deviation test over all distances (Monte-Carlo).
+    ``null`` is the model the simulations come from: ``"csr"`` (homogeneous Poisson
+    in the window) or ``"inhomogeneous"`` (Poisson with the kernel intensity of the
+    pattern, bandwidth ``bandwidth_m``; K is then the inhomogeneous K). ``p`` is the
+    simultaneous Monte-Carlo p of the global test ``test`` (``"mad"`` maximum
+    absolute deviation, ``"dclf"`` Diggle–Cressie–Loosmore–Ford integrated squared
+    deviation) over the whole distance range, on the side ``alternative``
+    (``"clustered"``: L above the null, ``"regular"``: below, ``"two-sided"``):
+    p = (1 + #{T_sim ≥ T_obs}) / (n_sim + 1). ``global_lo`` / ``global_hi`` are the
+    envelope of that test at ``alpha`` (MAD only): L(d) − d leaves it somewhere
+    exactly when p ≤ ``alpha``. ``lo`` / ``hi`` are *pointwise* quantiles
+    (``envelope_type``): crossing them at some distance is not a test.
     """
 
     distances: np.ndarray
@@ -315,6 +532,15 @@ class RipleyResult(Result):
     n_sim: int
     envelope: tuple[float, float]
     seed: Any = None
+    null: str = "csr"
+    test: str = "mad"
+    alternative: str = "two-sided"
+    statistic: float = float("nan")
+    alpha: float = 0.05
+    global_lo: np.ndarray | None = None
+    global_hi: np.ndarray | None = None
+    bandwidth_m: float | None = None
+    envelope_type: str = "pointwise"
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
@@ -323,23 +549,41 @@ class RipleyResult(Result):
 
     @property
     def peak_distance(self) -> float:
-        """The distance at which L(d) − d is largest (strongest clustering)."""
+        """The distance at which L(d) − d is largest.
+
+        Not a cluster size: L(d) − d accumulates all pairs up to d, so its maximum
+        lies beyond the scale of the clusters and moves with the window and the
+        intensity's trend.
+        """
         if not np.isfinite(self.L_minus_d).any():
             return float("nan")
         return float(self.distances[int(np.nanargmax(self.L_minus_d))])
 
+    @property
+    def rejects(self) -> bool:
+        """True when the global test rejects the null at ``alpha``."""
+        return bool(np.isfinite(self.p) and self.p <= self.alpha)
+
     def plot(self, ax: Any = None) -> Any:
-        """Plot L(d) − d with the envelope; returns the matplotlib Axes."""
+        """Plot L(d) − d with the envelopes; returns the matplotlib Axes."""
         import matplotlib.pyplot as plt
 
         if ax is None:
             _, ax = plt.subplots(figsize=(5, 3.5))
-        ax.fill_between(self.distances, self.lo, self.hi, color="0.85", label="CSR envelope")
+        null = "CSR" if self.null == "csr" else "inhomogeneous Poisson"
+        ax.fill_between(self.distances, self.lo, self.hi, color="0.85",
+                        label=f"pointwise {null} envelope")
+        if self.global_hi is not None and np.isfinite(self.global_hi).any():
+            ax.plot(self.distances, self.global_hi, color="0.3", ls="--", lw=0.9,
+                    label=f"global {self.test.upper()} envelope ({1 - self.alpha:.0%})")
+            if self.global_lo is not None and np.isfinite(self.global_lo).any():
+                ax.plot(self.distances, self.global_lo, color="0.3", ls="--", lw=0.9)
         ax.plot(self.distances, self.L_minus_d, color="C3", label="observed")
         ax.axhline(0.0, color="0.4", lw=0.8)
         ax.set_xlabel("distance d (m)")
         ax.set_ylabel("L(d) − d (m)")
-        ax.set_title(f"Besag's L ({self.edge_correction} correction), p = {self.p:.3g}")
+        ax.set_title(f"Besag's L vs {null} ({self.edge_correction} correction), "
+                     f"global {self.test.upper()} p = {self.p:.3g}")
         ax.legend(frameon=False)
         return ax
 
@@ -350,18 +594,22 @@ def _circle_fraction(
     radius: np.ndarray,
     k: int,
     chunk: int = 100_000,
+    lookup: _WindowLookup | None = None,
 ) -> np.ndarray:
     """Fraction of each circle inside ``geom``, from ``k`` evenly spaced points on it."""
     angles = 2.0 * np.pi * (np.arange(k) + 0.5) / k
     cos, sin = np.cos(angles), np.sin(angles)
     out = np.empty(len(radius))
     shapely.prepare(geom)
+    contains = lookup.contains if lookup is not None else (
+        lambda xs, ys: shapely.contains_xy(geom, xs, ys)
+    )
     for start in range(0, len(radius), chunk):  # bounds memory; vectorised within
         c = centre[start : start + chunk]
         r = radius[start : start + chunk, None]
         x = c[:, :1] + r * cos
         y = c[:, 1:2] + r * sin
-        inside = shapely.contains_xy(geom, x.ravel(), y.ravel()).reshape(x.shape)
+        inside = contains(x.ravel(), y.ravel()).reshape(x.shape)
         out[start : start + chunk] = inside.mean(axis=1)
     return out
 
@@ -384,6 +632,7 @@ class _Isotropic:
         rmax: float,
         k: int,
         n_radii: int = 32,
+        lookup: _WindowLookup | None = None,
     ) -> None:
         self.b, self.rmax, self.k, self.n_radii = b, rmax, k, n_radii
         near = np.flatnonzero(b < rmax)
@@ -393,7 +642,9 @@ class _Isotropic:
         if len(near):
             radii = np.linspace(0.0, rmax, n_radii + 1)
             rows, cols = np.nonzero(radii[None, 1:] > b[near][:, None])
-            self.table[rows, cols + 1] = _circle_fraction(geom, xy[near[rows]], radii[cols + 1], k)
+            self.table[rows, cols + 1] = _circle_fraction(
+                geom, xy[near[rows]], radii[cols + 1], k, lookup=lookup
+            )
 
     def __call__(self, centre: np.ndarray, dd: np.ndarray) -> np.ndarray:
         w = np.ones(len(dd))
@@ -599,17 +850,24 @@ def _k_function(
     edge_correction: str,
     n_circle: int,
     core: shapely.Geometry | None = None,
+    window: _Window | None = None,
 ) -> np.ndarray:
     n = len(xy)
     rmax = float(distances.max())
+    lookup = window.lookup if window is not None else None
+
+    def bdist() -> np.ndarray:
+        if window is not None:
+            return window.boundary_distance(xy)
+        return _boundary_distance(geom, xy, rmax, core)
+
     if n >= _FAST_K_MIN_N and edge_correction in ("none", "border", "ripley"):
         if edge_correction == "none":
             return area * _pair_counts(xy, distances) / (n * (n - 1))
         if edge_correction == "ripley":
-            b = _boundary_distance(geom, xy, rmax, core)
-            iso = _Isotropic(geom, xy, b, rmax, n_circle)
+            iso = _Isotropic(geom, xy, bdist(), rmax, n_circle, lookup=lookup)
             return area * _pair_counts(xy, distances, weight=iso) / (n * (n - 1))
-        b = _boundary_distance(geom, xy, rmax, core)
+        b = bdist()
         n_centres = (b[:, None] >= distances[None, :]).sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             k = area / (n - 1) * _pair_counts(xy, distances, b) / n_centres
@@ -621,7 +879,7 @@ def _k_function(
     centre = np.concatenate([i, j])
     dd = np.concatenate([d, d])
     if edge_correction == "border":
-        b = _boundary_distance(geom, xy, rmax, core)
+        b = bdist()
         bc = b[centre]
         ok = dd <= bc
         # An ordered pair counts at r when d_ij <= r <= b_i.
@@ -631,8 +889,7 @@ def _k_function(
             k = area / (n - 1) * count / n_centres
         return np.where(n_centres > 0, k, np.nan)
     if edge_correction == "ripley":
-        b = _boundary_distance(geom, xy, rmax, core)
-        w = _isotropic_weights(geom, xy, b, centre, dd, rmax, n_circle)
+        w = _Isotropic(geom, xy, bdist(), rmax, n_circle, lookup=lookup)(centre, dd)
     elif edge_correction == "none":
         w = np.ones(len(dd))
     else:
@@ -640,6 +897,175 @@ def _k_function(
             f"unknown edge_correction {edge_correction!r}: use 'ripley', 'border' or 'none'"
         )
     return area * _count_upto(dd, distances, w) / (n * (n - 1))
+
+
+# ------------------------------------------------------------- inhomogeneous intensity
+
+
+class _Intensity:
+    """Gaussian kernel intensity of a pattern in a window, edge-corrected (Diggle).
+
+    A grid over the window holds the kernel's mass inside the window at each cell
+    (e(u) = ∫_W φ_σ(v − u) dv, by FFT of the window mask, computed once per window
+    and bandwidth). The intensity at a data point is the leave-one-out estimate
+    λ(x_i) = Σ_{j≠i} φ_σ(x_i − x_j) / e(x_i) with exact kernel sums; the surface used
+    to simulate from is λ(u) = Σ_j φ_σ(u − x_j) / e(u) on the grid.
+    """
+
+    def __init__(self, geom: shapely.Geometry, sigma: float, max_cells: int = 1_000_000) -> None:
+        from rasterio.features import geometry_mask
+        from rasterio.transform import Affine
+        from scipy.signal import fftconvolve
+
+        self.geom, self.sigma = geom, float(sigma)
+        minx, miny, maxx, maxy = shapely.bounds(geom)
+        extent = float(np.sqrt((maxx - minx) * (maxy - miny)))
+        # cells resolve both the kernel and the window, within a memory bound
+        c = max(min(self.sigma / 4.0, extent / 64.0), extent / np.sqrt(max_cells))
+        self.c, self.x0, self.ytop = c, float(minx), float(maxy)
+        self.cols = max(1, int(np.ceil((maxx - minx) / c)))
+        self.rows = max(1, int(np.ceil((maxy - miny) / c)))
+        self.transform = Affine(c, 0.0, self.x0, 0.0, -c, self.ytop)
+        shape = (self.rows, self.cols)
+        # cells whose centre is inside measure the window's area (for e(u)); every
+        # cell the window touches may receive simulated points
+        inside = geometry_mask([geom], out_shape=shape, transform=self.transform, invert=True)
+        self.mask = geometry_mask([geom], out_shape=shape, transform=self.transform,
+                                  invert=True, all_touched=True)
+        # Cell masses of the Gaussian (exact per axis), cut at 4σ or at the grid's
+        # extent, beyond which nothing is inside the window anyway.
+        r = int(min(np.ceil(4.0 * self.sigma / c), max(self.rows, self.cols)))
+        edges = (np.arange(-r, r + 2) - 0.5) * c / self.sigma
+        g = np.diff(stats.norm.cdf(edges))
+        self.kernel = np.outer(g, g)
+        self._fft = fftconvolve
+        self.edge = np.clip(fftconvolve(inside.astype(float), self.kernel, mode="same"), 0, 1)
+        if inside.any():  # the raster's area made exact: e(u) sums to the window's area
+            self.edge *= float(shapely.area(geom)) / (float(inside.sum()) * c * c)
+
+    def _cell(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        col = np.clip(np.floor((xy[:, 0] - self.x0) / self.c).astype(np.int64), 0, self.cols - 1)
+        row = np.clip(np.floor((self.ytop - xy[:, 1]) / self.c).astype(np.int64), 0, self.rows - 1)
+        return row, col
+
+    def at_points(self, xy: np.ndarray) -> np.ndarray:
+        """Leave-one-out, edge-corrected intensity at each point (per m²)."""
+        n = len(xy)
+        # Every pair up to 8σ (all pairs for small patterns): isolated points keep the
+        # Gaussian's tail instead of an arbitrary floor, which would let one pair of
+        # them dominate K_inhom through 1 / (λ_i λ_j).
+        pairs = cKDTree(xy).query_pairs(8.0 * self.sigma, output_type="ndarray")
+        d2 = ((xy[pairs[:, 0]] - xy[pairs[:, 1]]) ** 2).sum(axis=1)
+        phi = np.exp(-0.5 * d2 / self.sigma**2) / (2.0 * np.pi * self.sigma**2)
+        s = np.bincount(pairs[:, 0], phi, minlength=n) + np.bincount(pairs[:, 1], phi, minlength=n)
+        row, col = self._cell(xy)
+        e = np.maximum(self.edge[row, col], 1e-12)
+        floor = np.exp(-32.0) / (2.0 * np.pi * self.sigma**2)  # no neighbour within 8σ
+        return np.maximum(s, floor) / e
+
+    def surface(self, xy: np.ndarray) -> np.ndarray:
+        """Edge-corrected kernel intensity (relative) on the grid, 0 outside the window."""
+        row, col = self._cell(xy)
+        counts = np.bincount(row * self.cols + col, minlength=self.rows * self.cols)
+        conv = self._fft(counts.reshape(self.rows, self.cols).astype(float), self.kernel,
+                         mode="same")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lam = np.where(self.mask & (self.edge > 1e-12),
+                           np.clip(conv, 0, None) / np.maximum(self.edge, 0.05), 0.0)
+        return lam
+
+    def sample(self, lam: np.ndarray, n: int, gen: np.random.Generator,
+               lookup: _WindowLookup) -> np.ndarray:
+        """``n`` points with density ∝ ``lam`` inside the window (cells, then uniform)."""
+        p = lam.ravel()
+        cum = np.cumsum(p)
+        out = np.empty((0, 2))
+        need = n
+        while need > 0:
+            m = int(need * 1.3) + 16
+            cell = np.searchsorted(cum, gen.uniform(0.0, cum[-1], m), side="right")
+            cell = np.minimum(cell, len(p) - 1)
+            row, col = np.divmod(cell, self.cols)
+            x = self.x0 + (col + gen.uniform(0.0, 1.0, m)) * self.c
+            y = self.ytop - (row + gen.uniform(0.0, 1.0, m)) * self.c
+            keep = lookup.contains(x, y)
+            pts = np.column_stack([x[keep], y[keep]])[:need]
+            out = np.vstack([out, pts])
+            need = n - len(out)
+        return out
+
+
+def _k_inhom(
+    xy: np.ndarray,
+    lam: np.ndarray,
+    geom: shapely.Geometry,
+    distances: np.ndarray,
+    edge_correction: str,
+    n_circle: int,
+    window: _Window | None,
+) -> np.ndarray:
+    """Inhomogeneous K of Baddeley, Møller & Waagepetersen (2000), spatstat's Kinhom.
+
+    K(r) = Σ_i Σ_{j≠i} e_ij 1(d_ij ≤ r) / (λ_i λ_j) / Σ_i 1/λ_i, the renormalised form
+    (spatstat's default ``renormalise=TRUE, normpower=1``), e_ij Ripley's isotropic
+    weight (or 1).
+    """
+    rmax = float(distances.max())
+    pairs = cKDTree(xy).query_pairs(rmax, output_type="ndarray")
+    i, j = pairs[:, 0], pairs[:, 1]
+    d = np.hypot(*(xy[i] - xy[j]).T)
+    centre = np.concatenate([i, j])
+    other = np.concatenate([j, i])
+    dd = np.concatenate([d, d])
+    if edge_correction == "ripley":
+        b = window.boundary_distance(xy) if window is not None else _boundary_distance(
+            geom, xy, rmax)
+        e = _Isotropic(geom, xy, b, rmax, n_circle,
+                       lookup=window.lookup if window is not None else None)(centre, dd)
+    elif edge_correction == "none":
+        e = np.ones(len(dd))
+    else:
+        raise InputError(
+            f"the inhomogeneous K supports edge_correction 'ripley' or 'none', "
+            f"not {edge_correction!r}"
+        )
+    w = e / (lam[centre] * lam[other])
+    return _count_upto(dd, distances, w) / float(np.sum(1.0 / lam))
+
+
+def _global_test(
+    obs: np.ndarray, sims: np.ndarray, distances: np.ndarray, test: str, alternative: str,
+    alpha: float,
+) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray]:
+    """Global Monte-Carlo test of L(d) − d over all distances (see :func:`ripley`)."""
+    mean = np.nanmean(sims, axis=0)
+
+    def dev(x: np.ndarray) -> np.ndarray:
+        diff = np.nan_to_num(x - mean, nan=0.0)
+        if alternative == "clustered":
+            return np.maximum(diff, 0.0)
+        if alternative == "regular":
+            return np.maximum(-diff, 0.0)
+        return np.abs(diff)
+
+    if test == "mad":
+        t_obs, t_sim = float(dev(obs).max()), dev(sims).max(axis=1)
+    else:  # dclf: integrated squared deviation (trapezoid-free: steps of the distance grid)
+        step = np.diff(np.concatenate([[0.0], distances]))
+        t_obs, t_sim = float((dev(obs) ** 2 * step).sum()), (dev(sims) ** 2 * step).sum(axis=1)
+    n_sim = len(sims)
+    p = float((1 + np.sum(t_sim >= t_obs)) / (n_sim + 1))  # ties count against significance
+    glo = np.full(len(distances), np.nan)
+    ghi = np.full(len(distances), np.nan)
+    # p <= alpha exactly when at most m simulated statistics reach T_obs
+    m = int(np.floor(alpha * (n_sim + 1) + 1e-9)) - 1
+    if test == "mad" and 0 <= m < n_sim:
+        crit = float(np.sort(t_sim)[::-1][m])
+        if alternative in ("clustered", "two-sided"):
+            ghi = mean + crit
+        if alternative in ("regular", "two-sided"):
+            glo = mean - crit
+    return t_obs, p, mean, glo, ghi
 
 
 def ripley(
@@ -652,14 +1078,20 @@ def ripley(
     edge_correction: Literal["ripley", "border", "none"] = "ripley",
     envelope: tuple[float, float] = (0.025, 0.975),
     n_circle: int = 32,
+    null: Literal["csr", "inhomogeneous"] = "csr",
+    bandwidth: float | str = "scott",
+    test: Literal["mad", "dclf"] = "mad",
+    alternative: Literal["two-sided", "clustered", "regular"] = "two-sided",
+    alpha: float = 0.05,
 ) -> RipleyResult:
-    """Ripley's K and Besag's L over a range of distances, with CSR envelopes.
+    """Ripley's K and Besag's L with a global Monte-Carlo envelope test.
 
     K(d) = A / (n (n − 1)) Σ_i Σ_{j≠i} w_ij 1(d_ij ≤ d) and L(d) = √(K(d)/π), so
-    L(d) − d ≈ 0 under CSR. Pairs come from a KD-tree search up to the largest
-    distance (no n × n matrix); from 3 000 points on they are counted exactly in
-    bounded chunks from a sorted grid instead, so memory stays O(n) however many
-    pairs lie within the largest distance (same K, see ``benchmarks/``).
+    L(d) − d ≈ 0 under complete spatial randomness (CSR). Pairs come from a KD-tree
+    search up to the largest distance (no n × n matrix); from 3 000 points on they
+    are counted exactly in bounded chunks from a sorted grid instead, so memory
+    stays O(n) however many pairs lie within the largest distance (same K, see
+    ``benchmarks/``).
 
     Edge corrections:
 
@@ -668,17 +1100,38 @@ def ripley(
       point closer to the boundary than the largest distance, the fraction is
       estimated from ``n_circle`` points evenly spaced on circles of 32 radii and
       interpolated at d_ij (weights capped at ``n_circle``); circles wholly inside
-      the window get w = 1 without sampling.
+      the window get w = 1 without sampling. The window is rasterised once for the
+      pattern and all its simulations, so the circle points are classified by table
+      lookup (exactly, with the polygon consulted only along the boundary).
     * ``"border"``: the reduced-sample estimator; only points at least d from the
       boundary serve as centres at distance d:
       K(d) = A / (n − 1) · Σ_{i: b_i ≥ d} #{j ≠ i: d_ij ≤ d} / #{i: b_i ≥ d}.
     * ``"none"``: w_ij = 1 (biased low near the boundary; for comparison).
 
-    The envelope is pointwise: the ``envelope`` quantiles of L(d) − d over ``n_sim``
-    CSR patterns of n points drawn uniformly inside the window polygon itself (not its
-    bounding box), each analysed with the same correction. ``p`` is the Monte-Carlo
-    maximum-absolute-deviation test: T = max_d |L(d) − d − mean_sim(d)|,
-    p = (1 + #{T_sim ≥ T_obs}) / (n_sim + 1).
+    Nulls (``null``):
+
+    * ``"csr"``: n points uniform in the window polygon itself (not its bounding
+      box). Rejecting it says the pattern is not homogeneous Poisson: clustering
+      *or* a trend in intensity (e.g. incubators following the cities).
+    * ``"inhomogeneous"``: K is the inhomogeneous K (Baddeley, Møller &
+      Waagepetersen 2000, as spatstat's ``Kinhom`` with its default
+      renormalisation): K(d) = Σ_i Σ_{j≠i} w_ij 1(d_ij ≤ d) / (λ_i λ_j) / Σ_i 1/λ_i,
+      λ_i the leave-one-out, edge-corrected Gaussian kernel intensity at x_i with
+      standard deviation ``bandwidth``. The simulations draw n points from that
+      kernel intensity of the observed pattern (inhomogeneous Poisson conditioned
+      on n) and re-estimate λ from each simulated pattern in the same way.
+      Rejecting it says there is interaction (clustering) *beyond* the intensity
+      trend at the stated bandwidth; a smaller bandwidth absorbs more of the
+      clustering into the trend, so the answer depends on it.
+
+    The test is global (simultaneous over the distance range): T = max_d of the
+    deviation of L(d) − d from the simulations' mean (``"mad"``) or its integral
+    of squares (``"dclf"``), the deviation taken on the side ``alternative``:
+    p = (1 + #{T_sim ≥ T_obs}) / (n_sim + 1); ties count against significance.
+    ``lo`` / ``hi`` are pointwise ``envelope`` quantiles, for display only: with
+    50 distances some of them are crossed by chance. ``global_lo`` / ``global_hi``
+    (MAD) form the envelope of the global test at ``alpha``. The distance of the
+    largest L(d) − d is not a cluster size.
 
     Parameters
     ----------
@@ -689,13 +1142,23 @@ def ripley(
         Distances in metres. Default: 50 steps up to a quarter of the shorter side of
         the window's bounding box.
     n_sim : int
-        Number of CSR simulations (0 for none).
+        Number of simulations (0 for none).
     seed : int, Generator or None
     edge_correction : {"ripley", "border", "none"}
+        (the inhomogeneous K takes "ripley" or "none").
     envelope : (float, float)
-        Lower and upper quantiles of the envelope; (0, 1) gives the min / max envelope.
+        Lower and upper quantiles of the pointwise envelope.
     n_circle : int
         Points sampled on each circle for the isotropic correction.
+    null : {"csr", "inhomogeneous"}
+    bandwidth : float or "scott"
+        Standard deviation (metres) of the Gaussian kernel of the intensity for the
+        inhomogeneous null; ``"scott"``: Scott's two-dimensional rule,
+        σ̂ · n^(−1/6) (:func:`incubloc.stats.density.bandwidth_rule`).
+    test : {"mad", "dclf"}
+    alternative : {"two-sided", "clustered", "regular"}
+    alpha : float
+        Level of the global envelope.
 
     Returns
     -------
@@ -713,6 +1176,14 @@ def ripley(
     n = len(xy)
     if n < 2:
         raise InputError(f"Ripley's K needs at least 2 points, got {n}")
+    if null not in ("csr", "inhomogeneous"):
+        raise InputError(f"unknown null {null!r}: use 'csr' or 'inhomogeneous'")
+    if test not in ("mad", "dclf"):
+        raise InputError(f"unknown test {test!r}: use 'mad' or 'dclf'")
+    if alternative not in ("two-sided", "clustered", "regular"):
+        raise InputError(
+            f"unknown alternative {alternative!r}: use 'two-sided', 'clustered' or 'regular'"
+        )
     area = float(shapely.area(geom))
     if distances is None:
         minx, miny, maxx, maxy = shapely.bounds(geom)
@@ -725,34 +1196,58 @@ def ripley(
     if outside.any():
         log.warning("%d of %d points lie outside the window", outside.sum(), n)
 
-    # The shrunken window is the same for the pattern and every simulation.
-    core = shapely.buffer(geom, -float(distances.max())) if edge_correction != "none" else None
+    # Everything that depends only on the window and the distances, computed once
+    # for the pattern and every simulation.
+    win = _Window(geom, float(distances.max())) if edge_correction != "none" or n_sim else None
+    gen = rng(seed)
+    sigma: float | None = None
+    if null == "inhomogeneous":
+        if isinstance(bandwidth, str):
+            from incubloc.stats.density import bandwidth_rule
+
+            sigma = bandwidth_rule(xy, rule=bandwidth, kernel="gaussian")
+        else:
+            sigma = float(bandwidth)
+        if not (sigma is not None and sigma > 0):
+            raise InputError(f"bandwidth must be positive metres or 'scott', got {bandwidth!r}")
+        intensity = _Intensity(geom, sigma)
+
+        def k_of(pts: np.ndarray) -> np.ndarray:
+            lam = intensity.at_points(pts)
+            return _k_inhom(pts, lam, geom, distances, edge_correction, n_circle, win)
+    else:
+
+        def k_of(pts: np.ndarray) -> np.ndarray:
+            core = win.core if win is not None else None
+            return _k_function(pts, geom, area, distances, edge_correction, n_circle, core, win)
 
     def lmd(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        k = _k_function(pts, geom, area, distances, edge_correction, n_circle, core)
-        return k, np.sqrt(k / np.pi) - distances
+        k = k_of(pts)
+        return k, np.sqrt(np.clip(k, 0.0, None) / np.pi) - distances
 
     K, obs = lmd(xy)
+    glo = ghi = np.full(len(distances), np.nan)
     if n_sim > 0:
-        sims_xy = uniform_in_polygon(geom, n * n_sim, seed=rng(seed)).reshape(n_sim, n, 2)
-        sims = np.vstack([lmd(s)[1] for s in sims_xy])  # loop over simulations only
+        if null == "inhomogeneous":
+            lam_surface = intensity.surface(xy)
+            sims_xy = [intensity.sample(lam_surface, n, gen, win.lookup) for _ in range(n_sim)]
+        else:
+            sims_xy = uniform_in_polygon(geom, n * n_sim, seed=gen).reshape(n_sim, n, 2)
+        sims = np.vstack([lmd(sp)[1] for sp in sims_xy])  # loop over simulations only
         lo, hi = np.nanquantile(sims, envelope, axis=0)
-        mean = np.nanmean(sims, axis=0)
-        t_obs = np.nanmax(np.abs(obs - mean))
-        t_sim = np.nanmax(np.abs(sims - mean), axis=1)
-        p = float((1 + np.sum(t_sim >= t_obs)) / (n_sim + 1))
+        t_obs, p, mean, glo, ghi = _global_test(obs, sims, distances, test, alternative, alpha)
     else:
         lo = hi = mean = np.full(len(distances), np.nan)
         t_obs, p = np.nanmax(np.abs(obs)), float("nan")
     return RipleyResult(
         distances=distances,
         K=K,
-        L=np.sqrt(K / np.pi),
+        L=np.sqrt(np.clip(K, 0.0, None) / np.pi),
         L_minus_d=obs,
         lo=lo,
         hi=hi,
         sim_mean=mean,
-        max_deviation=float(t_obs),
+        max_deviation=float(np.nanmax(np.abs(obs - mean))) if n_sim > 0 else float(t_obs),
         p=p,
         n=int(n),
         area=area,
@@ -760,6 +1255,14 @@ def ripley(
         n_sim=int(n_sim),
         envelope=(float(envelope[0]), float(envelope[1])),
         seed=seed if isinstance(seed, int | None) else None,
+        null=null,
+        test=test,
+        alternative=alternative,
+        statistic=float(t_obs),
+        alpha=float(alpha),
+        global_lo=glo,
+        global_hi=ghi,
+        bandwidth_m=sigma,
     )
 
 
@@ -1013,7 +1516,8 @@ def point_pattern_summary(
     ripley_test: bool = True,
     n_sim: int = 99,
     seed: Seed = 0,
-    edge_correction: Literal["donnelly", "none"] = "donnelly",
+    edge_correction: Literal["auto", "donnelly", "none"] = "auto",
+    ripley_null: Literal["csr", "inhomogeneous"] = "csr",
 ) -> pd.DataFrame:
     """Point-pattern statistics per group (e.g. per city) and for the whole pattern.
 
@@ -1032,18 +1536,25 @@ def point_pattern_summary(
     window : polygons or shapely geometry, optional
         The window of the whole pattern (overrides the union of ``windows``).
     ripley_test : bool
-        Add the Besag's L max-deviation test (``ripley_p``) and the distance of the
-        largest L(d) − d (``ripley_peak_m``), Ripley's isotropic correction.
+        Add the global MAD test of Besag's L (``ripley_p``, two-sided, against
+        ``ripley_null``) and the distance of the largest L(d) − d
+        (``ripley_peak_m``: a description, not a cluster size), Ripley's isotropic
+        correction.
     n_sim, seed
-        Monte-Carlo simulations and seed for the L test (the same seed per group).
-    edge_correction : {"donnelly", "none"}
-        For Clark–Evans.
+        Monte-Carlo simulations and seed for the Clark–Evans test in each window and
+        the L test (the same seed per group); ``n_sim=0`` gives the normal
+        approximation for Clark–Evans.
+    edge_correction : {"auto", "donnelly", "none"}
+        For Clark–Evans' R and its normal approximation (Donnelly in rectangles
+        only).
+    ripley_null : {"csr", "inhomogeneous"}
+        The null of the L test.
 
     Returns
     -------
     pandas.DataFrame
         One row per group and a last row ``"all"``: ``group, n, window, area_km2, R,
-        R_z, R_p, mean_x, mean_y, mean_lon, mean_lat, standard_distance_m,
+        R_z, R_p, R_p_clustered, R_p_method, mean_x, mean_y, mean_lon, mean_lat, standard_distance_m,
         sde_major_m, sde_minor_m, sde_rotation_deg, quadrat_vmr, quadrat_p,
         ripley_p, ripley_peak_m``. Statistics that need more points than a group has
         (3 for the window-based ones) are NaN.
@@ -1094,7 +1605,9 @@ def point_pattern_summary(
             groups.append((key, metric[labels == key], win_geoms.get(key)))
     groups.append(("all", metric, overall))
     for key, part, geom in groups:
-        rows.append(_summary_row(key, part, geom, ripley_test, n_sim, seed, edge_correction))
+        rows.append(
+            _summary_row(key, part, geom, ripley_test, n_sim, seed, edge_correction, ripley_null)
+        )
     return pd.DataFrame(rows)
 
 
@@ -1106,6 +1619,7 @@ def _summary_row(
     n_sim: int,
     seed: Seed,
     edge_correction: str,
+    ripley_null: str = "csr",
 ) -> dict[str, Any]:
     nan = float("nan")
     row: dict[str, Any] = {"group": key, "n": len(part)}
@@ -1115,6 +1629,8 @@ def _summary_row(
         R=nan,
         R_z=nan,
         R_p=nan,
+        R_p_clustered=nan,
+        R_p_method="",
         mean_x=nan,
         mean_y=nan,
         mean_lon=nan,
@@ -1146,12 +1662,15 @@ def _summary_row(
     try:
         if geom is None:
             geom = shapely.convex_hull(shapely.multipoints(xy))
-        ce = clark_evans(xy, window=geom, edge_correction=edge_correction)  # type: ignore[arg-type]
-        row.update(area_km2=ce.area / 1e6, R=ce.R, R_z=ce.z, R_p=ce.p)
+        ce = clark_evans(
+            xy, window=geom, edge_correction=edge_correction, n_sim=n_sim, seed=seed  # type: ignore[arg-type]
+        )
+        row.update(area_km2=ce.area / 1e6, R=ce.R, R_z=ce.z, R_p=ce.p,
+                   R_p_clustered=ce.p_clustered, R_p_method=ce.p_method)
         q = quadrat_test(xy, window=geom)
         row.update(quadrat_vmr=q.vmr, quadrat_p=q.p)
         if ripley_test:
-            r = ripley(xy, window=geom, n_sim=n_sim, seed=seed)
+            r = ripley(xy, window=geom, n_sim=n_sim, seed=seed, null=ripley_null)  # type: ignore[arg-type]
             row.update(ripley_p=r.p, ripley_peak_m=r.peak_distance)
     except InputError as exc:  # degenerate group (collinear points, tiny window)
         log.warning("point-pattern statistics for %s incomplete: %s", key, exc)

@@ -51,7 +51,7 @@ CRS_METHODS = (
     ("cgcs2000", "CGCS2000 3-degree Gauss-Kruger"),
 )
 KERNELS = (("quartic", "quartic (biweight)"), ("gaussian", "Gaussian"))
-BANDWIDTH_RULES = (("silverman", "Silverman's rule"), ("scott", "Scott's rule"))
+BANDWIDTH_RULES = (("scott", "Scott's 2-D rule"), ("silverman1d", "Silverman's 1-D rule (former default)"))
 GRID_SHAPES = (("square", "square cells"), ("hex", "hexagonal cells"))
 OSM_LAYERS = (("hosts", "hosts (universities, parks, zones)"), ("buildings", "buildings"))
 
