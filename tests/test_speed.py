@@ -88,3 +88,109 @@ def test_numba_can_be_switched_off(monkeypatch):
     monkeypatch.setenv("INCUBLOC_NO_NUMBA", "1")
     monkeypatch.setattr(pp, "_COMPILED_KERNEL", None)
     assert pp._compiled_kernel() is False
+
+
+# ------------------------------------------------------------ reading at scale
+
+
+def _big_csv(path, n: int = 30_000, *, bad: bool = True) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    lon = np.round(rng.uniform(118.4, 119.2, n), 6).astype(str).astype(object)
+    lat = np.round(rng.uniform(31.2, 32.6, n), 6).astype(str).astype(object)
+    ids = np.array([f"{i:06d}" for i in range(n)], dtype=object)
+    level = rng.choice(["national", "省级", "Municipal ", ""], n).astype(object)
+    if bad:  # a few of every kind of problem, and cells the fast parser must not take
+        lon[5], lat[7], lon[9] = "118°46'48", "abc", ""
+        lon[11], lat[11] = "0", "0"
+        lon[13], lat[13] = "32.1", "118.8"
+        lon[15] = "东经118.78"
+        lon[17] = "inf"
+        ids[20] = ids[19]
+        level[21] = "county"
+    rows = [f"{i},{x},{y},{lv},n{i},{k}" for i, x, y, lv, k in
+            zip(ids, lon, lat, level, range(n), strict=True)]
+    rows[30] = ",,,,,"  # an empty record
+    path.write_text("id,lon,lat,level,name,extra\n" + "\n".join(rows) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("bad", [False, True])
+def test_arrow_reader_equals_general_reader(tmp_path, monkeypatch, bad):
+    pytest.importorskip("pyarrow")
+    import pandas as pd
+
+    import incubloc.io as io
+
+    p = tmp_path / "big.csv"
+    _big_csv(p, bad=bad)
+    assert p.stat().st_size > io._ARROW_MIN_CHARS
+    used = []
+    real = io._read_arrow
+
+    def spy(*args):
+        used.append(real(*args))
+        return used[-1]
+
+    monkeypatch.setattr(io, "_read_arrow", spy)
+    fast = io.read_incubators(p, errors="report")
+    assert used and used[0] is not None, "the Arrow path must have read this file"
+    monkeypatch.setattr(io, "_read_arrow", lambda *a: None)
+    slow = io.read_incubators(p, errors="report")
+    pd.testing.assert_frame_equal(fast.attrs.pop("rejected"), slow.attrs.pop("rejected"))
+    pd.testing.assert_frame_equal(pd.DataFrame(fast), pd.DataFrame(slow), check_exact=True)
+    if bad:
+        with pytest.raises(Exception) as e_slow:
+            io.read_incubators(p)
+        monkeypatch.setattr(io, "_read_arrow", real)
+        with pytest.raises(Exception) as e_fast:
+            io.read_incubators(p)
+        assert type(e_fast.value) is type(e_slow.value)
+        assert str(e_fast.value) == str(e_slow.value)
+        assert "line 9 (id '000007'): lat 'abc' is not a number" in str(e_fast.value)
+
+
+def test_fast_parsers_equal_cell_by_cell_parsers():
+    import numpy as np
+    import pandas as pd
+
+    from incubloc import _validate as v
+
+    cells = ["118.78", " 118.78 ", "１１８．７８", "118。78", "118°46'48\"", "东经118.78°",
+             "118.78E", "W118.78", "", "  ", "\u3000", None, np.nan, "nan", "inf", "-inf",
+             "1e3", "1,000", "abc", "0", "-0.0", "32.0400000000000000001", "+5", "5.",
+             ".5", "118度46分48秒", "\t7\n", "0x10", "1_000"]
+    for dtype in (object, "string", str):
+        s = pd.Series(cells * 3, dtype=dtype)
+        got, want = v.parse_coordinates(s), v._parse_coordinates_exact(s)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        got, want = v.parse_numbers(s, strip=v.AREA_STRIP), v._parse_numbers_exact(s, strip=v.AREA_STRIP)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        ref = s.isna().to_numpy() | s.astype(object).where(s.notna(), "").map(str).str.strip().eq("").to_numpy()
+        np.testing.assert_array_equal(v.blank(s), ref)
+    mixed = pd.Series([1, 2.5, True, "3", " 4 ", None, "x"], dtype=object)
+    np.testing.assert_array_equal(v.parse_numbers(mixed)[0], v._parse_numbers_exact(mixed)[0])
+
+
+def test_parquet_in_and_out(tmp_path):
+    pytest.importorskip("pyarrow")
+    import geopandas as gpd
+    import pandas as pd
+
+    from incubloc.io import read_incubators
+
+    df = pd.DataFrame({"id": ["a", "b"], "lon": [118.78, 118.9], "lat": [32.04, 32.1],
+                       "level": ["国家级", "省级"]})
+    plain = tmp_path / "plain.parquet"
+    df.to_parquet(plain)
+    from_csv = read_incubators(df)
+    got = read_incubators(plain)
+    assert got["level"].tolist() == ["national", "provincial"]
+    assert got.geometry.equals(from_csv.geometry)
+    geo = tmp_path / "geo.parquet"
+    gpd.GeoDataFrame(df[["id", "level"]], geometry=gpd.points_from_xy(df.lon, df.lat),
+                     crs=4326).to_parquet(geo)
+    got = read_incubators(geo)
+    assert got.geometry.equals(from_csv.geometry) and got["id"].tolist() == ["a", "b"]
