@@ -386,7 +386,7 @@ def _read_arrow(text: str, sep: str, header: pd.Index, dtype: dict) -> pd.DataFr
     text_dtype = pd.Series([], dtype=str).dtype
     parts: dict[object, pd.Series] = {}
     for c in columns:
-        if text_dtype == object:  # pandas 2: Python strings with NaN for missing
+        if text_dtype == np.dtype(object):  # pandas 2: Python strings with NaN for missing
             col = pd.Series(arrow.column(c).to_pandas(), dtype=object)
             parts[c] = col.where(col.notna(), np.nan)
         else:  # the str dtype read_csv gives, without a round trip through Python

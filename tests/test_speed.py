@@ -32,7 +32,7 @@ def test_density_import_does_not_load_scipy_signal():
 
 def test_help_returns_within_a_second():
     # Wall-clock on a shared machine: one retry absorbs a scheduling hiccup.
-    for attempt in range(2):
+    for _attempt in range(2):
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "incubloc.cli", "--help"],
                               capture_output=True, text=True)
