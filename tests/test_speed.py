@@ -194,3 +194,70 @@ def test_parquet_in_and_out(tmp_path):
                      crs=4326).to_parquet(geo)
     got = read_incubators(geo)
     assert got.geometry.equals(from_csv.geometry) and got["id"].tolist() == ["a", "b"]
+
+
+# --------------------------------------------------------------- lattice figures
+
+
+def _lattice_study():
+    import numpy as np
+    from test_plot import METRIC, make_study
+
+    from incubloc.stats.autocorrelation import make_grid
+
+    study = make_study()
+    cities = study.study_area.get("cities").to_crs(METRIC)
+    grid = make_grid(cities.union_all(), cell_size=1000.0, crs=METRIC)
+    rng = np.random.default_rng(5)
+    grid["lisa_cluster"] = rng.choice(["HH", "HL", "LH", "LL", "ns", None], len(grid),
+                                      p=[0.1, 0.05, 0.05, 0.1, 0.6, 0.1])
+    grid["hotspot"] = rng.choice(["hot", "cold", "ns"], len(grid), p=[0.1, 0.1, 0.8])
+    study.grids = {"grid_1000": grid}
+    return study, grid
+
+
+def _legend_and_title(fig):
+    ax = fig.axes[0]
+    leg = ax.get_legend()
+    return ([t.get_text() for t in leg.get_texts()], leg.get_title().get_text(),
+            ax.get_title(loc="left"), ax.get_xlim(), ax.get_ylim())
+
+
+@pytest.mark.parametrize("name", ["fig_lisa", "fig_hotspots"])
+def test_lattice_map_as_one_image_matches_polygon_map(monkeypatch, name):
+    import numpy as np
+    from matplotlib.colors import to_rgba
+
+    from incubloc import plot
+
+    study, grid = _lattice_study()
+    assert len(grid) > 100 and (grid.geometry.area < 999_999).any()  # clipped cells too
+    monkeypatch.setattr(plot, "LATTICE_RASTER_MIN_CELLS", 10**9)
+    poly = getattr(plot, name)(study, grid="grid_1000")
+    monkeypatch.setattr(plot, "LATTICE_RASTER_MIN_CELLS", 0)
+    raster = getattr(plot, name)(study, grid="grid_1000")
+    assert _legend_and_title(poly) == _legend_and_title(raster)
+    assert len(raster.axes[0].images) == 1 and not poly.axes[0].images
+    # class counts in the legend are the grid's own counts (computed here, not by plot)
+    column, kind = ("lisa_cluster", "lisa") if name == "fig_lisa" else ("hotspot", "hotspot")
+    counts = grid[column].fillna("ns").value_counts()
+    labels = _legend_and_title(raster)[0]
+    for cls, label in plot.LABELS[kind].items():
+        assert f"{label} ({int(counts.get(cls, 0))})" in labels
+    # each whole cell's pixel has its class colour
+    image = raster.axes[0].images[0].get_array()
+    whole = grid[grid.geometry.area >= 1e6 * (1 - 1e-9)]
+    c = whole["grid_col"] - grid["grid_col"].min()
+    r = whole["grid_row"] - grid["grid_row"].min()
+    want = np.array([to_rgba(plot.COLOURS[kind][v]) for v in whole[column].fillna("ns")])
+    np.testing.assert_allclose(image[r, c], want)
+
+
+def test_irregular_grid_falls_back_to_polygons(monkeypatch):
+    from incubloc import plot
+
+    study, grid = _lattice_study()
+    grid = grid.drop(columns=["grid_row", "grid_col"])
+    study.grids = {"grid_1000": grid}
+    monkeypatch.setattr(plot, "LATTICE_RASTER_MIN_CELLS", 0)
+    assert not plot.fig_lisa(study, grid="grid_1000").axes[0].images
