@@ -89,6 +89,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "dir": None,
         "overwrite": False,
     },
+    "report": {
+        # SVG beside each PNG: "small" vector figures only (no rasters, <= 5000 paths),
+        # "none" or "all".
+        "svg": "small",
+        # Processes drawing figures: 0 = the available cores (at most 4), 1 = this one.
+        "workers": 0,
+    },
 }
 
 # Keys whose value may be any of several types.
@@ -101,6 +108,7 @@ _CHOICES = {
     ("analysis", "crs_method"): ("utm", "cgcs2000"),
     ("stats", "grid_shape"): ("square", "hex"),
     ("density", "kernel"): ("quartic", "gaussian"),
+    ("report", "svg"): ("small", "none", "all"),
 }
 _PATH_KEYS = {("input", "incubators"), ("input", "sites"), ("study_area", "path"), ("output", "dir")}
 

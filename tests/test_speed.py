@@ -261,3 +261,27 @@ def test_irregular_grid_falls_back_to_polygons(monkeypatch):
     study.grids = {"grid_1000": grid}
     monkeypatch.setattr(plot, "LATTICE_RASTER_MIN_CELLS", 0)
     assert not plot.fig_lisa(study, grid="grid_1000").axes[0].images
+
+
+@pytest.mark.slow
+def test_figures_drawn_in_parallel_are_the_same_files(tmp_path, monkeypatch):
+    from test_plot import make_study
+
+    from incubloc import plot
+    from incubloc.report import write_figures
+
+    keep = ("counts_by_city", "ripley", "kde", "moran_profile")
+    monkeypatch.setattr(plot, "FIGURES", tuple(f for f in plot.FIGURES if f.name in keep))
+    study = make_study()
+    one = write_figures(study, tmp_path / "one", svg="small", workers=1)
+    two = write_figures(study, tmp_path / "two", svg="small", workers=2)
+    assert list(one) == list(two)
+    for name, rf in one.items():
+        other = two[name]
+        assert rf.note == other.note
+        assert [p.name for p in rf.files] == [p.name for p in other.files]
+        for a, b in zip(rf.files, other.files, strict=True):
+            assert a.read_bytes() == b.read_bytes(), a.name
+    # small vector charts get an SVG, raster maps do not
+    assert (tmp_path / "one" / "ripley.svg").exists()
+    assert not (tmp_path / "one" / "kde.svg").exists()
