@@ -100,6 +100,8 @@ class Row:
     agreement: str
     note: str = ""
     estimated: bool = False
+    incubloc_rss_mb: float | None = None  # peak RSS of the process that did the work
+    peer_rss_mb: float | None = None
 
     def cells(self) -> list[str]:
         peer_s = "—" if self.peer_s is None else _fmt_s(self.peer_s, self.estimated)
@@ -114,8 +116,14 @@ class Row:
             peer_s,
             ratio,
             self.agreement,
+            _fmt_mb(self.incubloc_rss_mb),
+            _fmt_mb(self.peer_rss_mb),
             self.note,
         ]
+
+
+def _fmt_mb(mb: float | None) -> str:
+    return "—" if mb is None else f"{mb:,.0f}"
 
 
 def _fmt_s(s: float, est: bool = False) -> str:
@@ -645,6 +653,8 @@ HEADER = [
     "peer (s)",
     "peer / incubloc",
     "agreement",
+    "incubloc peak RSS (MB)",
+    "peer peak RSS (MB)",
     "note",
 ]
 
@@ -684,7 +694,11 @@ def to_markdown(rows: list[Row], args: argparse.Namespace, seconds: float) -> st
     return "\n".join(lines) + "\n"
 
 
-BENCHES = ("kde", "ripley", "lisa", "pip", "buildings")
+BENCHES = ("kde", "ripley", "lisa", "pip", "buildings", "read", "classify", "report",
+           "national")
+# Whole-command rows (benchmarks/command_rows.py): each runs in child processes so that
+# peak RSS is that of the work alone; they take no --sizes.
+COMMAND_BENCHES = ("read", "classify", "report", "national")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -731,6 +745,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if name == "buildings":
                 rows += bench_buildings(bpairs, args.budget, args.quick)
+            elif name in COMMAND_BENCHES:
+                import command_rows
+
+                rows += getattr(command_rows, f"bench_{name}")(Row, args.quick)
             else:
                 fn = globals()[f"bench_{name}"]
                 rows += fn(sizes[name], args.budget, args.quick)
