@@ -90,9 +90,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "overwrite": False,
     },
     "report": {
-        # SVG beside each PNG: "small" vector figures only (no rasters, <= 5000 paths),
-        # "none" or "all".
-        "svg": "small",
+        # SVG beside each PNG: "none" (PNG only, the fastest), "small" (vector figures
+        # without rasters and with <= 5000 paths: charts, point maps) or "all".
+        "svg": "none",
         # Processes drawing figures: 0 = the available cores (at most 4), 1 = this one.
         "workers": 0,
     },

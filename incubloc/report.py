@@ -2,8 +2,8 @@
 
 :func:`build_report` runs the study (:func:`incubloc.workflow.run_study`), writes its
 files (:func:`incubloc.workflow.write_study`), draws every figure of
-:data:`incubloc.plot.FIGURES` as ``figures/<name>.png`` (and ``.svg`` for small vector
-figures, see ``[report] svg``) and writes
+:data:`incubloc.plot.FIGURES` as ``figures/<name>.png`` (and ``.svg`` on request, see
+``[report] svg``) and writes
 ``report.html``: figures embedded as base64 PNG, CSS inline, the Chinese glyphs it
 uses embedded as a subset of the bundled font, so the page opens from disk with no
 network. :func:`render_html` builds the page from a study and its figures; every
@@ -20,6 +20,7 @@ import html
 import logging
 import math
 import os
+import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -285,7 +286,7 @@ def build_report(
     if figdir.is_dir():
         shutil.rmtree(figdir)  # no stale figures from an earlier run
     rep = config.get("report") or {}
-    figures = write_figures(study, figdir, svg=str(rep.get("svg", "small")),
+    figures = write_figures(study, figdir, svg=str(rep.get("svg", "none")),
                             workers=int(rep.get("workers", 0)))
     prov = None
     pfile = outdir / "provenance.json"
@@ -1134,7 +1135,8 @@ def render_html(
     if embed_font:
         from incubloc._fonts import subset_font
 
-        chars = "".join(sorted({ch for ch in main + title if ord(ch) > 0x2E7F}))
+        # a regex scan: the page holds megabytes of base64 figures
+        chars = "".join(sorted(set(re.findall("[^\x00-\u2e7f]", main + title))))
         data = subset_font(chars) if chars else None
         if data:
             kind = "woff2" if data[:4] == b"wOF2" else "woff"

@@ -127,11 +127,8 @@ def test_report_folder_has_every_file(report_dir):
     for spec in plot.FIGURES:
         f = report_dir / "figures" / f"{spec.name}.png"
         assert f.is_file() and f.stat().st_size > 1000, f
-    # [report] svg = "small" (the default): charts as SVG too, raster maps PNG only
-    for name in ("counts_by_city", "ripley", "moran_profile"):
-        assert (report_dir / "figures" / f"{name}.svg").stat().st_size > 1000, name
-    for name in ("kde", "lisa", "hotspots"):
-        assert not (report_dir / "figures" / f"{name}.svg").exists(), name
+    # [report] svg = "none" (the default): PNG only; "small"/"all" in test_speed.py
+    assert not list((report_dir / "figures").glob("*.svg"))
 
 
 def test_html_parses_and_is_self_contained(parsed, html_text):
