@@ -633,7 +633,10 @@ def _ring_columns(classified: pd.DataFrame, rings: gpd.GeoDataFrame | None) -> p
     """``ring`` and ``ring_city`` of ``classified``: its own columns, else assigned."""
     if {"ring", "ring_city"} <= set(classified.columns):
         out = classified[["ring", "ring_city"]].astype(object).copy()
-        out["ring"] = out["ring"].map(lambda v: normalise_ring(v) or UNCLASSIFIED)
+        # each distinct label once: millions of rows hold a handful of labels
+        codes, uniques = pd.factorize(out["ring"], use_na_sentinel=False)
+        labels = np.array([normalise_ring(v) or UNCLASSIFIED for v in uniques], dtype=object)
+        out["ring"] = labels[codes]
         return out
     if rings is not None and isinstance(classified, gpd.GeoDataFrame):
         return assign_ring(classified, rings)[["ring", "ring_city"]]

@@ -285,3 +285,34 @@ def test_figures_drawn_in_parallel_are_the_same_files(tmp_path, monkeypatch):
     # small vector charts get an SVG, raster maps do not
     assert (tmp_path / "one" / "ripley.svg").exists()
     assert not (tmp_path / "one" / "kde.svg").exists()
+
+
+# --------------------------------------------------------------- classification
+
+
+def test_layout_projects_only_buildings_near_sites_with_the_same_result(monkeypatch):
+    import pandas as pd
+
+    from incubloc import layout
+    from incubloc.datasets import load_example
+
+    ex = load_example("nanjing")
+    buildings = ex.study_area.get("buildings")
+    far = buildings.copy()  # decoys far from every site, interleaved with the real ones
+    far["geometry"] = far.geometry.translate(xoff=3.0)
+    buildings = pd.concat([buildings, far]).sort_index(kind="stable").reset_index(drop=True)
+    monkeypatch.setattr(layout, "_PREFILTER_MIN_BUILDINGS", 10**9)
+    full = layout.classify_layout(ex.incubators, ex.sites, buildings)
+    monkeypatch.setattr(layout, "_PREFILTER_MIN_BUILDINGS", 0)
+    seen = []
+    real = layout._building_frame
+    monkeypatch.setattr(layout, "_building_frame",
+                        lambda b, *a: seen.append(a[-1]) or real(b, *a))
+    fast = layout.classify_layout(ex.incubators, ex.sites, buildings)
+    assert seen and seen[0] is not None and 0 < len(seen[0]) < len(buildings)
+    pd.testing.assert_frame_equal(full, fast)
+    # also for point-only incubators (no sites): the footprint at the point
+    full = layout.classify_layout(ex.incubators, None, buildings)
+    monkeypatch.setattr(layout, "_PREFILTER_MIN_BUILDINGS", 10**9)
+    assert full.equals(layout.classify_layout(ex.incubators, None, buildings))
+    assert (full["layout"] != "unclassified").any()
