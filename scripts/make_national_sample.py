@@ -119,6 +119,15 @@ def make_points(cities: gpd.GeoDataFrame, n: int, rng: np.random.Generator
     return np.vstack(xy), np.concatenate(which)
 
 
+def _polygonal(geoms: np.ndarray) -> np.ndarray:
+    """The polygonal parts of each geometry (make_valid can return collections)."""
+    out = geoms.copy()
+    for i in np.flatnonzero(shapely.get_type_id(geoms) == 7):
+        parts = shapely.get_parts(geoms[i])
+        out[i] = shapely.union_all(parts[np.isin(shapely.get_type_id(parts), (3, 6))])
+    return out
+
+
 def make_rings(cities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     centres = cities.geometry.representative_point().values
     core = shapely.intersection(cities.geometry.values, shapely.buffer(centres, 8_000.0))
@@ -221,7 +230,10 @@ def main(argv: list[str] | None = None) -> int:
         tmp.unlink(missing_ok=True)
         for name, layer in (("cities", cities), ("rings", rings), ("hosts", hosts),
                             ("buildings", buildings)):
-            layer.to_crs(4326).to_file(tmp, layer=name, driver="GPKG")
+            layer = layer.to_crs(4326)
+            if name in ("cities", "rings"):  # projection can bend thin parts invalid
+                layer["geometry"] = _polygonal(shapely.make_valid(layer.geometry.values))
+            layer.to_file(tmp, layer=name, driver="GPKG")
             log.info("layer %s: %d features", name, len(layer))
         tmp.replace(area_path)
     inc_path = out / "incubators.csv"
