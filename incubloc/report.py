@@ -226,6 +226,13 @@ def _draw_parallel(study: Any, names: list[str], figdir: Path, svg: str,
     # are forked (no re-import, the study is inherited); elsewhere spawned.
     chunks = [names[i::n] for i in range(n)]
     fork = sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+    if fork:  # load matplotlib, its Agg renderer and the CJK font once, before forking
+        import matplotlib.backends.backend_agg
+        import matplotlib.figure  # noqa: F401
+
+        from incubloc._fonts import font_family
+
+        font_family()
     ctx = multiprocessing.get_context("fork" if fork else "spawn")
     _FORKED_STUDY = study if fork else None
     try:
