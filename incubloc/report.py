@@ -157,6 +157,10 @@ def _draw_chunk(study: Any, names: list[str], figdir: Path, svg: str) -> list[Re
 
 
 def _figure_workers(workers: int, n_figures: int) -> int:
+    import sys
+
+    if "qgis.core" in sys.modules:
+        return 1  # inside QGIS: no forking a Qt application, no spawning QGIS again
     if workers > 0:
         return min(workers, n_figures)
     return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -179,7 +183,8 @@ def write_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
     workers : int
         Processes drawing figures: 1 draws in this process, 0 uses the available
         cores (at most 4). Every figure is drawn by the same code whatever the
-        number of workers, so the files are the same.
+        number of workers, so the files are the same. Inside QGIS figures are always
+        drawn in the QGIS process.
 
     Returns
     -------
