@@ -268,6 +268,9 @@ def as_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
             values = values.astype("Int64")
     present = np.flatnonzero(~missing)
     fix = _may_need_strip(values.iloc[present])
+    if values.dtype != object and pd.api.types.is_string_dtype(values.dtype) \
+            and not missing.any() and not fix.any():
+        return values, missing  # clean text: kept in its (Arrow) string array
     text = values.astype(object).where(~missing, "")
     if fix.any():  # only cells with spaces at the ends or non-text are rewritten
         cells = text.iloc[present[fix]]

@@ -853,8 +853,8 @@ def read_incubators(
         opened = pd.Series(pd.NA, index=range(n), dtype="Int64")
 
     out = pd.DataFrame({
-        "id": ids.to_numpy(dtype=object),
-        "name": name.to_numpy(),
+        "id": _column(ids),
+        "name": _column(name),
         "level": level.to_numpy(dtype=object),
         "opened": opened.to_numpy(),
         "site_area_m2": _numbers(table, col["site_area_m2"], "site_area_m2", problems, n),
@@ -886,6 +886,14 @@ def read_incubators(
     return gdf
 
 
+def _column(values: pd.Series) -> object:
+    """Values for a new output column: a string array as it is (no round trip through
+    Python objects), anything else as a NumPy array (whose text pandas infers)."""
+    if values.dtype != object and pd.api.types.is_string_dtype(values.dtype):
+        return values.array
+    return values.to_numpy(dtype=object) if values.dtype == object else values.to_numpy()
+
+
 def _warn_shared_locations(gdf: gpd.GeoDataFrame, src: _Source) -> None:
     """Log incubators that share one location: kept (several incubators can sit in one
     building), but often a geocoder's fallback to a district centre."""
@@ -895,11 +903,13 @@ def _warn_shared_locations(gdf: gpd.GeoDataFrame, src: _Source) -> None:
     rx, ry = np.round(coords[:, 0], 7), np.round(coords[:, 1], 7)
     if len(rx) != len(gdf):  # empty geometries: the general test below
         rx, ry = gdf.geometry.x.round(7).to_numpy(), gdf.geometry.y.round(7).to_numpy()
-    # Sorted by (x, y), equal neighbours share a location (NaN never equals NaN).
-    order = np.lexsort((ry, rx))
-    same = (rx[order][1:] == rx[order][:-1]) & (ry[order][1:] == ry[order][:-1])
-    if not same.any() and not (np.isnan(rx).sum() > 1 or np.isnan(ry).sum() > 1):
-        return
+    if (np.abs(rx) <= 180).all() and (np.abs(ry) <= 90).all():
+        # One integer per 1e-7° cell (exact for rounded degrees): a hash test of a
+        # single int64 column is fast where one of two float columns is not.
+        key = ((np.rint(rx * 1e7).astype(np.int64) + 1_800_000_001) * 2_000_000_003
+               + np.rint(ry * 1e7).astype(np.int64) + 900_000_001)
+        if not pd.Series(key).duplicated().any():
+            return
     xy = pd.DataFrame({"x": rx, "y": ry})
     shared = xy.duplicated(keep=False).to_numpy()
     if not shared.any():
