@@ -128,6 +128,19 @@ def _fast_then_exact(values: pd.Series, exact) -> tuple[np.ndarray, np.ndarray]:
     values = pd.Series(values).reset_index(drop=True)
     if pd.api.types.is_numeric_dtype(values.dtype) or not len(values):
         return exact(values)
+    plain = _plain_decimals(values)
+    if plain is not None:  # Arrow text: plain decimals parsed there, the rest below
+        mask, out = plain
+        bad = np.zeros(len(values), dtype=bool)
+        rest = np.flatnonzero(~mask)
+        if len(rest):
+            out[rest], bad[rest] = _to_numeric_then_exact(values.iloc[rest], exact)
+        return out, bad
+    return _to_numeric_then_exact(values, exact)
+
+
+def _to_numeric_then_exact(values: pd.Series, exact) -> tuple[np.ndarray, np.ndarray]:
+    values = values.reset_index(drop=True)
     raw = values.to_numpy(dtype=object)
     is_text = ~values.isna().to_numpy()
     if values.dtype == object and pd.api.types.infer_dtype(raw, skipna=True) != "string":
@@ -143,6 +156,34 @@ def _fast_then_exact(values: pd.Series, exact) -> tuple[np.ndarray, np.ndarray]:
     if len(rest):
         out[rest], bad[rest] = exact(values.iloc[rest])
     return out, bad
+
+
+def _plain_decimals(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """For text in an Arrow string array: the mask of plain decimals (``-?d+(.d+)?``
+    with at most 15 digits) and their values, parsed by Arrow. Such numbers are
+    exact integers scaled by a power of ten below 10^16, which both Arrow's and
+    pandas' parsers round correctly, so the values are those ``pd.to_numeric``
+    gives. None when the values are not an Arrow string array."""
+    dtype = values.dtype
+    if dtype == object or not pd.api.types.is_string_dtype(dtype) \
+            or getattr(dtype, "storage", None) != "pyarrow":
+        return None
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:
+        return None
+    arr = pa.array(values)
+    shape = pc.fill_null(pc.match_substring_regex(arr, r"^-?[0-9]+(\.[0-9]+)?$"), False)
+    digits = pc.subtract(pc.subtract(pc.utf8_length(arr),
+                                     pc.cast(pc.starts_with(arr, "-"), pa.int32())),
+                         pc.cast(pc.match_substring(arr, "."), pa.int32()))
+    ok = pc.and_(shape, pc.fill_null(pc.less_equal(digits, 15), False))
+    mask = ok.to_numpy(zero_copy_only=False).astype(bool)
+    out = np.full(len(values), np.nan)
+    if mask.any():
+        out[mask] = pc.cast(pc.filter(arr, ok), pa.float64()).to_numpy()
+    return mask, out
 
 
 def _parse_numbers_exact(values: pd.Series, *, strip: str = "") -> tuple[np.ndarray, np.ndarray]:
