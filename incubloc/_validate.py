@@ -165,7 +165,7 @@ def _plain_decimals(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     pandas' parsers round correctly, so the values are those ``pd.to_numeric``
     gives. None when the values are not an Arrow string array."""
     dtype = values.dtype
-    if dtype == object or not pd.api.types.is_string_dtype(dtype) \
+    if dtype == np.dtype(object) or not pd.api.types.is_string_dtype(dtype) \
             or getattr(dtype, "storage", None) != "pyarrow":
         return None
     try:

@@ -285,14 +285,12 @@ def _first_match(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     still finds a polygon; taking the lowest position makes the choice
     deterministic.
     """
-    n_poly = len(polygons)
-    out = np.full(len(points), n_poly, dtype=np.int64)
-    if n_poly and len(points):
-        tree = shapely.STRtree(polygons)
-        ip, it = tree.query(points, predicate="intersects")
-        np.minimum.at(out, ip, it)
-    out[out == n_poly] = -1
-    return out
+    from incubloc.parallel import points_in_polygons
+
+    # A grid of prepared polygons tested with intersects_xy: the same first match as
+    # an STRtree query, without building a shapely pair per candidate.
+    return points_in_polygons(gpd.GeoSeries(np.asarray(points, dtype=object)),
+                              np.asarray(polygons, dtype=object))
 
 
 def _pick(values: pd.Series | np.ndarray, pos: np.ndarray, hit: np.ndarray, out: np.ndarray) -> None:
