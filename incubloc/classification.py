@@ -92,15 +92,19 @@ class Classification:
 
 
 def _merge_reasons(parts: dict[str, pd.Series | None], index: pd.Index) -> pd.Series:
-    out = pd.Series("", index=index, dtype=object)
+    out = np.full(len(index), "", dtype=object)
     for scale, series in parts.items():
         if series is None:
             continue
         s = series.reindex(index)
-        has = s.notna() & (s.astype(str).str.len() > 0)
-        prefix = np.where(out.str.len() > 0, "; ", "")
-        out = out.where(~has, out + prefix + f"{scale}: " + s.astype(str))
-    return out
+        # only the rows with a reason are touched: most rows have none
+        rows = np.flatnonzero((s.notna() & s.ne("")).to_numpy())
+        if not len(rows):
+            continue
+        add = (f"{scale}: " + s.iloc[rows].astype(str)).to_numpy(dtype=object)
+        cur = out[rows]
+        out[rows] = np.where(cur == "", add, cur + "; " + add)
+    return pd.Series(out, index=index, dtype=object)
 
 
 def classify(

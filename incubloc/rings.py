@@ -1182,7 +1182,12 @@ def ring_edge_test(
         sys_rings = diss[diss["city"] == sys_name]
         poly = sys_rings.loc[sys_rings["ring"] == ring].geometry.iloc[0]
         inner = sys_rings[sys_rings["ring"].map(_RING_ORDER) <= _RING_ORDER[ring]]
-        outer = shapely.union_all(np.asarray(inner.geometry.values, dtype=object))
+        parts = np.asarray(inner.geometry.values, dtype=object)
+        bad = ~shapely.is_valid(parts)  # reprojection can make thin parts invalid
+        if bad.any():
+            parts = parts.copy()
+            parts[bad] = shapely.make_valid(parts[bad])
+        outer = shapely.union_all(parts)
         k = len(rows)
         d_obs = _edge_distance(pts_xy[rows], outer)
         ref = _uniform_points(poly, k * blocks, gen)
