@@ -414,7 +414,7 @@ def _read_parquet(path: Path, *, what: str, tables: bool) -> _Source:
     try:
         geo = b"geo" in (pq.read_schema(path).metadata or {})
         frame = gpd.read_parquet(path) if geo else pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises many types on corrupt files
+    except (OSError, ValueError, TypeError) as exc:  # pyarrow's errors derive from these
         raise InputError(f"cannot read {path} as (Geo)Parquet: {exc}") from None
     frame = frame.reset_index(drop=True)
     rows = np.arange(1, len(frame) + 1)

@@ -142,9 +142,6 @@ def _draw_one(study: Any, name: str, figdir: Path, svg: str) -> RenderedFigure:
     except NoData as exc:
         rf.note = f"not drawn: {exc}"
         log.info("figure %s skipped: %s", spec.name, exc)
-    except Exception as exc:  # one broken figure must not lose the report
-        rf.note = f"not drawn: {type(exc).__name__}: {exc}"
-        log.warning("figure %s failed: %s", spec.name, exc, exc_info=True)
     else:
         with_svg = svg == "all" or (svg == "small" and svg_is_small(fig))
         rf.files = save_figure(fig, figdir / spec.name, svg=with_svg)
@@ -203,12 +200,20 @@ def write_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
     if n > 1:
         try:
             drawn = _draw_parallel(study, names, figdir, svg, n)
-        except Exception as exc:  # no processes here (sandbox, pickling): draw in turn
+        except Exception as exc:  # no processes (sandbox), or a figure failed: in turn
             log.info("figures drawn in this process (%s: %s)", type(exc).__name__, exc)
             drawn = {}
     for name in names:
-        if name not in drawn:
+        if name in drawn:
+            continue
+        try:
             drawn[name] = _draw_one(study, name, figdir, svg)
+        except Exception as exc:  # one broken figure must not lose the report
+            spec = next(s for s in FIGURES if s.name == name)
+            rf = RenderedFigure(spec.name, spec.section, spec.caption)
+            rf.note = f"not drawn: {type(exc).__name__}: {exc}"
+            log.warning("figure %s failed: %s", spec.name, exc, exc_info=True)
+            drawn[name] = rf
     return {name: drawn[name] for name in names}
 
 
