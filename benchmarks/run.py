@@ -100,6 +100,8 @@ class Row:
     agreement: str
     note: str = ""
     estimated: bool = False
+    incubloc_rss_mb: float | None = None  # peak RSS of the process that did the work
+    peer_rss_mb: float | None = None
 
     def cells(self) -> list[str]:
         peer_s = "—" if self.peer_s is None else _fmt_s(self.peer_s, self.estimated)
@@ -114,8 +116,14 @@ class Row:
             peer_s,
             ratio,
             self.agreement,
+            _fmt_mb(self.incubloc_rss_mb),
+            _fmt_mb(self.peer_rss_mb),
             self.note,
         ]
+
+
+def _fmt_mb(mb: float | None) -> str:
+    return "—" if mb is None else f"{mb:,.0f}"
 
 
 def _fmt_s(s: float, est: bool = False) -> str:
@@ -321,21 +329,28 @@ def bench_ripley(sizes: list[int], budget: float, quick: bool) -> list[Row]:
 
     rows: list[Row] = []
     area = WINDOW.area
+    # the first call in a process compiles (or loads) the numba kernel: not timed
+    ripley(clustered(5000), window=WINDOW, distances=K_DISTANCES, n_sim=0,
+           edge_correction="none")
     for n in sizes:
         xy = clustered(n)
+        c0 = time.process_time()
         t_inc, res = timed(
             lambda xy=xy: ripley(
                 xy, window=WINDOW, distances=K_DISTANCES, n_sim=0, edge_correction="none"
             ),
             repeat=_reps(n / 1e5),
         )
+        cpu = (time.process_time() - c0) / _reps(n / 1e5)
         pairs = res.K * n * (n - 1) / area  # ordered pairs with d <= r
 
         def tree_count(xy: np.ndarray = xy) -> np.ndarray:
             tree = cKDTree(xy)
             return tree.count_neighbors(tree, K_DISTANCES) - len(xy)
 
-        note = f"50 distances 0.1–5 km, no edge correction; {pairs[-1] / 2:,.0f} pairs ≤ 5 km"
+        note = (f"50 distances 0.1–5 km, no edge correction; {pairs[-1] / 2:,.0f} pairs ≤ 5 km; "
+                f"{'compiled (numba)' if pp._compiled_kernel() else 'NumPy'} pair count, "
+                f"CPU {cpu:.2f} s per run")
         if n <= 200_000:
             t, ref = timed(tree_count, repeat=_reps(n / 1e5))
             rows.append(
@@ -645,6 +660,8 @@ HEADER = [
     "peer (s)",
     "peer / incubloc",
     "agreement",
+    "incubloc peak RSS (MB)",
+    "peer peak RSS (MB)",
     "note",
 ]
 
@@ -684,7 +701,11 @@ def to_markdown(rows: list[Row], args: argparse.Namespace, seconds: float) -> st
     return "\n".join(lines) + "\n"
 
 
-BENCHES = ("kde", "ripley", "lisa", "pip", "buildings")
+BENCHES = ("kde", "ripley", "lisa", "pip", "buildings", "read", "classify", "report",
+           "national")
+# Whole-command rows (benchmarks/command_rows.py): each runs in child processes so that
+# peak RSS is that of the work alone; they take no --sizes.
+COMMAND_BENCHES = ("read", "classify", "report", "national")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -731,6 +752,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             if name == "buildings":
                 rows += bench_buildings(bpairs, args.budget, args.quick)
+            elif name in COMMAND_BENCHES:
+                import command_rows
+
+                rows += getattr(command_rows, f"bench_{name}")(Row, args.quick)
             else:
                 fn = globals()[f"bench_{name}"]
                 rows += fn(sizes[name], args.budget, args.quick)

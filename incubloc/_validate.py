@@ -55,9 +55,38 @@ def blank(values: pd.Series) -> np.ndarray:
     """Missing cells: NaN/None or text that is empty after stripping."""
     missing = values.isna().to_numpy()
     if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-        text = values.astype(object).where(~missing, "").map(str).str.strip()
-        missing = missing | (text == "").to_numpy()
+        present = values[~missing]
+        maybe = _may_need_strip(present, ends=False)
+        text = present[maybe].astype(object).map(str).str.strip()
+        empty = np.zeros(len(present), dtype=bool)
+        empty[maybe] = (text == "").to_numpy()
+        missing = missing.copy()
+        missing[~missing] = empty
     return missing
+
+
+# First/last characters for which Python's str.strip() may remove something: ASCII
+# controls and space, and the Unicode spaces (besides what str.isspace() reports).
+_SPACES = frozenset("\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
+                    + "".join(chr(c) for c in range(0x2000, 0x200B)))
+
+
+def _may_need_strip(values: pd.Series, *, ends: bool = True) -> np.ndarray:
+    """Cells whose text may change under ``str.strip()`` (or that are not text): a
+    cheap vectorised superset, so the exact Python test runs only on those cells.
+    With ``ends=False`` only the first character is looked at (enough to find cells
+    that strip to nothing)."""
+    if not len(values):
+        return np.zeros(0, dtype=bool)
+    if values.dtype != object and not pd.api.types.is_string_dtype(values.dtype):
+        return np.ones(len(values), dtype=bool)
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=False) != "string":
+        return np.ones(len(values), dtype=bool)  # numbers or mixed cells: all exact
+    out = np.zeros(len(values), dtype=bool)
+    for part in (values.str[:1], values.str[-1:]) if ends else (values.str[:1],):
+        spacey = (part < "!") | part.isin(_SPACES) | part.str.isspace()
+        out |= spacey.fillna(True).to_numpy(dtype=bool)
+    return out
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -71,6 +100,76 @@ def parse_numbers(values: pd.Series, *, strip: str = "") -> tuple[np.ndarray, np
     Returns the values (NaN where missing or unparseable) and a mask of cells that are
     present but not numbers. ``strip`` is a regex removed from text before parsing.
     """
+    return _fast_then_exact(values, lambda cells: _parse_numbers_exact(cells, strip=strip))
+
+
+def _fast_then_exact(values: pd.Series, exact) -> tuple[np.ndarray, np.ndarray]:
+    """Cells that ``pd.to_numeric`` reads as finite numbers as they are (the clean-up
+    in ``exact`` leaves such text unchanged); every other cell through ``exact``, so
+    values and problems are those of the cell-by-cell parser."""
+    values = pd.Series(values).reset_index(drop=True)
+    if pd.api.types.is_numeric_dtype(values.dtype) or not len(values):
+        return exact(values)
+    plain = _plain_decimals(values)
+    if plain is not None:  # Arrow text: plain decimals parsed there, the rest below
+        mask, out = plain
+        bad = np.zeros(len(values), dtype=bool)
+        rest = np.flatnonzero(~mask)
+        if len(rest):
+            out[rest], bad[rest] = _to_numeric_then_exact(values.iloc[rest], exact)
+        return out, bad
+    return _to_numeric_then_exact(values, exact)
+
+
+def _to_numeric_then_exact(values: pd.Series, exact) -> tuple[np.ndarray, np.ndarray]:
+    values = values.reset_index(drop=True)
+    raw = values.to_numpy(dtype=object)
+    is_text = ~values.isna().to_numpy()
+    if values.dtype == object and pd.api.types.infer_dtype(raw, skipna=True) != "string":
+        is_text &= values.map(type).eq(str).to_numpy()  # numbers in text cells: exact
+    out = np.full(len(values), np.nan)
+    with np.errstate(invalid="ignore"):
+        num = pd.to_numeric(pd.Series(raw[is_text]), errors="coerce").to_numpy(dtype=float)
+    ok = np.zeros(len(values), dtype=bool)
+    ok[is_text] = np.isfinite(num)
+    out[ok] = num[np.isfinite(num)]
+    bad = np.zeros(len(values), dtype=bool)
+    rest = np.flatnonzero(~ok)
+    if len(rest):
+        out[rest], bad[rest] = exact(values.iloc[rest])
+    return out, bad
+
+
+def _plain_decimals(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """For text in an Arrow string array: the mask of plain decimals (``-?d+(.d+)?``
+    with at most 15 digits) and their values, parsed by Arrow. Such numbers are
+    exact integers scaled by a power of ten below 10^16, which both Arrow's and
+    pandas' parsers round correctly, so the values are those ``pd.to_numeric``
+    gives. None when the values are not an Arrow string array."""
+    dtype = values.dtype
+    if dtype == np.dtype(object) or not pd.api.types.is_string_dtype(dtype) \
+            or getattr(dtype, "storage", None) != "pyarrow":
+        return None
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+    except ImportError:
+        return None
+    arr = pa.array(values)
+    shape = pc.fill_null(pc.match_substring_regex(arr, r"^-?[0-9]+(\.[0-9]+)?$"), False)
+    digits = pc.subtract(pc.subtract(pc.utf8_length(arr),
+                                     pc.cast(pc.starts_with(arr, "-"), pa.int32())),
+                         pc.cast(pc.match_substring(arr, "."), pa.int32()))
+    ok = pc.and_(shape, pc.fill_null(pc.less_equal(digits, 15), False))
+    mask = ok.to_numpy(zero_copy_only=False).astype(bool)
+    out = np.full(len(values), np.nan)
+    if mask.any():
+        out[mask] = pc.cast(pc.filter(arr, ok), pa.float64()).to_numpy()
+    return mask, out
+
+
+def _parse_numbers_exact(values: pd.Series, *, strip: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """:func:`parse_numbers` cell by cell (text clean-up, then parsing)."""
     values = pd.Series(values).reset_index(drop=True)
     out = np.full(len(values), np.nan)
     missing = blank(values)
@@ -114,6 +213,11 @@ def parse_coordinates(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     >>> parse_coordinates(pd.Series(["东经118.78°", "118度46分48秒", "118。78", "W118.78"]))[0]
     array([118.78, 118.78, 118.78,    nan])
     """
+    return _fast_then_exact(values, _parse_coordinates_exact)
+
+
+def _parse_coordinates_exact(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`parse_coordinates` cell by cell."""
     values = pd.Series(values).reset_index(drop=True)
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
         return parse_numbers(values)
@@ -162,11 +266,13 @@ def map_labels(values: pd.Series, aliases: dict[str, str]) -> tuple[pd.Series, n
     missing = blank(values)
     out = pd.Series(np.nan, index=values.index, dtype=object)
     present = values[~missing]
-    lookup = {v: aliases.get(label_key(v)) for v in pd.unique(present)}
-    mapped = present.map(lookup)
-    out[~missing] = mapped.astype(object).to_numpy()
+    # Each distinct label is looked up once; rows take their label's result by code.
+    codes, uniques = pd.factorize(present)
+    lookup = np.array([aliases.get(label_key(v)) for v in uniques] + [None], dtype=object)
+    mapped = lookup[codes]
+    out[~missing] = mapped
     unknown = np.zeros(len(values), dtype=bool)
-    unknown[~missing] = mapped.isna().to_numpy()
+    unknown[~missing] = pd.isna(mapped)
     return out, unknown
 
 
@@ -178,7 +284,15 @@ def as_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
         num = values.to_numpy(dtype=float)
         if np.all(np.isnan(num) | (num % 1 == 0)):
             values = values.astype("Int64")
-    text = values.astype(object).where(~missing, "").map(str).str.strip()
+    present = np.flatnonzero(~missing)
+    fix = _may_need_strip(values.iloc[present])
+    if values.dtype != object and pd.api.types.is_string_dtype(values.dtype) \
+            and not missing.any() and not fix.any():
+        return values, missing  # clean text: kept in its (Arrow) string array
+    text = values.astype(object).where(~missing, "")
+    if fix.any():  # only cells with spaces at the ends or non-text are rewritten
+        cells = text.iloc[present[fix]]
+        text.iloc[present[fix]] = cells.map(str).str.strip().to_numpy(dtype=object)
     return text.where(~missing, None).astype(object), missing
 
 

@@ -115,15 +115,19 @@ def n_unclassified(incubators: pd.DataFrame) -> int:
 
 
 def _merge_reasons(parts: dict[str, pd.Series | None], index: pd.Index) -> pd.Series:
-    out = pd.Series("", index=index, dtype=object)
+    out = np.full(len(index), "", dtype=object)
     for scale, series in parts.items():
         if series is None:
             continue
         s = series.reindex(index)
-        has = s.notna() & (s.astype(str).str.len() > 0)
-        prefix = np.where(out.str.len() > 0, "; ", "")
-        out = out.where(~has, out + prefix + f"{scale}: " + s.astype(str))
-    return out
+        # only the rows with a reason are touched: most rows have none
+        rows = np.flatnonzero((s.notna() & s.ne("")).to_numpy())
+        if not len(rows):
+            continue
+        add = (f"{scale}: " + s.iloc[rows].astype(str)).to_numpy(dtype=object)
+        cur = out[rows]
+        out[rows] = np.where(cur == "", add, cur + "; " + add)
+    return pd.Series(out, index=index, dtype=object)
 
 
 def classify(
@@ -258,7 +262,10 @@ def write_classification(
 
     Layers: ``incubators`` (points, EPSG:4326), ``city_rings`` (no geometry),
     ``provenance`` (one row, the JSON record, no geometry) and, when rows of the
-    input were skipped, ``rejected`` (row, id, problem).
+    input were skipped, ``rejected`` (row, id, problem). A path ending in
+    ``.parquet`` writes the incubators as GeoParquet (fast for millions of rows; needs
+    pyarrow) with the other tables beside it: ``<name>.city_rings.parquet``,
+    ``<name>.rejected.parquet`` and ``<name>.provenance.json``.
 
     Examples
     --------
@@ -277,6 +284,9 @@ def write_classification(
     from incubloc.io import atomic_path
 
     path = Path(path)
+    if path.suffix.lower() in (".parquet", ".geoparquet"):
+        return _write_parquet(result, path, provenance=provenance, rejected=rejected,
+                              overwrite=overwrite)
     with atomic_path(path, overwrite=overwrite) as tmp:
         result.incubators.to_file(tmp, layer="incubators", driver="GPKG")
         pyogrio.write_dataframe(
@@ -288,4 +298,35 @@ def write_classification(
         if rejected is not None and len(rejected):
             table = pd.DataFrame(rejected).astype({"problem": str})
             pyogrio.write_dataframe(table, tmp, layer="rejected", driver="GPKG")
+    return path
+
+
+def _write_parquet(
+    result: Classification,
+    path: Path,
+    *,
+    provenance: dict[str, Any] | None,
+    rejected: pd.DataFrame | None,
+    overwrite: bool,
+) -> Path:
+    import json
+
+    from incubloc.io import atomic_path
+
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise ImportError(f"writing {path} needs pyarrow: pip install \"incubloc[arrow]\"") from None
+    stem = path.with_suffix("")
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        result.incubators.to_parquet(tmp, index=False)
+    with atomic_path(stem.with_suffix(".city_rings.parquet"), overwrite=True) as tmp:
+        pd.DataFrame(result.city_rings).to_parquet(tmp, index=False)
+    if provenance is not None:
+        with atomic_path(stem.with_suffix(".provenance.json"), overwrite=True) as tmp:
+            tmp.write_text(json.dumps(provenance, ensure_ascii=False, default=str, indent=1),
+                           encoding="utf-8")
+    if rejected is not None and len(rejected):
+        with atomic_path(stem.with_suffix(".rejected.parquet"), overwrite=True) as tmp:
+            pd.DataFrame(rejected).astype({"problem": str}).to_parquet(tmp, index=False)
     return path

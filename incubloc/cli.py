@@ -25,7 +25,8 @@ log = logging.getLogger("incubloc")
 # ---------------------------------------------------------------- arguments
 def _add_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("incubators", nargs="?",
-                   help="incubator table: CSV, Excel/ODS, GeoJSON, GeoPackage or Shapefile")
+                   help="incubator table: CSV, Excel/ODS, GeoJSON, GeoPackage, Shapefile or "
+                        "(Geo)Parquet")
     p.add_argument("--example", choices=["nanjing"], help="run on a bundled example instead of INCUBATORS")
     p.add_argument("--study-area", metavar="AREA.gpkg", help="study-area GeoPackage")
     p.add_argument("--sites", metavar="SITES", help="site polygons with incubator_id (multi-site incubators)")
@@ -68,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
         "'city_rings' (ring pattern per city) to a GeoPackage and prints a summary.",
     )
     _add_input_args(p)
-    p.add_argument("-o", "--output", metavar="OUT.gpkg", help="output GeoPackage")
+    p.add_argument("-o", "--output", metavar="OUT.gpkg",
+                   help="output GeoPackage, or OUT.parquet for GeoParquet (large inputs)")
 
     p = sub.add_parser(
         "stats",

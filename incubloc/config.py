@@ -111,6 +111,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "basemap_coords": "auto",
         "basemap_subdomains": None,
         "basemap_attribution": None,
+        # SVG beside each PNG: "none" (PNG only, the fastest), "small" (vector figures
+        # without rasters and with <= 5000 paths: charts, point maps) or "all".
+        "svg": "none",
+        # Processes drawing figures: 0 = the available cores (at most 4), 1 = this one.
+        "workers": 0,
     },
     # incubloc geocode (see docs/geocoding.md). The key is best left to an environment
     # variable; a key written here is never copied into outputs.
@@ -153,6 +158,7 @@ _CHOICES = {
     ("factors", "local_model"): ("gwr", "mgwr"),
     ("geocode", "provider"): ("amap", "baidu", "tianditu"),
     ("geocode", "coordtype"): ("bd09ll", "gcj02ll"),
+    ("report", "svg"): ("small", "none", "all"),
 }
 _PATH_KEYS = {("input", "incubators"), ("input", "sites"), ("study_area", "path"), ("output", "dir"),
               ("factors", "osm_file"), ("geocode", "cache")}

@@ -109,6 +109,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "relation": ("类型关系", "区位关系"),
     "layout": ("布局", "空间布局", "布局模式"),
 }
+_PARQUET_SUFFIXES = {".parquet", ".geoparquet"}
 _ATTRIBUTES = ("name", "level", "opened", "site_area_m2", "floor_area_m2", "relation",
                "layout", "declared_relation", "declared_layout")
 
@@ -227,6 +228,8 @@ def _load(
     path = Path(source)
     if not path.exists():
         raise InputError(f"{what} file {path} does not exist: check the path")
+    if path.suffix.lower() in _PARQUET_SUFFIXES:
+        return _read_parquet(path, what=what, tables=tables)
     if path.suffix.lower() in _TABLE_SUFFIXES:
         if not tables:
             raise InputError(
@@ -261,6 +264,11 @@ def _decode(path: Path, encoding: str | None) -> str:
                 f"{path} is not valid {encoding} (line {line}): pass the file's real "
                 "encoding with encoding= (--encoding), or leave it out to try UTF-8 and GBK"
             ) from None
+    if data[:2] not in (b"\xff\xfe", b"\xfe\xff"):
+        try:  # plain UTF-8, the common case (what the checks below would also find)
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            pass
     mixed = _decode_mixed(path, data)
     if mixed is not None:
         return mixed
@@ -359,6 +367,12 @@ def _read_table(path: Path, *, encoding: str | None, text_columns: Iterable[str]
         # Coordinates, ids and labels are read as text so that "001" stays "001"
         # and "118.78°" can be cleaned before parsing.
         dtype = {c: str for c in header if str(c).strip().lower() in wanted}
+        table = _read_arrow(text, sep, header, dtype)
+        if table is not None:
+            n = len(table)
+            rows, too_many = np.arange(2, n + 2), np.zeros(n, dtype=bool)
+            table.columns = [str(c).strip() for c in table.columns]
+            return _Source(table, rows, str(path), "line", too_many=too_many)
         with warnings.catch_warnings():
             # A record with an extra cell: reported below rather than taken as an index.
             warnings.simplefilter("ignore", pd.errors.ParserWarning)
@@ -370,6 +384,95 @@ def _read_table(path: Path, *, encoding: str | None, text_columns: Iterable[str]
     table.columns = [str(c).strip() for c in table.columns]
     rows, sizes = _record_lines(text, sep, len(table))
     return _Source(table, rows, str(path), "line", too_many=sizes > len(table.columns))
+
+
+# Below this many characters the Arrow reader is not worth its set-up.
+_ARROW_MIN_CHARS = 1 << 20
+
+
+def _read_arrow(text: str, sep: str, header: pd.Index, dtype: dict) -> pd.DataFrame | None:
+    """Large, plain tables (no quotes, no blank lines, one record per line, a header
+    of unique names) read with Arrow: the text columns in ``dtype`` by pyarrow's CSV
+    reader, the other columns by pandas' C parser (so their types are inferred as
+    in the general path). Returns None when pyarrow is missing or the table is not
+    plain; the caller then uses the general path, which gives the same frame."""
+    if len(text) < _ARROW_MIN_CHARS or not dtype or '"' in text:
+        return None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:  # old Mac line ends
+            return None
+    names = [str(c) for c in header]
+    if len(set(names)) != len(names) or any(not c or c.startswith("Unnamed:") for c in names):
+        return None
+    body = text.lstrip("\ufeff").rstrip("\n")
+    if "\n\n" in body:
+        return None
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+    except ImportError:
+        return None
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    columns = list(dtype)
+    try:
+        arrow = pacsv.read_csv(
+            pa.py_buffer(body.encode("utf-8")),
+            parse_options=pacsv.ParseOptions(delimiter=sep),
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in columns}, include_columns=columns,
+                null_values=sorted(STR_NA_VALUES), strings_can_be_null=True,
+                quoted_strings_can_be_null=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowKeyError, ValueError):
+        return None  # ragged lines and the like: the general path reports them
+    n = body.count("\n")  # lines after the header
+    if arrow.num_rows != n:
+        return None
+    text_dtype = pd.Series([], dtype=str).dtype
+    parts: dict[object, pd.Series] = {}
+    for c in columns:
+        if text_dtype == np.dtype(object):  # pandas 2: Python strings with NaN for missing
+            col = pd.Series(arrow.column(c).to_pandas(), dtype=object)
+            parts[c] = col.where(col.notna(), np.nan)
+        else:  # the str dtype read_csv gives, without a round trip through Python
+            parts[c] = pd.Series(pd.array(arrow.column(c), dtype=text_dtype))
+    others = [c for c in header if c not in dtype]
+    if others:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            rest = pd.read_csv(StringIO(body), sep=sep, usecols=others, index_col=False)
+        if len(rest) != n:
+            return None
+        parts.update({c: rest[c] for c in others})
+    return pd.DataFrame({c: parts[c] for c in header})
+
+
+def _read_parquet(path: Path, *, what: str, tables: bool) -> _Source:
+    """GeoParquet (geometry column) or plain Parquet (lon/lat columns); rows are
+    numbered from 1 like a DataFrame's."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ImportError(
+            f"reading {path} needs pyarrow: pip install \"incubloc[arrow]\""
+        ) from None
+    try:
+        geo = b"geo" in (pq.read_schema(path).metadata or {})
+        frame = gpd.read_parquet(path) if geo else pd.read_parquet(path)
+    except (OSError, ValueError, TypeError) as exc:  # pyarrow's errors derive from these
+        raise InputError(f"cannot read {path} as (Geo)Parquet: {exc}") from None
+    frame = frame.reset_index(drop=True)
+    rows = np.arange(1, len(frame) + 1)
+    if isinstance(frame, gpd.GeoDataFrame) and _has_geometry(frame):
+        geom = frame.geometry.copy()
+        return _Source(pd.DataFrame(frame.drop(columns=frame.geometry.name)), rows,
+                       str(path), "row", geom)
+    if not tables:
+        raise InputError(f"{path}: {what} must have polygon or point geometry (GeoParquet), "
+                         "not a plain table")
+    return _Source(pd.DataFrame(frame), rows, str(path), "row")
 
 
 def _read_vector(path: Path, *, layer: str | None, what: str) -> _Source:
@@ -825,7 +928,6 @@ def _labels(
 def _ids(src: _Source, id_col: str, problems: v.Problems) -> tuple[pd.Series, object | None]:
     n = len(src.table)
     col = _find(list(src.table.columns), id_col)
-    generated = [f"row-{r}" for r in src.rows]
     if col is None:
         if id_col != "id":
             raise InputError(
@@ -833,12 +935,14 @@ def _ids(src: _Source, id_col: str, problems: v.Problems) -> tuple[pd.Series, ob
                 f"{_columns_text(src.table.columns)}): give the right name with id_col="
             )
         log.info("%s: no 'id' column; ids generated as row-<%s number>", src.where, src.unit)
-        return pd.Series(generated, dtype=object), None
+        return pd.Series([f"row-{r}" for r in src.rows], dtype=object), None
     ids, missing = v.as_ids(src.table[col])
     if missing.any():
         log.info("%s: %d missing ids generated as row-<%s number>", src.where,
                  int(missing.sum()), src.unit)
-        ids = ids.where(~missing, pd.Series(generated, dtype=object))
+        generated = pd.Series(np.nan, index=ids.index, dtype=object)
+        generated[missing] = [f"row-{r}" for r in src.rows[missing]]
+        ids = ids.where(~missing, generated)
     dup_all = ids.duplicated(keep=False).to_numpy()
     if dup_all.any():
         later = ids.duplicated(keep="first").to_numpy()
@@ -887,9 +991,11 @@ def read_incubators(
     ----------
     source : path or DataFrame
         CSV/TSV or spreadsheet (.xlsx, .xls, .ods; see ``sheet``) with longitude/latitude
-        columns; GeoJSON, GeoPackage (see ``layer``) or Shapefile; a DataFrame with
-        lon/lat columns or a GeoDataFrame. Chinese column names are recognised
-        (:data:`COLUMN_ALIASES`).
+        columns; GeoJSON, GeoPackage (see ``layer``) or Shapefile; GeoParquet or Parquet
+        with lon/lat columns (``.parquet``, needs pyarrow); a DataFrame with lon/lat
+        columns or a GeoDataFrame. Chinese column names are recognised
+        (:data:`COLUMN_ALIASES`). Large plain CSV files are read with Arrow when pyarrow
+        is installed (same result).
     coords : {"wgs84", "gcj02", "bd09"}
         System of the longitude/latitude (CSV columns, or a vector file in a
         geographic CRS): GCJ-02 for AMap/Tencent, BD-09 for Baidu. Converted to WGS84.
@@ -966,7 +1072,14 @@ def read_incubators(
     problems = v.Problems()
 
     if src.geometry is None and n and len(table.columns):
-        empty_row = np.logical_and.reduce([v.blank(table.iloc[:, i]) for i in range(table.shape[1])])
+        # Column by column, on the rows still blank so far: after the first filled
+        # column only a few rows are left to look at.
+        empty_row = np.ones(n, dtype=bool)
+        for i in range(table.shape[1]):
+            left = np.flatnonzero(empty_row)
+            if not len(left):
+                break
+            empty_row[left] = v.blank(table.iloc[left, i])
         problems.add(empty_row, "empty", "empty row (every cell is blank)")
     if src.too_many is not None and src.too_many.any():
         problems.add(src.too_many, "fields",
@@ -1007,8 +1120,8 @@ def read_incubators(
         opened = pd.Series(pd.NA, index=range(n), dtype="Int64")
 
     out = pd.DataFrame({
-        "id": ids.to_numpy(dtype=object),
-        "name": name.to_numpy(),
+        "id": _column(ids),
+        "name": _column(name),
         "level": level.to_numpy(dtype=object),
         "opened": opened.to_numpy(),
         "site_area_m2": _numbers(table, col["site_area_m2"], "site_area_m2", problems, n),
@@ -1053,12 +1166,31 @@ def read_incubators(
     return gdf
 
 
+def _column(values: pd.Series) -> object:
+    """Values for a new output column: a string array as it is (no round trip through
+    Python objects), anything else as a NumPy array (whose text pandas infers)."""
+    if values.dtype != object and pd.api.types.is_string_dtype(values.dtype):
+        return values.array
+    return values.to_numpy(dtype=object) if values.dtype == object else values.to_numpy()
+
+
 def _warn_shared_locations(gdf: gpd.GeoDataFrame, src: _Source) -> None:
     """Log incubators that share one location: kept (several incubators can sit in one
     building), but often a geocoder's fallback to a district centre."""
     if len(gdf) < 2:
         return
-    xy = pd.DataFrame({"x": gdf.geometry.x.round(7), "y": gdf.geometry.y.round(7)})
+    coords = shapely.get_coordinates(gdf.geometry.values, include_z=False)
+    rx, ry = np.round(coords[:, 0], 7), np.round(coords[:, 1], 7)
+    if len(rx) != len(gdf):  # empty geometries: the general test below
+        rx, ry = gdf.geometry.x.round(7).to_numpy(), gdf.geometry.y.round(7).to_numpy()
+    if (np.abs(rx) <= 180).all() and (np.abs(ry) <= 90).all():
+        # One integer per 1e-7° cell (exact for rounded degrees): a hash test of a
+        # single int64 column is fast where one of two float columns is not.
+        key = ((np.rint(rx * 1e7).astype(np.int64) + 1_800_000_001) * 2_000_000_003
+               + np.rint(ry * 1e7).astype(np.int64) + 900_000_001)
+        if not pd.Series(key).duplicated().any():
+            return
+    xy = pd.DataFrame({"x": rx, "y": ry})
     shared = xy.duplicated(keep=False).to_numpy()
     if not shared.any():
         return

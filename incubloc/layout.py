@@ -60,15 +60,52 @@ _SITE_OUT = [
 ]
 
 
-def _building_frame(buildings: gpd.GeoDataFrame, target: CRS, storey_height_m: float):
-    """Footprint geometries (metric), areas and levels of the buildings layer."""
+def _near_buildings(buildings: gpd.GeoDataFrame, sites: np.ndarray, target: CRS,
+                    margin_m: float) -> np.ndarray | None:
+    """Positions of the buildings whose box meets a site's box grown by ``margin_m``,
+    found in the buildings' own CRS: a superset of every building the layout rules can
+    use, so that only those are projected (a national layer has millions). None when
+    not worth it (few buildings)."""
+    if len(buildings) < _PREFILTER_MIN_BUILDINGS or not len(sites):
+        return None
+    b = shapely.bounds(sites)
+    ok = np.isfinite(b).all(axis=1)
+    if not ok.any():
+        return np.zeros(0, dtype=np.int64)
+    b = b[ok]
+    pad = margin_m + 1.0 + 0.01 * np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+    # The 1 % pad covers the bending of the boxes' edges under the projection
+    # (negligible over a site's few hundred metres).
+    boxes = shapely.box(b[:, 0] - pad, b[:, 1] - pad, b[:, 2] + pad, b[:, 3] + pad)
+    there = gpd.GeoSeries(boxes, crs=target).to_crs(buildings.crs).envelope.values
+    tree = shapely.STRtree(np.asarray(buildings.geometry.values, dtype=object))
+    hit = tree.query(there)[1]
+    return np.unique(hit)
+
+
+# From this many buildings on, only those near a site are projected and measured.
+_PREFILTER_MIN_BUILDINGS = 50_000
+
+
+def _building_frame(buildings: gpd.GeoDataFrame, target: CRS, storey_height_m: float,
+                    near: np.ndarray | None = None):
+    """Footprint geometries (metric), areas and levels of the buildings layer (only
+    the positions ``near`` when given, in their order)."""
     if buildings.crs is None:
         raise StudyAreaError("the buildings layer has no CRS: set one (EPSG:4326 is expected)")
+    if near is not None:
+        src = np.asarray(buildings.geometry.values, dtype=object)
+        usable = ~(shapely.is_missing(src) | shapely.is_empty(src))
+        usable[usable] = shapely.area(src[usable]) > 0
+        if (~usable).any():
+            log.warning("buildings layer: ignored %d features without footprint area",
+                        int((~usable).sum()))
+        buildings = buildings.iloc[near]
     metric = to_metric(gpd.GeoDataFrame(geometry=buildings.geometry.values, crs=buildings.crs), crs=target)
     geom = np.asarray(metric.geometry.values, dtype=object)
     keep = ~(shapely.is_missing(geom) | shapely.is_empty(geom))
     keep[keep] = shapely.area(geom[keep]) > 0
-    if (~keep).any():
+    if (~keep).any() and near is None:
         log.warning("buildings layer: ignored %d features without footprint area", int((~keep).sum()))
     levels = (
         pd.to_numeric(buildings["levels"], errors="coerce").to_numpy(dtype=float)
@@ -113,7 +150,8 @@ def _layout_frame(
     if buildings is None or len(buildings) == 0:
         out["reason"] = "no buildings layer" if buildings is None else "buildings layer is empty"
     else:
-        bgeom, barea, blev = _building_frame(buildings, sf.crs, t.storey_height_m)
+        near = _near_buildings(buildings, geom[~empty], sf.crs, t.point_building_tolerance_m)
+        bgeom, barea, blev = _building_frame(buildings, sf.crs, t.storey_height_m, near)
         n_b = np.zeros(n)
         foot = np.zeros(n)
         lev_w = np.zeros(n)

@@ -1025,6 +1025,75 @@ def _pick_grid(study: Any, grid: str | None) -> tuple[str, Any]:
     return name, grids[name]
 
 
+# From this many cells on, a lattice map is drawn as one image (thousands of polygon
+# patches take seconds to draw and make large vector files).
+LATTICE_RASTER_MIN_CELLS = 2000
+
+
+def _lattice(g: Any) -> tuple[float, float, float] | None:
+    """Origin (x0, y0) and cell size of a square grid with ``grid_row``/``grid_col``
+    (:func:`incubloc.stats.autocorrelation.make_grid`), or None when ``g`` is not such
+    a regular lattice in its current CRS."""
+    import shapely
+
+    if not {"grid_row", "grid_col"} <= set(g.columns) or not len(g):
+        return None
+    if (g.attrs.get("grid") or {}).get("shape", "square") != "square":
+        return None
+    b = shapely.bounds(g.geometry.values)
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    size = float(np.median(np.maximum(w, h)))
+    if not size > 0:
+        return None
+    col, row = g["grid_col"].to_numpy(float), g["grid_row"].to_numpy(float)
+    full = (np.abs(w - size) <= 1e-6 * size) & (np.abs(h - size) <= 1e-6 * size)
+    if not full.any():
+        return None
+    x0 = float(np.median(b[full, 0] - col[full] * size))
+    y0 = float(np.median(b[full, 1] - row[full] * size))
+    # every cell must lie in its lattice square (clipped cells are inside theirs)
+    tol = 1e-6 * size
+    ok = ((b[:, 0] >= x0 + col * size - tol) & (b[:, 2] <= x0 + (col + 1) * size + tol)
+          & (b[:, 1] >= y0 + row * size - tol) & (b[:, 3] <= y0 + (row + 1) * size + tol))
+    return (x0, y0, size) if ok.all() else None
+
+
+def _lattice_raster(ax: Any, g: Any, values: pd.Series, colours: dict[str, str], *,
+                    zorder: float = 2) -> bool:
+    """Draw a categorical column on a regular square grid as one image.
+
+    Whole cells become pixels of one ``imshow`` (nearest neighbour); cells clipped by
+    the study-area boundary keep their exact shape as polygons. Returns False (and
+    draws nothing) when ``g`` is small or not a regular lattice, for the caller to
+    draw polygons.
+    """
+    from matplotlib.colors import to_rgba
+
+    if len(g) < LATTICE_RASTER_MIN_CELLS:
+        return False
+    lattice = _lattice(g)
+    if lattice is None:
+        return False
+    x0, y0, size = lattice
+    col, row = g["grid_col"].to_numpy(np.int64), g["grid_row"].to_numpy(np.int64)
+    area = g.geometry.area.to_numpy()
+    whole = area >= size * size * (1 - 1e-9)
+    c0, r0 = int(col.min()), int(row.min())
+    image = np.zeros((int(row.max()) - r0 + 1, int(col.max()) - c0 + 1, 4))
+    vals = values.to_numpy()
+    for cls, colour in colours.items():
+        pick = whole & (vals == cls)
+        image[row[pick] - r0, col[pick] - c0] = to_rgba(colour)
+    ax.imshow(image, origin="lower", interpolation="nearest", zorder=zorder,
+              extent=(x0 + c0 * size, x0 + (col.max() + 1) * size,
+                      y0 + r0 * size, y0 + (row.max() + 1) * size))
+    for cls, colour in colours.items():
+        part = g[~whole & (vals == cls)]
+        if len(part):
+            part.plot(ax=ax, facecolor=colour, edgecolor="none", linewidth=0, zorder=zorder)
+    return True
+
+
 def _grid_map(study: Any, ax: Any, grid: str | None, column: str, kind: str,
               title: tuple[str, str]) -> Any:
     from matplotlib.patches import Patch
@@ -1038,9 +1107,12 @@ def _grid_map(study: Any, ax: Any, grid: str | None, column: str, kind: str,
     cities = _basemap(ax, study, crs, labels=False, fill="#ffffff")
     values = g[column].fillna("ns").astype(str)
     handles = []
+    raster = _lattice_raster(ax, g, values, COLOURS[kind])
     for cls, colour in COLOURS[kind].items():
         sel = g[values == cls]
-        if cls == "ns":
+        if raster:
+            pass  # drawn as one image with the other classes
+        elif cls == "ns":
             sel.plot(ax=ax, facecolor=colour, edgecolor="#dddddd", linewidth=0.2, zorder=2)
         elif len(sel):
             sel.plot(ax=ax, facecolor=colour, edgecolor="white", linewidth=0.3, zorder=3)

@@ -2,7 +2,8 @@
 
 :func:`build_report` runs the study (:func:`incubloc.workflow.run_study`), writes its
 files (:func:`incubloc.workflow.write_study`), draws every figure of
-:data:`incubloc.plot.FIGURES` as ``figures/<name>.png`` and ``.svg`` and writes
+:data:`incubloc.plot.FIGURES` as ``figures/<name>.png`` (and ``.svg`` on request, see
+``[report] svg``) and writes
 ``report.html``: figures embedded as base64 PNG, CSS inline, the Chinese glyphs it
 uses embedded as a subset of the bundled font, so the page opens from disk with no
 network. :func:`render_html` builds the page from a study and its figures; every
@@ -19,6 +20,7 @@ import html
 import logging
 import math
 import os
+import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -66,8 +68,38 @@ class RenderedFigure:
     note: str | None = None
 
 
-def save_figure(fig: Any, stem: str | os.PathLike, *, dpi: int = 150) -> list[Path]:
-    """Write ``fig`` as ``<stem>.png`` and ``<stem>.svg`` with reproducible bytes.
+#: Figures with at most this many drawn paths and no raster image are "small vector"
+#: figures: their SVG stays small (charts, point maps). Maps with rasters or
+#: thousands of polygons are written as PNG only unless ``svg = "all"``.
+SVG_MAX_PATHS = 5000
+SVG_POLICIES = ("none", "small", "all")
+
+
+def svg_is_small(fig: Any) -> bool:
+    """True when ``fig`` holds no raster image and at most :data:`SVG_MAX_PATHS` paths.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure(); ax = fig.add_subplot(); _ = ax.plot([0, 1])
+    >>> svg_is_small(fig)
+    True
+    >>> _ = ax.imshow([[0, 1], [1, 0]]); svg_is_small(fig)
+    False
+    """
+    from matplotlib.collections import Collection
+    from matplotlib.image import AxesImage
+
+    if fig.findobj(AxesImage):
+        return False
+    paths = sum(len(c.get_paths()) for c in fig.findobj(Collection))
+    return paths <= SVG_MAX_PATHS
+
+
+def save_figure(fig: Any, stem: str | os.PathLike, *, dpi: int = 150,
+                svg: bool = True) -> list[Path]:
+    """Write ``fig`` as ``<stem>.png`` and (with ``svg``) ``<stem>.svg``, with
+    reproducible bytes.
 
     The SVG has no date and fixed element ids (``svg.hashsalt``); the PNG has no time
     stamp. Both are written atomically.
@@ -88,8 +120,9 @@ def save_figure(fig: Any, stem: str | os.PathLike, *, dpi: int = 150) -> list[Pa
 
     stem = Path(stem)
     out = []
+    formats = (("png", {"Software": None}), ("svg", {"Date": None}))
     with style():
-        for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
+        for fmt, meta in formats[: 2 if svg else 1]:
             path = stem.with_name(f"{stem.name}.{fmt}")
             with atomic_path(path) as tmp:
                 fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta, bbox_inches="tight",
@@ -98,37 +131,129 @@ def save_figure(fig: Any, stem: str | os.PathLike, *, dpi: int = 150) -> list[Pa
     return out
 
 
-def write_figures(study: Any, figdir: str | os.PathLike) -> dict[str, RenderedFigure]:
+def _draw_one(study: Any, name: str, figdir: Path, svg: str) -> RenderedFigure:
+    """Draw and save one figure of :data:`incubloc.plot.FIGURES` (also in a worker)."""
+    from incubloc.plot import FIGURES, NoData
+
+    spec = next(s for s in FIGURES if s.name == name)
+    rf = RenderedFigure(spec.name, spec.section, spec.caption)
+    try:
+        fig = spec.func(study)
+    except NoData as exc:
+        rf.note = f"not drawn: {exc}"
+        log.info("figure %s skipped: %s", spec.name, exc)
+    else:
+        with_svg = svg == "all" or (svg == "small" and svg_is_small(fig))
+        rf.files = save_figure(fig, figdir / spec.name, svg=with_svg)
+        rf.png = rf.files[0].read_bytes()
+    return rf
+
+
+def _draw_chunk(study: Any, names: list[str], figdir: Path, svg: str) -> list[RenderedFigure]:
+    return [_draw_one(study, name, figdir, svg) for name in names]
+
+
+def _figure_workers(workers: int, n_figures: int) -> int:
+    import sys
+
+    if "qgis.core" in sys.modules:
+        return 1  # inside QGIS: no forking a Qt application, no spawning QGIS again
+    if workers > 0:
+        return min(workers, n_figures)
+    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else (os.cpu_count() or 1), n_figures, 4))
+
+
+def write_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
+                  workers: int = 1) -> dict[str, RenderedFigure]:
     """Draw every figure of :data:`incubloc.plot.FIGURES` into ``figdir``.
 
     A figure whose inputs are missing, or that fails, is skipped with a note; the
     others are still drawn.
+
+    Parameters
+    ----------
+    svg : {"small", "none", "all"}
+        Which figures are also written as SVG: ``"small"`` those without raster
+        images and with at most :data:`SVG_MAX_PATHS` paths (:func:`svg_is_small`),
+        ``"none"`` none (PNG only), ``"all"`` every figure.
+    workers : int
+        Processes drawing figures: 1 draws in this process, 0 uses the available
+        cores (at most 4). Every figure is drawn by the same code whatever the
+        number of workers, so the files are the same. Inside QGIS figures are always
+        drawn in the QGIS process.
 
     Returns
     -------
     dict of str to RenderedFigure
         In report order.
     """
-    from incubloc.plot import FIGURES, NoData
+    from incubloc.plot import FIGURES
 
+    if svg not in SVG_POLICIES:
+        raise ValueError(f"svg={svg!r}: use one of {', '.join(SVG_POLICIES)}")
     figdir = Path(figdir)
     figdir.mkdir(parents=True, exist_ok=True)
-    out: dict[str, RenderedFigure] = {}
-    for spec in FIGURES:
-        rf = RenderedFigure(spec.name, spec.section, spec.caption)
+    names = [spec.name for spec in FIGURES]
+    n = _figure_workers(workers, len(names))
+    drawn: dict[str, RenderedFigure] = {}
+    if n > 1:
         try:
-            fig = spec.func(study)
-        except NoData as exc:
-            rf.note = f"not drawn: {exc}"
-            log.info("figure %s skipped: %s", spec.name, exc)
+            drawn = _draw_parallel(study, names, figdir, svg, n)
+        except Exception as exc:  # no processes (sandbox), or a figure failed: in turn
+            log.info("figures drawn in this process (%s: %s)", type(exc).__name__, exc)
+            drawn = {}
+    for name in names:
+        if name in drawn:
+            continue
+        try:
+            drawn[name] = _draw_one(study, name, figdir, svg)
         except Exception as exc:  # one broken figure must not lose the report
+            spec = next(s for s in FIGURES if s.name == name)
+            rf = RenderedFigure(spec.name, spec.section, spec.caption)
             rf.note = f"not drawn: {type(exc).__name__}: {exc}"
             log.warning("figure %s failed: %s", spec.name, exc, exc_info=True)
-        else:
-            rf.files = save_figure(fig, figdir / spec.name)
-            rf.png = rf.files[0].read_bytes()
-        out[spec.name] = rf
-    return out
+            drawn[name] = rf
+    return {name: drawn[name] for name in names}
+
+
+# The study handed to forked figure workers (inherited, not pickled).
+_FORKED_STUDY: Any = None
+
+
+def _draw_chunk_forked(names: list[str], figdir: Path, svg: str) -> list[RenderedFigure]:
+    return _draw_chunk(_FORKED_STUDY, names, figdir, svg)
+
+
+def _draw_parallel(study: Any, names: list[str], figdir: Path, svg: str,
+                   n: int) -> dict[str, RenderedFigure]:
+    import multiprocessing
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _FORKED_STUDY
+    # Round-robin chunks spread the slow maps over the workers. On Linux the workers
+    # are forked (no re-import, the study is inherited); elsewhere spawned.
+    chunks = [names[i::n] for i in range(n)]
+    fork = sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+    if fork:  # load matplotlib, its Agg renderer and the CJK font once, before forking
+        import matplotlib.backends.backend_agg
+        import matplotlib.figure  # noqa: F401
+
+        from incubloc._fonts import font_family
+
+        font_family()
+    ctx = multiprocessing.get_context("fork" if fork else "spawn")
+    _FORKED_STUDY = study if fork else None
+    try:
+        with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
+            if fork:
+                futures = [pool.submit(_draw_chunk_forked, c, figdir, svg) for c in chunks]
+            else:
+                futures = [pool.submit(_draw_chunk, study, c, figdir, svg) for c in chunks]
+            return {rf.name: rf for f in futures for rf in f.result()}
+    finally:
+        _FORKED_STUDY = None
 
 
 def build_report(
@@ -178,9 +303,11 @@ def build_report(
     figdir = outdir / "figures"
     if figdir.is_dir():
         shutil.rmtree(figdir)  # no stale figures from an earlier run
-    figures = write_figures(study, figdir)
+    rep = config.get("report") or {}
+    figures = write_figures(study, figdir, svg=str(rep.get("svg", "none")),
+                            workers=int(rep.get("workers", 0)))
     interactive = None
-    if (config.get("report") or {}).get("interactive_map", True):
+    if rep.get("interactive_map", True):
         from incubloc.webmap import config_options, write_interactive_map
 
         interactive = write_interactive_map(study, outdir / "interactive.html",
@@ -1121,7 +1248,8 @@ def render_html(
     if embed_font:
         from incubloc._fonts import subset_font
 
-        chars = "".join(sorted({ch for ch in main + title if ord(ch) > 0x2E7F}))
+        # a regex scan: the page holds megabytes of base64 figures
+        chars = "".join(sorted(set(re.findall("[^\x00-\u2e7f]", main + title))))
         data = subset_font(chars) if chars else None
         if data:
             kind = "woff2" if data[:4] == b"wOF2" else "woff"

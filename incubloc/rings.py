@@ -613,7 +613,10 @@ def _ring_columns(classified: pd.DataFrame, rings: gpd.GeoDataFrame | None) -> p
     """``ring`` and ``ring_city`` of ``classified``: its own columns, else assigned."""
     if {"ring", "ring_city"} <= set(classified.columns):
         out = classified[["ring", "ring_city"]].astype(object).copy()
-        out["ring"] = out["ring"].map(lambda v: normalise_ring(v) or UNCLASSIFIED)
+        # each distinct label once: millions of rows hold a handful of labels
+        codes, uniques = pd.factorize(out["ring"], use_na_sentinel=False)
+        labels = np.array([normalise_ring(v) or UNCLASSIFIED for v in uniques], dtype=object)
+        out["ring"] = labels[codes]
         return out
     if rings is not None and isinstance(classified, gpd.GeoDataFrame):
         return assign_ring(classified, rings)[["ring", "ring_city"]]
@@ -1203,7 +1206,12 @@ def ring_edge_test(
         sys_rings = diss[diss["city"] == sys_name]
         poly = sys_rings.loc[sys_rings["ring"] == ring].geometry.iloc[0]
         inner = sys_rings[sys_rings["ring"].map(_RING_ORDER) <= _RING_ORDER[ring]]
-        outer = shapely.union_all(np.asarray(inner.geometry.values, dtype=object))
+        parts = np.asarray(inner.geometry.values, dtype=object)
+        bad = ~shapely.is_valid(parts)  # reprojection can make thin parts invalid
+        if bad.any():
+            parts = parts.copy()
+            parts[bad] = shapely.make_valid(parts[bad])
+        outer = shapely.union_all(parts)
         k = len(rows)
         d_obs = _edge_distance(pts_xy[rows], outer)
         ref = _uniform_points(poly, k * blocks, gen)

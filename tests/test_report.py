@@ -125,9 +125,10 @@ def test_report_folder_has_every_file(report_dir):
     assert {"ring_table", "region_city", "relation_by_city", "layout_by_city"} <= tables
     assert list((report_dir / "density").glob("*.tif"))
     for spec in plot.FIGURES:
-        for ext in ("png", "svg"):
-            f = report_dir / "figures" / f"{spec.name}.{ext}"
-            assert f.is_file() and f.stat().st_size > 1000, f
+        f = report_dir / "figures" / f"{spec.name}.png"
+        assert f.is_file() and f.stat().st_size > 1000, f
+    # [report] svg = "none" (the default): PNG only; "small"/"all" in test_speed.py
+    assert not list((report_dir / "figures").glob("*.svg"))
 
 
 def test_html_parses_and_is_self_contained(parsed, html_text):

@@ -58,7 +58,6 @@ import shapely
 from pyproj import CRS
 from rasterio.features import geometry_mask
 from rasterio.transform import Affine
-from scipy.signal import fftconvolve
 
 from incubloc._guards import check_array_memory
 from incubloc._version import __version__
@@ -338,6 +337,8 @@ def _surface(
 ) -> DensitySurface:
     mass = _bin(xy, w, grid) if len(xy) else np.zeros((grid.rows, grid.cols))
     if len(xy):
+        from scipy.signal import fftconvolve  # loaded on first use: seconds to import
+
         conv = fftconvolve(mass, _kernel(kernel, h, grid.cell), mode="same")
         conv = np.clip(conv, 0.0, None)  # FFT round-off leaves tiny negatives
         total = conv.sum()

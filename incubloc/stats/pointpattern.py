@@ -697,25 +697,13 @@ _FAST_K_MIN_N = 3000
 _PAIR_CHUNK = 1 << 17  # pairs per chunk: small enough to stay in cache
 
 
-def _pair_chunks(
-    xy: np.ndarray, rmax: float, *, chunk: int = _PAIR_CHUNK
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Candidate pairs within ``rmax`` of each other, in bounded chunks.
-
-    A sorted grid: points are sorted by (row, x) with rows ``rmax / 4`` high, so the
-    candidates of point i in a row at or above its own are one contiguous run found
-    with ``np.searchsorted`` on the x interval that can still be within ``rmax``.
-    The candidate area is about 1.2 π rmax², so the work is O(N log N + pairs) and
-    the memory O(N + chunk) whatever the clustering.
-
-    Yields ``(order, i, j, d2)``: positions i < j into ``xy[order]`` (each unordered
-    pair once) and squared distances, a few of them above ``rmax²`` (callers bin
-    them out of range).
-    """
+def _row_sorted(xy: np.ndarray, rmax: float, sub: int = 4):
+    """Points sorted by (row, x) with rows ``rmax / sub`` high, and for every point
+    and every row offset dy = 0..sub the run [start, stop) of candidates in the row
+    dy above (dy = 0: the points after it in its own row) whose x can still be
+    within ``rmax``. Returns ``order, x, y, starts, stops`` (starts/stops of shape
+    (sub + 1, n), positions into the sorted points)."""
     n = len(xy)
-    if n < 2:
-        return
-    sub = 4
     h = rmax / sub
     lo_xy = xy.min(axis=0)
     width = float(xy[:, 0].max() - lo_xy[0])
@@ -727,12 +715,37 @@ def _pair_chunks(
     key = row * stride + (x - lo_xy[0])
     idx = np.arange(n)
     r2 = rmax * rmax
+    starts = np.empty((sub + 1, n), dtype=np.int64)
+    stops = np.empty((sub + 1, n), dtype=np.int64)
     for dy in range(sub + 1):
         gap = max(dy - 1, 0) * h  # smallest vertical distance to a point dy rows up
         half = float(np.sqrt(max(r2 - gap * gap, 0.0)))
         base = key + dy * stride
-        stop = np.searchsorted(key, base + half, side="right")
-        start = idx + 1 if dy == 0 else np.searchsorted(key, base - half, side="left")
+        stops[dy] = np.searchsorted(key, base + half, side="right")
+        starts[dy] = idx + 1 if dy == 0 else np.searchsorted(key, base - half, side="left")
+    return order, x, y, starts, stops
+
+
+def _pair_chunks(
+    xy: np.ndarray, rmax: float, *, chunk: int = _PAIR_CHUNK
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Candidate pairs within ``rmax`` of each other, in bounded chunks.
+
+    A sorted grid: points are sorted by (row, x) with rows ``rmax / 4`` high, so the
+    candidates of point i in a row at or above its own are one contiguous run found
+    with ``np.searchsorted`` on the x interval that can still be within ``rmax``
+    (:func:`_row_sorted`). The candidate area is about 1.2 π rmax², so the work is
+    O(N log N + pairs) and the memory O(N + chunk) whatever the clustering.
+
+    Yields ``(order, i, j, d2)``: positions i < j into ``xy[order]`` (each unordered
+    pair once) and squared distances, a few of them above ``rmax²`` (callers bin
+    them out of range).
+    """
+    n = len(xy)
+    if n < 2:
+        return
+    order, x, y, starts, stops = _row_sorted(xy, rmax)
+    for start, stop in zip(starts, stops, strict=True):
         cnt = np.maximum(stop - start, 0)
         ends = np.cumsum(cnt)
         total = int(ends[-1])
@@ -794,6 +807,83 @@ class _Binner:
         return out
 
 
+# Compiled pair counting (numba, optional: ``pip install "incubloc[fast]"``). None
+# until first use; False when numba is missing or disabled with INCUBLOC_NO_NUMBA=1.
+_COMPILED_KERNEL: Any = None
+
+
+def _compiled_kernel() -> Any:
+    """The numba kernel counting pairs per bin, or False without numba."""
+    global _COMPILED_KERNEL
+    if _COMPILED_KERNEL is None:
+        import os
+
+        _COMPILED_KERNEL = False
+        if os.environ.get("INCUBLOC_NO_NUMBA", "") not in ("", "0"):
+            return False
+        try:
+            _COMPILED_KERNEL = _build_compiled_kernel()
+        except ImportError:
+            pass
+    return _COMPILED_KERNEL
+
+
+def _build_compiled_kernel() -> Any:
+    import numba
+
+    @numba.njit(parallel=True, cache=True, nogil=True)
+    def count(x, y, starts, stops, lut, amb, sd, scale, m, bsorted, first_out, nblocks):
+        # Same arithmetic as the NumPy path (d = sqrt(dx² + dy²), table lookup, then
+        # a binary search in ambiguous cells): integer counts, so results are equal.
+        n = x.shape[0]
+        k = sd.shape[0]
+        border = bsorted.shape[0] > 0
+        hits = np.zeros((nblocks, k + 1), dtype=np.int64)
+        gone = np.zeros((nblocks, k + 1), dtype=np.int64)
+        size = (n + nblocks - 1) // nblocks
+        # Pairs clearly beyond the largest distance skip the square root; the margin
+        # leaves pairs at rmax itself to the exact test below.
+        cut = sd[k - 1] * sd[k - 1] * (1.0 + 1e-9)
+        for blk in numba.prange(nblocks):
+            for i in range(blk * size, min(n, (blk + 1) * size)):
+                xi = x[i]
+                yi = y[i]
+                for t in range(starts.shape[0]):
+                    for j in range(starts[t, i], stops[t, i]):
+                        dx = x[j] - xi
+                        dy = y[j] - yi
+                        d2 = dx * dx + dy * dy
+                        if d2 > cut:
+                            continue
+                        d = np.sqrt(d2)
+                        u = int(min(d * scale, float(m)))
+                        first = lut[u]
+                        if amb[u]:
+                            lo = 0
+                            hi = k
+                            while lo < hi:  # searchsorted(sd, d, side="left")
+                                mid = (lo + hi) // 2
+                                if sd[mid] < d:
+                                    lo = mid + 1
+                                else:
+                                    hi = mid
+                            first = lo
+                        if first >= k:
+                            continue
+                        if not border:
+                            hits[blk, first] += 2
+                            continue
+                        if d <= bsorted[i]:
+                            hits[blk, first] += 1
+                            gone[blk, first_out[i]] += 1
+                        if d <= bsorted[j]:
+                            hits[blk, first] += 1
+                            gone[blk, first_out[j]] += 1
+        return hits.sum(axis=0), gone.sum(axis=0)
+
+    return count
+
+
 def _pair_counts(
     xy: np.ndarray,
     distances: np.ndarray,
@@ -814,6 +904,17 @@ def _pair_counts(
     sd = distances[order]
     k = len(sd)
     binner = _Binner(sd)
+    kernel = _compiled_kernel() if weight is None else False
+    if kernel and len(xy) >= 2:
+        perm, x, y, starts, stops = _row_sorted(xy, float(sd[-1]))
+        bsorted = bound[perm] if bound is not None else np.empty(0)
+        first_out = (np.searchsorted(sd, bsorted, side="right") if bound is not None
+                     else np.empty(0, dtype=np.int64))
+        hits_i, gone_i = kernel(x, y, starts, stops, binner.lut, binner.amb, sd,
+                                binner.scale, binner.m, bsorted, first_out, 64)
+        out = np.empty(k)
+        out[order] = (np.cumsum(hits_i.astype(float)) - np.cumsum(gone_i.astype(float)))[:k]
+        return out
     hits = np.zeros(k + 1)
     gone = np.zeros(k + 1)
     first_out = None

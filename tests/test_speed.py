@@ -1,0 +1,318 @@
+"""Speed-related guarantees: light imports, identical results from the fast paths."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+
+
+def test_cli_import_is_light():
+    code = (
+        "import sys, incubloc.cli\n"
+        "heavy = [m for m in ('scipy.signal', 'matplotlib', 'geopandas', 'scipy') "
+        "if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_density_import_does_not_load_scipy_signal():
+    proc = _python("import sys, incubloc.stats.density\n"
+                   "assert 'scipy.signal' not in sys.modules\n")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_help_returns_within_a_second():
+    # Wall-clock on a shared machine: one retry absorbs a scheduling hiccup.
+    for _attempt in range(2):
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "incubloc.cli", "--help"],
+                              capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        assert proc.returncode == 0 and "usage: incubloc" in proc.stdout
+        if elapsed < 1.0:
+            return
+    pytest.fail(f"incubloc --help took {elapsed:.2f} s (limit 1 s)")
+
+
+# ------------------------------------------------------------- Ripley pair counts
+
+
+def _clustered(n: int, seed: int = 0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 10_000, (8, 2))
+    xy = centres[rng.integers(0, 8, n)] + rng.normal(scale=400.0, size=(n, 2))
+    # a lattice block adds exact ties at the thresholds
+    g = np.arange(0.0, 1000.0, 100.0)
+    lattice = np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2) + 20_000.0
+    return np.vstack([xy, lattice])
+
+
+@pytest.mark.slow
+def test_compiled_pair_counts_equal_numpy_path(monkeypatch):
+    pytest.importorskip("numba")
+    import numpy as np
+
+    import incubloc.stats.pointpattern as pp
+
+    xy = _clustered(4000)
+    dist = np.array([100.0, 50.0, 200.0, 300.0, 141.4213562373095, 700.0, 1000.0])
+    bound = np.random.default_rng(1).uniform(0, 1200.0, len(xy))
+    monkeypatch.setattr(pp, "_COMPILED_KERNEL", None)
+    assert pp._compiled_kernel(), "numba is installed: the compiled kernel must load"
+    fast = pp._pair_counts(xy, dist), pp._pair_counts(xy, dist, bound)
+    monkeypatch.setattr(pp, "_COMPILED_KERNEL", False)
+    slow = pp._pair_counts(xy, dist), pp._pair_counts(xy, dist, bound)
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], slow[1])
+    # and both equal the brute-force count (ordered pairs i != j with d <= r)
+    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    np.fill_diagonal(d, np.inf)
+    want = np.array([(d <= r).sum() for r in dist], dtype=float)
+    np.testing.assert_array_equal(fast[0], want)
+
+
+def test_numba_can_be_switched_off(monkeypatch):
+    import incubloc.stats.pointpattern as pp
+
+    monkeypatch.setenv("INCUBLOC_NO_NUMBA", "1")
+    monkeypatch.setattr(pp, "_COMPILED_KERNEL", None)
+    assert pp._compiled_kernel() is False
+
+
+# ------------------------------------------------------------ reading at scale
+
+
+def _big_csv(path, n: int = 30_000, *, bad: bool = True) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    lon = np.round(rng.uniform(118.4, 119.2, n), 6).astype(str).astype(object)
+    lat = np.round(rng.uniform(31.2, 32.6, n), 6).astype(str).astype(object)
+    ids = np.array([f"{i:06d}" for i in range(n)], dtype=object)
+    level = rng.choice(["national", "省级", "Municipal ", ""], n).astype(object)
+    if bad:  # a few of every kind of problem, and cells the fast parser must not take
+        lon[5], lat[7], lon[9] = "118°46'48", "abc", ""
+        lon[11], lat[11] = "0", "0"
+        lon[13], lat[13] = "32.1", "118.8"
+        lon[15] = "东经118.78"
+        lon[17] = "inf"
+        ids[20] = ids[19]
+        level[21] = "county"
+    rows = [f"{i},{x},{y},{lv},n{i},{k}" for i, x, y, lv, k in
+            zip(ids, lon, lat, level, range(n), strict=True)]
+    rows[30] = ",,,,,"  # an empty record
+    path.write_text("id,lon,lat,level,name,extra\n" + "\n".join(rows) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize("bad", [False, True])
+def test_arrow_reader_equals_general_reader(tmp_path, monkeypatch, bad):
+    pytest.importorskip("pyarrow")
+    import pandas as pd
+
+    import incubloc.io as io
+
+    p = tmp_path / "big.csv"
+    _big_csv(p, bad=bad)
+    assert p.stat().st_size > io._ARROW_MIN_CHARS
+    used = []
+    real = io._read_arrow
+
+    def spy(*args):
+        used.append(real(*args))
+        return used[-1]
+
+    monkeypatch.setattr(io, "_read_arrow", spy)
+    fast = io.read_incubators(p, errors="report")
+    assert used and used[0] is not None, "the Arrow path must have read this file"
+    monkeypatch.setattr(io, "_read_arrow", lambda *a: None)
+    slow = io.read_incubators(p, errors="report")
+    pd.testing.assert_frame_equal(fast.attrs.pop("rejected"), slow.attrs.pop("rejected"))
+    pd.testing.assert_frame_equal(pd.DataFrame(fast), pd.DataFrame(slow), check_exact=True)
+    if bad:
+        with pytest.raises(Exception) as e_slow:
+            io.read_incubators(p)
+        monkeypatch.setattr(io, "_read_arrow", real)
+        with pytest.raises(Exception) as e_fast:
+            io.read_incubators(p)
+        assert type(e_fast.value) is type(e_slow.value)
+        assert str(e_fast.value) == str(e_slow.value)
+        assert "line 9 (id '000007'): lat 'abc' is not a number" in str(e_fast.value)
+
+
+def test_fast_parsers_equal_cell_by_cell_parsers():
+    import numpy as np
+    import pandas as pd
+
+    from incubloc import _validate as v
+
+    cells = ["118.78", " 118.78 ", "１１８．７８", "118。78", "118°46'48\"", "东经118.78°",
+             "118.78E", "W118.78", "", "  ", "\u3000", None, np.nan, "nan", "inf", "-inf",
+             "1e3", "1,000", "abc", "0", "-0.0", "32.0400000000000000001", "+5", "5.",
+             ".5", "118度46分48秒", "\t7\n", "0x10", "1_000"]
+    for dtype in (object, "string", str):
+        s = pd.Series(cells * 3, dtype=dtype)
+        got, want = v.parse_coordinates(s), v._parse_coordinates_exact(s)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        got, want = v.parse_numbers(s, strip=v.AREA_STRIP), v._parse_numbers_exact(s, strip=v.AREA_STRIP)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        ref = s.isna().to_numpy() | s.astype(object).where(s.notna(), "").map(str).str.strip().eq("").to_numpy()
+        np.testing.assert_array_equal(v.blank(s), ref)
+    mixed = pd.Series([1, 2.5, True, "3", " 4 ", None, "x"], dtype=object)
+    np.testing.assert_array_equal(v.parse_numbers(mixed)[0], v._parse_numbers_exact(mixed)[0])
+
+
+def test_parquet_in_and_out(tmp_path):
+    pytest.importorskip("pyarrow")
+    import geopandas as gpd
+    import pandas as pd
+
+    from incubloc.io import read_incubators
+
+    df = pd.DataFrame({"id": ["a", "b"], "lon": [118.78, 118.9], "lat": [32.04, 32.1],
+                       "level": ["国家级", "省级"]})
+    plain = tmp_path / "plain.parquet"
+    df.to_parquet(plain)
+    from_csv = read_incubators(df)
+    got = read_incubators(plain)
+    assert got["level"].tolist() == ["national", "provincial"]
+    assert got.geometry.equals(from_csv.geometry)
+    geo = tmp_path / "geo.parquet"
+    gpd.GeoDataFrame(df[["id", "level"]], geometry=gpd.points_from_xy(df.lon, df.lat),
+                     crs=4326).to_parquet(geo)
+    got = read_incubators(geo)
+    assert got.geometry.equals(from_csv.geometry) and got["id"].tolist() == ["a", "b"]
+
+
+# --------------------------------------------------------------- lattice figures
+
+
+def _lattice_study():
+    import numpy as np
+    from test_plot import METRIC, make_study
+
+    from incubloc.stats.autocorrelation import make_grid
+
+    study = make_study()
+    cities = study.study_area.get("cities").to_crs(METRIC)
+    grid = make_grid(cities.union_all(), cell_size=1000.0, crs=METRIC)
+    rng = np.random.default_rng(5)
+    grid["lisa_cluster"] = rng.choice(["HH", "HL", "LH", "LL", "ns", None], len(grid),
+                                      p=[0.1, 0.05, 0.05, 0.1, 0.6, 0.1])
+    grid["hotspot"] = rng.choice(["hot", "cold", "ns"], len(grid), p=[0.1, 0.1, 0.8])
+    study.grids = {"grid_1000": grid}
+    return study, grid
+
+
+def _legend_and_title(fig):
+    ax = fig.axes[0]
+    leg = ax.get_legend()
+    return ([t.get_text() for t in leg.get_texts()], leg.get_title().get_text(),
+            ax.get_title(loc="left"), ax.get_xlim(), ax.get_ylim())
+
+
+@pytest.mark.parametrize("name", ["fig_lisa", "fig_hotspots"])
+def test_lattice_map_as_one_image_matches_polygon_map(monkeypatch, name):
+    import numpy as np
+    from matplotlib.colors import to_rgba
+
+    from incubloc import plot
+
+    study, grid = _lattice_study()
+    assert len(grid) > 100 and (grid.geometry.area < 999_999).any()  # clipped cells too
+    monkeypatch.setattr(plot, "LATTICE_RASTER_MIN_CELLS", 10**9)
+    poly = getattr(plot, name)(study, grid="grid_1000")
+    monkeypatch.setattr(plot, "LATTICE_RASTER_MIN_CELLS", 0)
+    raster = getattr(plot, name)(study, grid="grid_1000")
+    assert _legend_and_title(poly) == _legend_and_title(raster)
+    assert len(raster.axes[0].images) == 1 and not poly.axes[0].images
+    # class counts in the legend are the grid's own counts (computed here, not by plot)
+    column, kind = ("lisa_cluster", "lisa") if name == "fig_lisa" else ("hotspot", "hotspot")
+    counts = grid[column].fillna("ns").value_counts()
+    labels = _legend_and_title(raster)[0]
+    for cls, label in plot.LABELS[kind].items():
+        assert f"{label} ({int(counts.get(cls, 0))})" in labels
+    # each whole cell's pixel has its class colour
+    image = raster.axes[0].images[0].get_array()
+    whole = grid[grid.geometry.area >= 1e6 * (1 - 1e-9)]
+    c = whole["grid_col"] - grid["grid_col"].min()
+    r = whole["grid_row"] - grid["grid_row"].min()
+    want = np.array([to_rgba(plot.COLOURS[kind][v]) for v in whole[column].fillna("ns")])
+    np.testing.assert_allclose(image[r, c], want)
+
+
+def test_irregular_grid_falls_back_to_polygons(monkeypatch):
+    from incubloc import plot
+
+    study, grid = _lattice_study()
+    grid = grid.drop(columns=["grid_row", "grid_col"])
+    study.grids = {"grid_1000": grid}
+    monkeypatch.setattr(plot, "LATTICE_RASTER_MIN_CELLS", 0)
+    assert not plot.fig_lisa(study, grid="grid_1000").axes[0].images
+
+
+@pytest.mark.slow
+def test_figures_drawn_in_parallel_are_the_same_files(tmp_path, monkeypatch):
+    from test_plot import make_study
+
+    from incubloc import plot
+    from incubloc.report import write_figures
+
+    keep = ("counts_by_city", "ripley", "kde", "moran_profile")
+    monkeypatch.setattr(plot, "FIGURES", tuple(f for f in plot.FIGURES if f.name in keep))
+    study = make_study()
+    one = write_figures(study, tmp_path / "one", svg="small", workers=1)
+    two = write_figures(study, tmp_path / "two", svg="small", workers=2)
+    assert list(one) == list(two)
+    for name, rf in one.items():
+        other = two[name]
+        assert rf.note == other.note
+        assert [p.name for p in rf.files] == [p.name for p in other.files]
+        for a, b in zip(rf.files, other.files, strict=True):
+            assert a.read_bytes() == b.read_bytes(), a.name
+    # small vector charts get an SVG, raster maps do not
+    assert (tmp_path / "one" / "ripley.svg").exists()
+    assert not (tmp_path / "one" / "kde.svg").exists()
+
+
+# --------------------------------------------------------------- classification
+
+
+def test_layout_projects_only_buildings_near_sites_with_the_same_result(monkeypatch):
+    import pandas as pd
+
+    from incubloc import layout
+    from incubloc.datasets import load_example
+
+    ex = load_example("nanjing")
+    buildings = ex.study_area.get("buildings")
+    far = buildings.copy()  # decoys far from every site, interleaved with the real ones
+    far["geometry"] = far.geometry.translate(xoff=3.0)
+    buildings = pd.concat([buildings, far]).sort_index(kind="stable").reset_index(drop=True)
+    monkeypatch.setattr(layout, "_PREFILTER_MIN_BUILDINGS", 10**9)
+    full = layout.classify_layout(ex.incubators, ex.sites, buildings)
+    monkeypatch.setattr(layout, "_PREFILTER_MIN_BUILDINGS", 0)
+    seen = []
+    real = layout._building_frame
+    monkeypatch.setattr(layout, "_building_frame",
+                        lambda b, *a: seen.append(a[-1]) or real(b, *a))
+    fast = layout.classify_layout(ex.incubators, ex.sites, buildings)
+    assert seen and seen[0] is not None and 0 < len(seen[0]) < len(buildings)
+    pd.testing.assert_frame_equal(full, fast)
+    # also for point-only incubators (no sites): the footprint at the point
+    full = layout.classify_layout(ex.incubators, None, buildings)
+    monkeypatch.setattr(layout, "_PREFILTER_MIN_BUILDINGS", 10**9)
+    assert full.equals(layout.classify_layout(ex.incubators, None, buildings))
+    assert (full["layout"] != "unclassified").any()
