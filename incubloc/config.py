@@ -74,7 +74,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "permutations": 999,
         "n_sim": 99,
         "alpha": 0.05,
-        "fdr": False,
+        "correction": "fdr",
+        "max_permutations": 99_999,
+        "fdr": None,  # older switch: true = correction "fdr", false = "none"
         "grid_shape": "square",
         "cell_sizes_m": [2000.0, 5000.0, 10000.0, 20000.0],
         "ring_edge_sim": 999,
@@ -100,6 +102,7 @@ _CHOICES = {
     ("input", "coords"): ("wgs84", "gcj02", "bd09"),
     ("analysis", "crs_method"): ("utm", "cgcs2000"),
     ("stats", "grid_shape"): ("square", "hex"),
+    ("stats", "correction"): ("fdr", "bonferroni", "none"),
     ("density", "kernel"): ("quartic", "gaussian"),
 }
 _PATH_KEYS = {("input", "incubators"), ("input", "sites"), ("study_area", "path"), ("output", "dir")}
@@ -179,7 +182,20 @@ def resolve_config(
                 p = Path(value)
                 value = str(p if p.is_absolute() else (Path(base_dir) / p).resolve())
             cfg[section][key] = value
+    _map_old_fdr(cfg, overrides or {}, source)
     return cfg
+
+
+def _map_old_fdr(cfg: dict[str, dict[str, Any]], overrides: Mapping[str, Any], source: str) -> None:
+    """Map the older ``[stats] fdr`` switch onto ``[stats] correction``."""
+    fdr = cfg["stats"].get("fdr")
+    if fdr is None:
+        return
+    if not isinstance(fdr, bool):
+        raise ConfigError(f"{source}: [stats] fdr must be true or false, not {fdr!r}")
+    if "correction" not in (overrides.get("stats") or {}):
+        cfg["stats"]["correction"] = "fdr" if fdr else "none"
+    cfg["stats"]["fdr"] = None
 
 
 def load_config(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
