@@ -58,7 +58,7 @@ from incubloc.stats.permutation import (
     confidence_bins,
     correction_threshold,
     permutations_needed,
-    window_is_constant,
+    never_significant,
 )
 from incubloc.stats.pointpattern import metric_window
 
@@ -623,6 +623,7 @@ def local_moran(
     correction: Literal["fdr", "bonferroni", "none"] | None = None,
     fdr: bool | None = None,
     max_permutations: int = 99_999,
+    constant_window: Literal["at_minimum", "any"] = "at_minimum",
     n_jobs: int = 1,
     chunk_size: int | None = None,
 ) -> gpd.GeoDataFrame:
@@ -651,6 +652,10 @@ def local_moran(
     fdr : bool, optional
         Older switch: True means ``correction="fdr"``, False ``"none"``.
     max_permutations : int
+    constant_window : {"at_minimum", "any"}
+        A unit whose window (itself and its neighbours) is constant at the smallest
+        value (an empty neighbourhood of counts) is never significant; ``"any"``
+        extends that to every constant window.
     n_jobs, chunk_size : int
         Threads and groups per chunk; the results do not depend on them.
 
@@ -689,7 +694,8 @@ def local_moran(
                                            f"local Moran on {column!r}")
     s = seed_int(seed) or 0
     res = conditional_permutation(z, W, scale=scale, window=y, permutations=used, seed=s,
-                                  n_jobs=n_jobs, chunk_size=chunk_size)
+                                  constant_window=constant_window, n_jobs=n_jobs,
+                                  chunk_size=chunk_size)
     lag = W @ z
     # Conditional-randomisation moments (Sokal et al. 1998, eqs. A7–A8).
     m2 = den / n
@@ -751,6 +757,7 @@ def getis_ord(
     correction: Literal["fdr", "bonferroni", "none"] | None = None,
     fdr: bool | None = None,
     max_permutations: int = 99_999,
+    constant_window: Literal["at_minimum", "any"] = "at_minimum",
     n_jobs: int = 1,
     chunk_size: int | None = None,
 ) -> gpd.GeoDataFrame:
@@ -783,7 +790,10 @@ def getis_ord(
         Default "fdr" (Benjamini–Hochberg).
     fdr : bool, optional
         Older switch: True means ``correction="fdr"``, False ``"none"``.
-    max_permutations, n_jobs, chunk_size : int
+    max_permutations : int
+    constant_window : {"at_minimum", "any"}
+        As in :func:`local_moran`.
+    n_jobs, chunk_size : int
 
     Returns
     -------
@@ -834,7 +844,7 @@ def getis_ord(
         gz = np.where(vv > 0, (G - ev) / np.sqrt(vv), 0.0)
     p_norm = np.minimum(1.0, 2.0 * norm.sf(np.abs(gz)))
     s = seed_int(seed) or 0
-    const = window_is_constant(y, B)
+    const = never_significant(y, B, rule=constant_window)
     p_norm[const] = 1.0
     out = units.copy()
     if permutations:
@@ -845,7 +855,7 @@ def getis_ord(
         den = np.where(total - y * rem > 0, total - y * rem, 1.0)
         res = conditional_permutation(
             y, W, offset=self_w * row * y / den, scale=1.0 / den, permutations=used, seed=s,
-            n_jobs=n_jobs, chunk_size=chunk_size,
+            constant_window=constant_window, n_jobs=n_jobs, chunk_size=chunk_size,
         )
         p, p_hot, p_cold, z_sim = res.p_sim, res.p_hot, res.p_cold, res.z_sim
         direction = np.sign(p_cold - p_hot)

@@ -30,8 +30,11 @@ With P simulations, a relative tolerance ``rtol`` for floating-point ties and
     p_cold = (1 + #{sim ≤ obs + tol}) / (P + 1)     # smaller than chance
     p_sim  = min(1, 2 · min(p_hot, p_cold))          # two-sided
 
-A unit whose whole window (itself and its neighbours) is constant is never
-significant: all three p-values are 1.
+A unit whose whole window (itself and its neighbours) holds the data's smallest
+value — an empty neighbourhood of counts — is never significant: all three p-values
+are 1 (:func:`never_significant`). With ``constant_window="any"`` every constant
+window is treated so; the default keeps a block of equal *high* values testable,
+because such a block is a genuine hot spot.
 
 Multiple testing: :func:`correction_threshold` (Benjamini–Hochberg, Bonferroni or
 none) and :func:`permutations_needed` (how many simulations make a corrected
@@ -56,6 +59,7 @@ __all__ = [
     "confidence_bins",
     "conditional_permutation",
     "correction_threshold",
+    "never_significant",
     "permutation_draws",
     "permutations_needed",
     "tie_aware_pvalues",
@@ -133,7 +137,8 @@ class LocalPermutation:
         Mean and standard deviation of the simulations, and (obs − mean) / sd
         (0 where the simulations have no spread).
     constant_window : ndarray of bool
-        Units whose window is constant (p-values set to 1).
+        Units whose window can carry no evidence (p-values set to 1), see
+        :func:`never_significant`.
     permutations, seed, n_groups : int
     """
 
@@ -201,6 +206,37 @@ def window_is_constant(
         lo[has] = np.minimum(lo[has], np.minimum.reduceat(nb, starts))
     scale = float(np.max(np.abs(x))) if x.size else 0.0
     return (hi - lo) <= rtol * scale
+
+
+ConstantWindow = Literal["at_minimum", "any"]
+
+
+def never_significant(
+    values: np.ndarray, w: sparse.spmatrix, *, rule: ConstantWindow = "at_minimum",
+    rtol: float = 1e-9,
+) -> np.ndarray:
+    """Units whose window can carry no evidence: constant, and (by default) at the minimum.
+
+    An all-empty neighbourhood of counts is the typical case: its statistic ties with
+    most simulations and says nothing about clustering.
+
+    Examples
+    --------
+    >>> from scipy import sparse
+    >>> w = sparse.csr_matrix(np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], float))
+    >>> never_significant(np.array([0.0, 0.0, 5.0]), w).tolist()
+    [True, False, False]
+    >>> never_significant(np.array([0.0, 5.0, 5.0]), w, rule="any").tolist()
+    [False, False, True]
+    """
+    x = np.asarray(values, dtype=float)
+    const = window_is_constant(x, w, rtol=rtol)
+    if rule == "any":
+        return const
+    if rule != "at_minimum":
+        raise ValueError(f"unknown constant-window rule {rule!r}: use 'at_minimum' or 'any'")
+    scale = float(np.max(np.abs(x))) if x.size else 0.0
+    return const & (x <= x.min() + rtol * scale) if x.size else const
 
 
 def _groups(
@@ -343,6 +379,7 @@ def conditional_permutation(
     offset: Sequence[float] | np.ndarray | None = None,
     scale: Sequence[float] | np.ndarray | None = None,
     window: Sequence[float] | np.ndarray | None = None,
+    constant_window: ConstantWindow = "at_minimum",
     permutations: int = 999,
     seed: int = 0,
     rtol: float = 1e-9,
@@ -362,7 +399,9 @@ def conditional_permutation(
         value only, as under conditional permutation.
     window : array (n,), optional
         Values whose constancy over a unit's window (itself and its neighbours)
-        makes it not significant (default ``values``).
+        makes it not significant (default ``values``); see :func:`never_significant`.
+    constant_window : {"at_minimum", "any"}
+        Which constant windows are never significant.
     permutations : int
         Simulations per unit (≥ 1).
     seed : int
@@ -454,7 +493,8 @@ def conditional_permutation(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(run, starts))
 
-    const = window_is_constant(x if window is None else np.asarray(window, float), m, rtol=rtol)
+    const = never_significant(x if window is None else np.asarray(window, float), m,
+                              rule=constant_window, rtol=rtol)
     p_hot[const] = 1.0
     p_cold[const] = 1.0
     p_two = np.minimum(1.0, 2.0 * np.minimum(p_hot, p_cold))
