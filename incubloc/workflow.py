@@ -192,7 +192,8 @@ def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa
     lisa: dict[str, Any] = {}
     gi: dict[str, Any] = {}
 
-    def local(units: gpd.GeoDataFrame, column: str, unit: str, key: str) -> gpd.GeoDataFrame:
+    def local(units: gpd.GeoDataFrame, column: str, gi_column: str, unit: str,
+              key: str) -> gpd.GeoDataFrame:
         reason = _skip_reason(units[column], f"local statistics on {unit}")
         if reason:
             lisa[key] = gi[key] = {"unit": unit, "skipped": reason}
@@ -200,7 +201,7 @@ def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa
         with warnings.catch_warnings(record=True) as caught:  # recorded, not lost
             warnings.simplefilter("always")
             units = _ac.local_moran(units, column, **local_kw)
-            units = _ac.getis_ord(units, column, **local_kw)
+            units = _ac.getis_ord(units, gi_column, **local_kw)
         lisa[key] = _local_summary(units, unit)
         gi[key] = _ac.getis_ord_summary(units, unit=unit)
         notes = [str(c.message) for c in caught if issubclass(c.category, UserWarning)]
@@ -208,13 +209,16 @@ def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa
             lisa[key]["warnings"] = gi[key]["warnings"] = notes
         return units
 
-    # Districts first: administrative units suit sparse points; rates per km² with
-    # empirical-Bayes smoothing so that small districts do not dominate.
+    # Districts first: administrative units suit sparse points. Rates per km² are
+    # empirical-Bayes standardised (Assunção–Reis) so that small districts' noisy
+    # rates do not dominate and the values are exchangeable under equal risk;
+    # Getis–Ord takes the same values shifted to be non-negative.
     districts = sa.get("districts") if sa is not None else None
     if districts is not None and len(districts) >= 3:
         d = _ac.district_rates(located, districts.to_crs(crs))
-        d = local(d, "rate_eb", "districts (incubators per km², empirical Bayes)", "districts")
-        study.grids["district_stats"] = d
+        study.grids["district_stats"] = local(
+            d, "rate_z", "rate_score", "districts (EB-standardised incubators per km²)",
+            "districts")
 
     if land is not None:
         area = gpd.GeoSeries([land], crs=4326)
@@ -235,7 +239,7 @@ def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa
             tests["global_moran"] = {"cell_size_m": float(peak),
                                      "peak_criterion": ms.attrs.get("peak_criterion"),
                                      **gm.to_dict()}
-        study.grids["grid"] = local(grid, "count", unit, "grid")
+        study.grids["grid"] = local(grid, "count", "count", unit, "grid")
     else:
         tests["global_moran"] = {"skipped": "the study area has no cities layer (no land grid)"}
     tests["local_moran"] = lisa

@@ -57,8 +57,8 @@ from incubloc.stats.permutation import (
     conditional_permutation,
     confidence_bins,
     correction_threshold,
-    permutations_needed,
     never_significant,
+    permutations_needed,
 )
 from incubloc.stats.pointpattern import metric_window
 
@@ -909,17 +909,23 @@ def getis_ord_summary(units: gpd.GeoDataFrame, *, unit: str) -> dict[str, Any]:
 def district_rates(
     points: gpd.GeoDataFrame, districts: gpd.GeoDataFrame
 ) -> gpd.GeoDataFrame:
-    """Incubators per km² of each district, raw and empirical-Bayes smoothed.
+    """Incubators per km² of each district: raw, empirical-Bayes smoothed and standardised.
 
-    Small districts with one incubator get extreme raw rates; the empirical-Bayes
-    estimate (esda.smoothing.Empirical_Bayes, Marshall 1991) shrinks each rate
-    towards the overall rate in proportion to its unreliability (area as the
-    population at risk).
+    Small districts with one incubator get extreme raw rates. ``rate_eb`` (esda's
+    Empirical_Bayes, Marshall 1991) shrinks each rate towards the overall rate in
+    proportion to its unreliability (land area as the population at risk), for maps.
+    ``rate_z`` is the Assunção–Reis (1999) empirical-Bayes *standardised* rate
+    (esda.smoothing.assuncao_rate): every district's value has mean 0 and variance 1
+    when the risk is the same everywhere, so the values are exchangeable under that
+    null, as permutation tests assume (GeoDa's "EB rate" LISA). ``rate_score`` is
+    ``rate_z`` shifted to start at 0, for Getis–Ord (which needs non-negative values;
+    its z and p-values do not change with a shift).
 
     Returns
     -------
     GeoDataFrame
-        :func:`aggregate`'s columns plus ``rate`` (raw, per km²) and ``rate_eb``.
+        :func:`aggregate`'s columns plus ``rate`` (raw, per km²), ``rate_eb``,
+        ``rate_z`` and ``rate_score``.
 
     Examples
     --------
@@ -932,17 +938,22 @@ def district_rates(
     >>> out["count"].tolist(), bool(out["rate_eb"].between(0.5, 2.0).all())
     ([2, 1], True)
     """
-    from esda.smoothing import Empirical_Bayes
+    from esda.smoothing import Empirical_Bayes, assuncao_rate
 
     out = aggregate(points, districts, value="density")
     area = out["area_km2"].to_numpy(dtype=float)
+    eb = np.zeros(len(out))
+    ar = np.zeros(len(out))
     if len(out) and out["count"].sum() > 0 and (area > 0).all():
+        e = out["count"].to_numpy(float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            eb = np.asarray(Empirical_Bayes(out["count"].to_numpy(float), area).r).ravel()
-    else:
-        eb = np.zeros(len(out))
+            eb = np.asarray(Empirical_Bayes(e, area).r, dtype=float).ravel()
+            ar = np.asarray(assuncao_rate(e, area), dtype=float).ravel()
+        ar = np.where(np.isfinite(ar), ar, 0.0)
     out["rate"] = out["density"]
     out["rate_eb"] = eb
+    out["rate_z"] = ar
+    out["rate_score"] = ar - ar.min() if len(ar) else ar
     return out
 
 

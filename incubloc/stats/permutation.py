@@ -260,16 +260,26 @@ def _draw_indices(keys: np.ndarray, kslots: int, pool_size: int, permutations: i
     kslots = min(kslots, pool_size)
     perm = np.arange(start, start + permutations, dtype=np.uint64)
     base = (keys[:, None] ^ _mix(perm[None, :] * _GOLDEN)).reshape(-1)  # (g·P,)
-    picked = np.empty((g * permutations, kslots), dtype=np.int64)
-    srt = np.empty((g * permutations, 0), dtype=np.int64)
+    rows = g * permutations
+    # Slot-major arrays: every per-slot operation runs over contiguous memory.
+    picked = np.empty((kslots, rows), dtype=np.int64)
+    srt = np.empty((kslots, rows), dtype=np.int64)  # picks so far, ascending per row
     for j in range(kslots):  # few slots; vectorised over groups × permutations
         u = _mix(base + np.uint64(j + 1))
         frac = (u >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
         r = np.minimum((frac * (pool_size - j)).astype(np.int64), pool_size - j - 1)
-        for col in range(j):  # skip positions already taken, in ascending order
-            r += r >= srt[:, col]
-        picked[:, j] = r
-        srt = np.sort(picked[:, : j + 1], axis=1)
+        # The r-th (0-based) position not yet taken: step over earlier picks in
+        # ascending order; the number of steps is where the new pick sorts in.
+        x = r.copy()
+        for col in range(j):
+            x += x >= srt[col]
+        picked[j] = x
+        if j + 1 < kslots:  # insert x into the sorted picks, from the top down
+            pos = x - r
+            for col in range(j, 0, -1):
+                srt[col] = np.where(col > pos, srt[col - 1], np.where(col == pos, x, srt[col]))
+            srt[0] = np.where(pos == 0, x, srt[0])
+    picked = picked.T
     return picked.reshape(g, permutations, kslots)
 
 
