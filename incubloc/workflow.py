@@ -192,16 +192,19 @@ def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa
     lisa: dict[str, Any] = {}
     gi: dict[str, Any] = {}
 
-    def local(units: gpd.GeoDataFrame, column: str, gi_column: str, unit: str,
-              key: str) -> gpd.GeoDataFrame:
+    def local(units: gpd.GeoDataFrame, unit: str, key: str) -> gpd.GeoDataFrame:
+        # EB-standardised rates: comparable across units of different land area
+        # (districts, clipped coastal cells); a unit whose whole neighbourhood holds
+        # no incubator is never significant (judged on the counts).
+        column, gi_column = "rate_z", "rate_score"
         reason = _skip_reason(units[column], f"local statistics on {unit}")
         if reason:
             lisa[key] = gi[key] = {"unit": unit, "skipped": reason}
             return units
         with warnings.catch_warnings(record=True) as caught:  # recorded, not lost
             warnings.simplefilter("always")
-            units = _ac.local_moran(units, column, **local_kw)
-            units = _ac.getis_ord(units, gi_column, **local_kw)
+            units = _ac.local_moran(units, column, window_column="count", **local_kw)
+            units = _ac.getis_ord(units, gi_column, window_column="count", **local_kw)
         lisa[key] = _local_summary(units, unit)
         gi[key] = _ac.getis_ord_summary(units, unit=unit)
         notes = [str(c.message) for c in caught if issubclass(c.category, UserWarning)]
@@ -210,15 +213,14 @@ def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa
         return units
 
     # Districts first: administrative units suit sparse points. Rates per km² are
-    # empirical-Bayes standardised (Assunção–Reis) so that small districts' noisy
-    # rates do not dominate and the values are exchangeable under equal risk;
-    # Getis–Ord takes the same values shifted to be non-negative.
+    # empirical-Bayes standardised (Assunção–Reis) so that small units' noisy rates
+    # do not dominate and the values are exchangeable under equal risk; Getis–Ord
+    # takes the same values shifted to be non-negative.
     districts = sa.get("districts") if sa is not None else None
     if districts is not None and len(districts) >= 3:
-        d = _ac.district_rates(located, districts.to_crs(crs))
+        d = _ac.unit_rates(located, districts.to_crs(crs))
         study.grids["district_stats"] = local(
-            d, "rate_z", "rate_score", "districts (EB-standardised incubators per km²)",
-            "districts")
+            d, "districts (EB-standardised incubators per km²)", "districts")
 
     if land is not None:
         area = gpd.GeoSeries([land], crs=4326)
@@ -239,7 +241,8 @@ def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa
             tests["global_moran"] = {"cell_size_m": float(peak),
                                      "peak_criterion": ms.attrs.get("peak_criterion"),
                                      **gm.to_dict()}
-        study.grids["grid"] = local(grid, "count", "count", unit, "grid")
+        grid = _ac.unit_rates(located, grid)
+        study.grids["grid"] = local(grid, f"{unit} (EB-standardised incubators per km²)", "grid")
     else:
         tests["global_moran"] = {"skipped": "the study area has no cities layer (no land grid)"}
     tests["local_moran"] = lisa

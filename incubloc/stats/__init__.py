@@ -7,7 +7,7 @@ pointpattern
     centrography (mean centre, standard distance, standard deviational ellipse).
 autocorrelation
     Grids and aggregation, libpysal weights, global and local Moran's I,
-    Getis–Ord Gi*, join counts, multi-scale Moran profile, district rates.
+    Getis–Ord Gi*, join counts, multi-scale Moran profile, EB-standardised rates per unit.
 permutation
     Conditional-permutation engine for local statistics, tie-aware p-values and
     multiple-testing corrections.
@@ -43,7 +43,7 @@ _EXPORTS = {
         "JoinCountResult",
         "MoranResult",
         "aggregate",
-        "district_rates",
+        "unit_rates",
         "getis_ord",
         "getis_ord_summary",
         "global_moran",

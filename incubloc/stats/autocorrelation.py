@@ -4,7 +4,7 @@ Incubators are aggregated to areal units: a square or hexagonal grid clipped to
 land (:func:`make_grid`), at several cell sizes for a multi-scale profile
 (:func:`multiscale_moran`, like ArcGIS's Incremental Spatial Autocorrelation but
 read on Moran's I), or administrative units (the study-area ``districts`` layer,
-:func:`district_rates` with empirical-Bayes smoothed rates).
+:func:`unit_rates`: empirical-Bayes standardised rates per km²).
 
 * :func:`global_moran` — esda.Moran (analytic and permutation inference);
 * :func:`local_moran` — local Moran's I (LISA quadrants HH / LH / LL / HL);
@@ -67,7 +67,7 @@ __all__ = [
     "JoinCountResult",
     "MoranResult",
     "aggregate",
-    "district_rates",
+    "unit_rates",
     "getis_ord",
     "getis_ord_summary",
     "global_moran",
@@ -624,6 +624,7 @@ def local_moran(
     fdr: bool | None = None,
     max_permutations: int = 99_999,
     constant_window: Literal["at_minimum", "any"] = "at_minimum",
+    window_column: str | None = None,
     n_jobs: int = 1,
     chunk_size: int | None = None,
 ) -> gpd.GeoDataFrame:
@@ -656,6 +657,10 @@ def local_moran(
         A unit whose window (itself and its neighbours) is constant at the smallest
         value (an empty neighbourhood of counts) is never significant; ``"any"``
         extends that to every constant window.
+    window_column : str, optional
+        Judge that constancy on this column instead of ``column`` — e.g. the counts
+        behind a rate, so that a unit whose whole neighbourhood holds no incubator
+        is never significant.
     n_jobs, chunk_size : int
         Threads and groups per chunk; the results do not depend on them.
 
@@ -693,7 +698,8 @@ def local_moran(
     used, attainable = _local_permutations(n, permutations, alpha, corr, max_permutations,
                                            f"local Moran on {column!r}")
     s = seed_int(seed) or 0
-    res = conditional_permutation(z, W, scale=scale, window=y, permutations=used, seed=s,
+    win = y if window_column is None else _values(units, window_column)
+    res = conditional_permutation(z, W, scale=scale, window=win, permutations=used, seed=s,
                                   constant_window=constant_window, n_jobs=n_jobs,
                                   chunk_size=chunk_size)
     lag = W @ z
@@ -758,6 +764,7 @@ def getis_ord(
     fdr: bool | None = None,
     max_permutations: int = 99_999,
     constant_window: Literal["at_minimum", "any"] = "at_minimum",
+    window_column: str | None = None,
     n_jobs: int = 1,
     chunk_size: int | None = None,
 ) -> gpd.GeoDataFrame:
@@ -792,6 +799,8 @@ def getis_ord(
         Older switch: True means ``correction="fdr"``, False ``"none"``.
     max_permutations : int
     constant_window : {"at_minimum", "any"}
+        As in :func:`local_moran`.
+    window_column : str, optional
         As in :func:`local_moran`.
     n_jobs, chunk_size : int
 
@@ -844,7 +853,8 @@ def getis_ord(
         gz = np.where(vv > 0, (G - ev) / np.sqrt(vv), 0.0)
     p_norm = np.minimum(1.0, 2.0 * norm.sf(np.abs(gz)))
     s = seed_int(seed) or 0
-    const = never_significant(y, B, rule=constant_window)
+    win = y if window_column is None else _values(units, window_column)
+    const = never_significant(win, B, rule=constant_window)
     p_norm[const] = 1.0
     out = units.copy()
     if permutations:
@@ -854,8 +864,9 @@ def getis_ord(
         # and the self term depend on the unit's own value only.
         den = np.where(total - y * rem > 0, total - y * rem, 1.0)
         res = conditional_permutation(
-            y, W, offset=self_w * row * y / den, scale=1.0 / den, permutations=used, seed=s,
-            constant_window=constant_window, n_jobs=n_jobs, chunk_size=chunk_size,
+            y, W, offset=self_w * row * y / den, scale=1.0 / den, window=win,
+            permutations=used, seed=s, constant_window=constant_window, n_jobs=n_jobs,
+            chunk_size=chunk_size,
         )
         p, p_hot, p_cold, z_sim = res.p_sim, res.p_hot, res.p_cold, res.z_sim
         direction = np.sign(p_cold - p_hot)
@@ -906,18 +917,22 @@ def getis_ord_summary(units: gpd.GeoDataFrame, *, unit: str) -> dict[str, Any]:
     }
 
 
-def district_rates(
+def unit_rates(
     points: gpd.GeoDataFrame, districts: gpd.GeoDataFrame
 ) -> gpd.GeoDataFrame:
-    """Incubators per km² of each district: raw, empirical-Bayes smoothed and standardised.
+    """Incubators per km² of each unit (district or grid cell): raw, smoothed, standardised.
 
-    Small districts with one incubator get extreme raw rates. ``rate_eb`` (esda's
+    Small units (a district of the old city, a grid cell clipped by the coast) get
+    extreme raw rates, and raw counts of clipped cells are not comparable with
+    those of whole cells. ``rate_eb`` (esda's
     Empirical_Bayes, Marshall 1991) shrinks each rate towards the overall rate in
     proportion to its unreliability (land area as the population at risk), for maps.
     ``rate_z`` is the Assunção–Reis (1999) empirical-Bayes *standardised* rate
     (esda.smoothing.assuncao_rate): every district's value has mean 0 and variance 1
     when the risk is the same everywhere, so the values are exchangeable under that
-    null, as permutation tests assume (GeoDa's "EB rate" LISA). ``rate_score`` is
+    null, as permutation tests assume (GeoDa's "EB rate" LISA); a pattern of
+    complete spatial randomness then gives about α significant units (the
+    calibration test). ``rate_score`` is
     ``rate_z`` shifted to start at 0, for Getis–Ord (which needs non-negative values;
     its z and p-values do not change with a shift).
 
@@ -934,7 +949,7 @@ def district_rates(
     ...                      crs=32650)
     >>> pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy([100, 200, 1500], [10, 20, 30]),
     ...                        crs=32650)
-    >>> out = district_rates(pts, d)
+    >>> out = unit_rates(pts, d)
     >>> out["count"].tolist(), bool(out["rate_eb"].between(0.5, 2.0).all())
     ([2, 1], True)
     """
