@@ -697,7 +697,7 @@ def local_moran(
     scale = (n - 1) * z / den if den > 0 else np.zeros(n)
     used, attainable = _local_permutations(n, permutations, alpha, corr, max_permutations,
                                            f"local Moran on {column!r}")
-    s = seed_int(seed) or 0
+    s = _engine_seed(seed)
     win = y if window_column is None else _values(units, window_column)
     res = conditional_permutation(z, W, scale=scale, window=win, permutations=used, seed=s,
                                   constant_window=constant_window, n_jobs=n_jobs,
@@ -733,6 +733,12 @@ def local_moran(
         n_constant=int(res.constant_window.sum()),
     ))
     return out
+
+
+def _engine_seed(seed: Seed) -> int:
+    """An int for the permutation engine; None draws fresh entropy."""
+    s = seed_int(seed)
+    return int(np.random.default_rng().integers(0, 2**63 - 1)) if s is None else s
 
 
 def _transformed_sparse(w: lpw.W, transform: str) -> Any:
@@ -852,7 +858,7 @@ def getis_ord(
     with np.errstate(divide="ignore", invalid="ignore"):
         gz = np.where(vv > 0, (G - ev) / np.sqrt(vv), 0.0)
     p_norm = np.minimum(1.0, 2.0 * norm.sf(np.abs(gz)))
-    s = seed_int(seed) or 0
+    s = _engine_seed(seed)
     win = y if window_column is None else _values(units, window_column)
     const = never_significant(win, B, rule=constant_window)
     p_norm[const] = 1.0
