@@ -319,6 +319,9 @@ def test_multiscale_profile_and_peak():
     assert prof["n_points"].eq(200).all()
     assert prof.attrs["peak_cell_size"] in prof["cell_size"].tolist()
     assert prof["peak"].sum() == 1
+    # the peak is read on I (a correlation), not on z (which grows with the cells)
+    sig = prof[(prof["p"] <= 0.05) & (prof["I"] > prof["EI"])]
+    assert prof.attrs["peak_cell_size"] == sig.loc[sig["I"].idxmax(), "cell_size"]
     # each row equals Moran's I computed directly at that scale
     grid = make_grid(box(0, 0, 10000, 10000), cell_size=1000, crs=CRS)
     direct = global_moran(aggregate(pts, grid), "count", permutations=99, seed=0)
