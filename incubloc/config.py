@@ -65,12 +65,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "permutations": 999,
         "n_sim": 99,
         "alpha": 0.05,
-        "fdr": False,
+        "correction": "fdr",
+        "max_permutations": 99_999,
+        "fdr": None,  # older switch: true = correction "fdr", false = "none"
         "grid_shape": "square",
         "cell_sizes_m": [2000.0, 5000.0, 10000.0, 20000.0],
         "ring_edge_sim": 999,
         "join_counts": ["layout=building", "relation=standalone"],
-        # point-pattern nulls (docs/methods-nulls.md)
+        # point-pattern nulls (docs/methods.md)
         "envelope_test": "mad",
         "intensity_bandwidth": "scott",
     },
@@ -150,6 +152,7 @@ _CHOICES = {
     ("analysis", "crs_method"): ("utm", "cgcs2000"),
     ("stats", "grid_shape"): ("square", "hex"),
     ("stats", "envelope_test"): ("mad", "dclf"),
+    ("stats", "correction"): ("fdr", "bonferroni", "none"),
     ("density", "kernel"): ("quartic", "gaussian"),
     ("report", "basemap_coords"): ("auto", "wgs84", "gcj02"),
     ("factors", "point"): ("centroid", "representative", "population"),
@@ -246,6 +249,7 @@ def resolve_config(
                 value = str(p if p.is_absolute() else (Path(base_dir) / p).resolve())
             cfg[section][key] = value
     _check_options(cfg, source)
+    _map_old_fdr(cfg, overrides or {}, source)
     return cfg
 
 
@@ -265,6 +269,18 @@ def _check_options(cfg: dict[str, dict[str, Any]], source: str) -> None:
                 f"{source}: [stats] join_counts entry {target!r} must be 'column=value' "
                 "(e.g. 'layout=building')"
             )
+
+
+def _map_old_fdr(cfg: dict[str, dict[str, Any]], overrides: Mapping[str, Any], source: str) -> None:
+    """Map the older ``[stats] fdr`` switch onto ``[stats] correction``."""
+    fdr = cfg["stats"].get("fdr")
+    if fdr is None:
+        return
+    if not isinstance(fdr, bool):
+        raise ConfigError(f"{source}: [stats] fdr must be true or false, not {fdr!r}")
+    if "correction" not in (overrides.get("stats") or {}):
+        cfg["stats"]["correction"] = "fdr" if fdr else "none"
+    cfg["stats"]["fdr"] = None
 
 
 def load_config(path: str | os.PathLike) -> dict[str, dict[str, Any]]:

@@ -48,10 +48,12 @@ __all__ = [
     "fig_core_rings",
     "fig_counts_by_city",
     "fig_hotspots",
+    "fig_hotspots_districts",
     "fig_kde",
     "fig_layout_by_city",
     "fig_layout_map",
     "fig_lisa",
+    "fig_lisa_districts",
     "fig_moran_profile",
     "fig_opening_sequence",
     "fig_relation_by_city",
@@ -77,6 +79,9 @@ COLOURS: dict[str, dict[str, str]] = {
     **vocabulary.COLOURS,  # level, ring, relation, layout
     "lisa": {"HH": "#d7191c", "HL": "#fdae61", "LH": "#abd9e9", "LL": "#2c7bb6", "ns": "#f0f0f0"},
     "hotspot": {"hot": "#d7191c", "cold": "#2c7bb6", "ns": "#f0f0f0"},
+    # ArcGIS Hot Spot Analysis colours: reds hot, blues cold, by confidence.
+    "gi_bin": {"hot_99": "#d62f27", "hot_95": "#ed7551", "hot_90": "#fab984",
+               "ns": "#f0f0f0", "cold_90": "#c0ccbe", "cold_95": "#849eba", "cold_99": "#4575b5"},
 }
 
 #: Bilingual legend labels (English term, then the paper's Chinese term).
@@ -90,6 +95,12 @@ LABELS: dict[str, dict[str, str]] = {
         "ns": "Not significant 不显著",
     },
     "hotspot": {"hot": "Hot spot 热点", "cold": "Cold spot 冷点", "ns": "Not significant 不显著"},
+    "gi_bin": {
+        "hot_99": "Hot spot, 99 % 热点", "hot_95": "Hot spot, 95 % 热点",
+        "hot_90": "Hot spot, 90 % 热点", "ns": "Not significant 不显著",
+        "cold_90": "Cold spot, 90 % 冷点", "cold_95": "Cold spot, 95 % 冷点",
+        "cold_99": "Cold spot, 99 % 冷点",
+    },
 }
 
 _RING_ORDER = vocabulary.RING.labels
@@ -1018,7 +1029,8 @@ def _pick_grid(study: Any, grid: str | None) -> tuple[str, Any]:
             raise NoData(f"no grid {grid!r}; grids: {', '.join(grids)}")
         return grid, grids[grid]
 
-    names = sorted(grids, key=_cell_size)
+    # District units are not a lattice: they have their own maps.
+    names = sorted((n for n in grids if n != "district_stats"), key=_cell_size) or list(grids)
     # The second-finest grid is the report's default: fine enough to show clusters,
     # coarse enough that most cells hold incubators.
     name = names[1] if len(names) > 1 else names[0]
@@ -1137,8 +1149,53 @@ def fig_lisa(study: Any, *, ax: Any = None, grid: str | None = None) -> Any:
 @_figure
 def fig_hotspots(study: Any, *, ax: Any = None, grid: str | None = None) -> Any:
     """Getis–Ord Gi* hot and cold spots of incubator counts on a grid (热点分析)."""
-    return _grid_map(study, ax, grid, "hotspot", "hotspot",
+    return _grid_map(study, ax, grid, "gi_bin", "gi_bin",
                      ("Getis–Ord Gi* hot spots", "热点分析"))
+
+
+def _district_map(study: Any, ax: Any, column: str, kind: str, title: tuple[str, str]) -> Any:
+    """Classes of ``column`` on the district units (polygons, few)."""
+    from matplotlib.patches import Patch
+
+    d = (getattr(study, "grids", None) or {}).get("district_stats")
+    if d is None or column not in d:
+        raise NoData(f"the study has no district statistics with {column!r}")
+    crs = _crs(study)
+    d = d.to_crs(crs) if d.crs is not None else d
+    fig, ax = _new(ax, (8, 8.5))
+    cities = _basemap(ax, study, crs, labels=False, fill="#ffffff")
+    values = d[column].fillna("ns").astype(str)
+    handles = []
+    for cls, colour in COLOURS[kind].items():
+        sel = d[values == cls]
+        if len(sel):
+            sel.plot(ax=ax, facecolor=colour, edgecolor="#888888", linewidth=0.4, zorder=3)
+        handles.append(Patch(facecolor=colour, edgecolor="#999999",
+                             label=f"{LABELS[kind][cls]} ({len(sel)})"))
+    if cities is not None:
+        cities.boundary.plot(ax=ax, color="#444444", linewidth=0.8, zorder=4)
+        _label_polygons(ax, cities, "city_zh" if "city_zh" in cities else "city", size=10)
+    _finish_map(ax, cities.total_bounds if cities is not None else d.total_bounds)
+    info = d.attrs.get("gi_inference" if kind == "gi_bin" else "lisa_inference") or {}
+    note = (f"{info.get('n_tests')} districts, {info.get('correction')} correction"
+            if info else "districts")
+    _legend(ax, handles, f"Districts 区县 ({note})")
+    _title(ax, *title)
+    return fig
+
+
+@_figure
+def fig_lisa_districts(study: Any, *, ax: Any = None) -> Any:
+    """LISA clusters of EB-standardised incubator rates on districts (区县局部空间自相关)."""
+    return _district_map(study, ax, "lisa_cluster", "lisa",
+                         ("LISA clusters of incubator rates by district", "区县局部莫兰指数聚类"))
+
+
+@_figure
+def fig_hotspots_districts(study: Any, *, ax: Any = None) -> Any:
+    """Getis–Ord Gi* hot and cold spots of incubator rates on districts (区县热点分析)."""
+    return _district_map(study, ax, "gi_bin", "gi_bin",
+                         ("Getis–Ord Gi* hot spots by district", "区县热点分析"))
 
 
 @_figure
@@ -1321,11 +1378,19 @@ FIGURES: tuple[FigureSpec, ...] = (
                "Figure 9. Internal layout by city (楼宇式/园区式/混合式)."),
     FigureSpec("layout_map", fig_layout_map, "layout",
                "Figure 10. Layout types on the map, with a zoom on the core city."),
+    FigureSpec("lisa_districts", fig_lisa_districts, "statistics",
+               "Local Moran's I clusters of incubators per km² by district (empirical-Bayes "
+               "standardised rates; significance after the multiple-testing correction)."),
+    FigureSpec("hotspots_districts", fig_hotspots_districts, "statistics",
+               "Getis–Ord Gi* hot and cold spots by district, at 90 / 95 / 99 % confidence "
+               "after the multiple-testing correction."),
     FigureSpec("kde", fig_kde, "statistics", "Kernel density surface of all incubators (核密度)."),
     FigureSpec("lisa", fig_lisa, "statistics",
-               "Local Moran's I cluster map of incubator counts per grid cell (LISA)."),
+               "Local Moran's I cluster map of incubator counts per land grid cell (LISA), "
+               "at the cell size where Moran's I peaks."),
     FigureSpec("hotspots", fig_hotspots, "statistics",
-               "Getis–Ord Gi* hot and cold spots of incubator counts per grid cell."),
+               "Getis–Ord Gi* hot and cold spots of incubator counts per land grid cell, at "
+               "90 / 95 / 99 % confidence after the multiple-testing correction."),
     FigureSpec("moran_profile", fig_moran_profile, "statistics",
                "Global Moran's I of grid counts at several cell sizes (multi-scale profile)."),
     FigureSpec("ripley", fig_ripley, "statistics",

@@ -887,26 +887,19 @@ def _stats_findings(c: _Ctx) -> list[str]:
                    f"(E[I] = {fmt(rec.get('EI'), 2)}), z = {fmt(_first(rec, 'z_norm', 'z'), 3)}, "
                    f"permutation {fmt_p(_first(rec, 'p_sim', 'p'))}.")
     ms = c.table("multiscale_moran")
-    if ms is not None and "peak" in ms and ms["peak"].fillna(False).astype(bool).any():
-        row = ms[ms["peak"].fillna(False).astype(bool)].iloc[0]
-        size = _num(row.get("cell_size", row.get("cell_size_m")))
-        if size is not None:
-            out.append(f"Across grid sizes {', '.join(fmt(v / 1000) for v in ms.iloc[:, 0])} km, "
-                       f"clustering is most significant at {fmt(size / 1000)} km cells "
-                       f"(z = {fmt(row.get('z'), 3)}).")
-    grids = getattr(c.study, "grids", None) or {}
-    for name, g in grids.items():
-        bits = []
-        if "lisa_cluster" in g:
-            bits.append(f"{int((g['lisa_cluster'] == 'HH').sum())} High–High LISA cells")
-        if "hotspot" in g:
-            bits.append(f"{int((g['hotspot'] == 'hot').sum())} Gi* hot-spot cells")
-        if bits:
-            from incubloc.plot import grid_cell_size
-
-            size = grid_cell_size(name, g)
-            label = f"{fmt(size / 1000, 3)} km grid" if math.isfinite(size) else f"grid {name}"
-            out.append(f"On the {label}: " + " and ".join(bits) + f" of {len(g)} cells.")
+    if ms is not None and "I" in ms and len(ms):
+        sizes = ms["cell_size"] if "cell_size" in ms else ms.iloc[:, 0]
+        prof = ", ".join(f"{fmt(_num(i), 3)} at {fmt(v / 1000)} km"
+                         for v, i in zip(sizes, ms["I"], strict=True) if _num(i) is not None)
+        peak = ms[ms["peak"].fillna(False).astype(bool)] if "peak" in ms else ms.iloc[:0]
+        if len(peak):
+            size = _num(peak.iloc[0].get("cell_size", peak.iloc[0].get("cell_size_m")))
+            out.append(f"Moran's I over grid sizes: {prof}; it peaks at {fmt(size / 1000)} km "
+                       "cells, the grid used for the local statistics below (the peak is read "
+                       "on I, not on z, which grows with the number of cells).")
+        elif prof:
+            out.append(f"Moran's I over grid sizes: {prof}; no scale is significant.")
+    out.extend(_local_sentences(c))
     cen = (getattr(c.study, "results", None) or {}).get("centrography")
     if cen is not None and _num(getattr(cen, "standard_distance", None)) is not None:
         rot = _num(getattr(cen, "rotation_deg", None))
@@ -929,6 +922,51 @@ def _stats_findings(c: _Ctx) -> list[str]:
                 out.append(f"Join counts: {label.replace('_', '-')} incubators {verb} — "
                            f"{fmt(bb)} like–like joins vs {fmt(mean, 3)} expected, "
                            f"{fmt_p(row.get('p_sim_bb'))}; weights {rec.get('weights', '?')}.")
+    return out
+
+
+_CORRECTION_NAMES = {"fdr": "Benjamini–Hochberg false-discovery-rate correction",
+                     "bonferroni": "Bonferroni correction", "none": "no multiple-testing correction"}
+
+
+def _local_sentences(c: _Ctx) -> list[str]:
+    """LISA and Gi* on districts, then on the grid: counts, tests, correction, threshold."""
+    out: list[str] = []
+    lisa = c.tests.get("local_moran")
+    gi = c.tests.get("getis_ord")
+    if not isinstance(lisa, Mapping) or not isinstance(gi, Mapping):
+        return out
+    for key in ("districts", "grid"):
+        lrec, grec = lisa.get(key), gi.get(key)
+        if not isinstance(lrec, Mapping) or not isinstance(grec, Mapping):
+            continue
+        unit = str(lrec.get("unit", key))
+        if lrec.get("skipped"):
+            out.append(f"Local statistics on {unit} were skipped: {lrec['skipped']}.")
+            continue
+        cl = lrec.get("clusters") or {}
+        bins = grec.get("bins") or {}
+        hot = sum(int(v) for k, v in bins.items() if k.startswith("hot"))
+        cold = sum(int(v) for k, v in bins.items() if k.startswith("cold"))
+        corr = _CORRECTION_NAMES.get(str(lrec.get("correction")), str(lrec.get("correction")))
+        out.append(
+            f"On {unit}: LISA (局部空间自相关) finds {cl.get('HH', 0)} High–High, "
+            f"{cl.get('LL', 0)} Low–Low, {cl.get('HL', 0)} High–Low and {cl.get('LH', 0)} "
+            f"Low–High units, and Getis–Ord Gi* {hot} hot and {cold} cold spots "
+            f"({', '.join(f'{k} {v}' for k, v in bins.items() if v and k != 'ns') or 'none'}), "
+            f"among {lrec.get('n_tests')} tests with {corr} at α = {fmt(lrec.get('alpha'))} "
+            f"(significant when p ≤ {fmt(_num(lrec.get('threshold')), 2)}; "
+            f"{lrec.get('permutations')} conditional permutations, ties counted against "
+            "significance).")
+        if lrec.get("attainable") is False:
+            out.append(f"With {lrec.get('permutations')} permutations no unit on {unit} could "
+                       "pass the corrected threshold; its maps show no significant unit by "
+                       "construction.")
+    if out:
+        out.append("A significant local unit rejects spatial randomness of the values around "
+                   "that unit (conditional permutation); it does not say why incubators "
+                   "concentrate there, and a unit whose whole neighbourhood is empty is never "
+                   "reported.")
     return out
 
 
@@ -991,12 +1029,16 @@ def _methods(c: _Ctx) -> str:
                                 "seats as a placebo target set; a preference is claimed only "
                                 "beyond the placebo (Monte-Carlo test of the difference of "
                                 "mean log distances, Holm-adjusted over the kinds)."),
-        ("Autocorrelation", f"incubator counts on {g('stats', 'grid_shape', 'square')} grids of "
-                            f"{sizes} (multi-scale global Moran's I); LISA and Getis–Ord Gi* on "
-                            f"the {lisa_grid} grid (the scale of strongest clustering); queen "
-                            f"contiguity weights; {g('stats', 'permutations', 999)} permutations, "
-                            f"α = {fmt(g('stats', 'alpha', 0.05))}"
-                            f"{' with FDR' if g('stats', 'fdr') else ''} (esda)."),
+        ("Autocorrelation", f"incubator counts on {g('stats', 'grid_shape', 'square')} grids "
+                            f"of {sizes} cells on land (multi-scale global Moran's I, the "
+                            f"scale read at the peak of I); LISA and Getis–Ord Gi* on districts "
+                            "(Assunção–Reis empirical-Bayes standardised rates of incubators "
+                            f"per km²) and on the {lisa_grid} grid; queen contiguity weights; "
+                            f"at least {g('stats', 'permutations', 999)} conditional "
+                            "permutations (raised until the corrected threshold is attainable), "
+                            "ties counted against significance; "
+                            f"{_CORRECTION_NAMES.get(g('stats', 'correction', 'fdr'), '')} at "
+                            f"α = {fmt(g('stats', 'alpha', 0.05))}; see docs/methods.md."),
         ("Kernel density", f"{g('density', 'kernel', 'quartic')} kernel, bandwidth "
                            f"{g('density', 'bandwidth', 'scott')}{_kde_sd(c)}, cell "
                            f"{fmt(g('density', 'cell_size_m', 500))} m; surfaces in density/*.tif."),

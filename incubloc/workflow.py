@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from incubloc._results import jsonable
@@ -179,6 +180,111 @@ def _stats_units(sa: StudyArea) -> gpd.GeoDataFrame | None:
     return None if cities is None else cities[["city", "geometry"]]
 
 
+def _skip_reason(values: pd.Series | np.ndarray, what: str) -> str | None:
+    """Why a statistic on ``values`` cannot be computed (None when it can)."""
+    v = np.asarray(values, dtype=float)
+    if len(v) < 3:
+        return f"{what}: {len(v)} unit(s), at least 3 are needed"
+    if np.nanmax(v) == np.nanmin(v):
+        return f"{what}: every unit has the same value ({v[0]:g}), nothing to test"
+    return None
+
+
+def _local_summary(units: gpd.GeoDataFrame, unit: str) -> dict[str, Any]:
+    counts = units["lisa_cluster"].value_counts()
+    return {"unit": unit,
+            "clusters": {c: int(counts.get(c, 0)) for c in ("HH", "LH", "LL", "HL", "ns")},
+            **units.attrs.get("lisa_inference", {})}
+
+
+def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa: StudyArea,
+                          *, crs: Any, seed: int) -> None:
+    """Global, local and join-count statistics on districts and on a land grid.
+
+    Any statistic whose units are missing, too few or constant is recorded in
+    ``study.tests`` as ``{"skipped": reason}`` instead of stopping the run.
+    """
+    import warnings
+
+    from incubloc.stats import autocorrelation as _ac
+
+    st = study.config["stats"]
+    tests = study.tests
+    corr = _ac.resolve_correction(st.get("correction"), st.get("fdr"))
+    local_kw = {"permutations": st["permutations"], "seed": seed, "alpha": st["alpha"],
+                "correction": corr, "max_permutations": st["max_permutations"]}
+    lisa: dict[str, Any] = {}
+    gi: dict[str, Any] = {}
+
+    def local(units: gpd.GeoDataFrame, unit: str, key: str) -> gpd.GeoDataFrame:
+        # EB-standardised rates: comparable across units of different land area
+        # (districts, clipped coastal cells); a unit whose whole neighbourhood holds
+        # no incubator is never significant (judged on the counts).
+        column, gi_column = "rate_z", "rate_score"
+        reason = _skip_reason(units[column], f"local statistics on {unit}")
+        if reason:
+            lisa[key] = gi[key] = {"unit": unit, "skipped": reason}
+            return units
+        with warnings.catch_warnings(record=True) as caught:  # recorded, not lost
+            warnings.simplefilter("always")
+            units = _ac.local_moran(units, column, window_column="count", **local_kw)
+            units = _ac.getis_ord(units, gi_column, window_column="count", **local_kw)
+        lisa[key] = _local_summary(units, unit)
+        gi[key] = _ac.getis_ord_summary(units, unit=unit)
+        notes = [str(c.message) for c in caught if issubclass(c.category, UserWarning)]
+        if notes:
+            lisa[key]["warnings"] = gi[key]["warnings"] = notes
+        return units
+
+    # Districts first: administrative units suit sparse points. Rates per km² are
+    # empirical-Bayes standardised (Assunção–Reis) so that small units' noisy rates
+    # do not dominate and the values are exchangeable under equal risk; Getis–Ord
+    # takes the same values shifted to be non-negative.
+    districts = sa.get("districts") if sa is not None else None
+    if districts is not None and len(districts) >= 3:
+        d = _ac.unit_rates(located, districts.to_crs(crs))
+        study.grids["district_stats"] = local(
+            d, "districts (EB-standardised incubators per km²)", "districts")
+
+    if land is not None:
+        area = gpd.GeoSeries([land], crs=4326)
+        ms = _ac.multiscale_moran(located, area, cell_sizes=tuple(st["cell_sizes_m"]),
+                                  shape=st["grid_shape"], permutations=st["permutations"],
+                                  seed=seed, alpha=st["alpha"], crs=crs)
+        study.tables["multiscale_moran"] = ms
+        peak = ms.attrs.get("peak_cell_size") or float(st["cell_sizes_m"][0])
+        # Cells on land only: make_grid keeps cells intersecting the study area.
+        grid = _ac.make_grid(area, cell_size=float(peak), shape=st["grid_shape"], crs=crs)
+        grid = _ac.aggregate(located, grid, value="count")
+        unit = f"{float(peak) / 1000:g} km grid"
+        reason = _skip_reason(grid["count"], f"Moran's I on the {unit}")
+        if reason:
+            tests["global_moran"] = {"cell_size_m": float(peak), "skipped": reason}
+        else:
+            gm = _ac.global_moran(grid, "count", permutations=st["permutations"], seed=seed)
+            tests["global_moran"] = {"cell_size_m": float(peak),
+                                     "peak_criterion": ms.attrs.get("peak_criterion"),
+                                     **gm.to_dict()}
+        grid = _ac.unit_rates(located, grid)
+        study.grids["grid"] = local(grid, f"{unit} (EB-standardised incubators per km²)", "grid")
+    else:
+        tests["global_moran"] = {"skipped": "the study area has no cities layer (no land grid)"}
+    tests["local_moran"] = lisa
+    tests["getis_ord"] = gi
+
+    jc = {}
+    pts = located.to_crs(crs)
+    for col, value in (t.split("=", 1) for t in st["join_counts"]):
+        key = f"{col}={value}"
+        if col not in pts.columns:
+            jc[key] = {"skipped": f"the incubators have no {col!r} column"}
+            continue
+        res = _ac.join_counts(pts, col, value=value, permutations=st["permutations"],
+                              seed=seed, alpha=st["alpha"])
+        jc[key] = res.to_dict() if res.skipped is None else {"skipped": res.skipped}
+    tests["join_counts"] = jc
+
+
 def run_study(
     config: dict[str, Any],
     *,
@@ -218,7 +324,6 @@ def run_study(
     from incubloc import region as _region
     from incubloc import rings as _rings
     from incubloc.coords import metric_crs
-    from incubloc.stats import autocorrelation as _ac
     from incubloc.stats import density as _dens
     from incubloc.stats import pointpattern as _pp
     from incubloc.stats import preference as _pref
@@ -300,6 +405,9 @@ def run_study(
     tests["ripley"] = rip.to_dict()
     cen = _pp.centrography(located.to_crs(crs))
     results["centrography"] = cen
+    tests["ellipse"] = {k: getattr(cen, k) for k in (
+        "mean_lon", "mean_lat", "mean_x", "mean_y", "standard_distance", "major", "minor",
+        "sd_major", "sd_minor", "rotation_deg", "n", "crs")}
     all_row = T["point_pattern"].iloc[-1]
     tests["clark_evans"] = {k: all_row[k] for k in ("n", "R", "R_z", "R_p", "R_p_clustered",
                                                      "R_p_method") if k in all_row}
@@ -322,34 +430,7 @@ def run_study(
     bar.update()
 
     step("autocorrelation")
-    if land is not None:
-        area = gpd.GeoSeries([land], crs=4326)
-        ms = _ac.multiscale_moran(located, area, cell_sizes=tuple(st["cell_sizes_m"]),
-                                  shape=st["grid_shape"], permutations=st["permutations"],
-                                  seed=seed, alpha=st["alpha"], crs=crs)
-        T["multiscale_moran"] = ms
-        peak = ms.attrs.get("peak_cell_size") or float(st["cell_sizes_m"][0])
-        grid = _ac.make_grid(area, cell_size=float(peak), shape=st["grid_shape"], crs=crs)
-        grid = _ac.aggregate(located, grid, value="count")
-        grid = _ac.local_moran(grid, "count", permutations=st["permutations"], seed=seed,
-                               alpha=st["alpha"], fdr=st["fdr"])
-        grid = _ac.getis_ord(grid, "count", permutations=st["permutations"], seed=seed,
-                             alpha=st["alpha"], fdr=st["fdr"])
-        study.grids["grid"] = grid
-        gm = _ac.global_moran(grid, "count", permutations=st["permutations"], seed=seed)
-        tests["global_moran"] = {"cell_size_m": float(peak), **gm.to_dict()}
-        jc = {}
-        for col, value in (t.split("=", 1) for t in st["join_counts"]):
-            try:
-                res = _ac.join_counts(located.to_crs(crs), col, value=value,
-                                      permutations=st["permutations"], seed=seed,
-                                      alpha=st["alpha"])
-            except InputError as exc:  # too few incubators with a known label (e.g. no sites)
-                log.warning("join counts of %s=%s skipped: %s", col, value, exc)
-                jc[f"{col}={value}"] = {"skipped": str(exc)}
-                continue
-            jc[f"{col}={value}"] = res.to_dict()
-        tests["join_counts"] = jc
+    _autocorrelation_step(study, located, land, sa, crs=crs, seed=seed)
     bar.update()
 
     step("location preference")

@@ -11,6 +11,7 @@ import pyogrio
 import pytest
 import shapely
 from libpysal import weights as lpw
+from scipy.stats import norm
 from shapely.geometry import Point, box
 
 from incubloc.errors import InputError
@@ -205,44 +206,76 @@ def test_global_moran_seeded_and_state_restored(counts):
 
 
 def test_local_moran_equals_esda(counts):
+    """Values and quadrants are esda's; the p-values are the engine's, not esda's."""
     w = weights(counts)
-    out = local_moran(counts, "count", w=w, permutations=99, seed=5)
+    out = local_moran(counts, "count", w=w, permutations=99, seed=5, correction="none")
     ref = esda.Moran_Local(counts["count"].to_numpy(float), w, permutations=99, seed=5)
     np.testing.assert_allclose(out["lisa_I"], ref.Is)
-    np.testing.assert_allclose(out["lisa_p"], ref.p_sim)
     quad = {1: "HH", 2: "LH", 3: "LL", 4: "HL"}
     assert out["lisa_q"].tolist() == [quad[q] for q in ref.q]
-    sig = ref.p_sim <= 0.05
-    want = np.where(sig, [quad[q] for q in ref.q], "ns")
+    # analytic p beside the permutation p: esda's conditional-randomisation moments
+    z_norm = (ref.Is - ref.EIc) / np.sqrt(ref.VIc)
+    varies = ~out["lisa_p_norm"].eq(1.0).to_numpy()
+    np.testing.assert_allclose(out["lisa_p_norm"][varies], (2 * norm.sf(np.abs(z_norm)))[varies])
+    sig = out["lisa_p"] <= 0.05
+    want = np.where(sig, out["lisa_q"], "ns")
     assert out["lisa_cluster"].tolist() == want.tolist()
     assert "HH" in set(out["lisa_cluster"])
-    again = local_moran(counts, "count", w=w, permutations=99, seed=5)
+    again = local_moran(counts, "count", w=w, permutations=99, seed=5, correction="none")
     assert out.drop(columns="geometry").equals(again.drop(columns="geometry"))
 
 
-def test_local_moran_fdr_threshold(counts):
+def benjamini_hochberg(p, alpha):
+    """Step-up BH threshold, written from the definition (independent of the code)."""
+    m = len(p)
+    best = None
+    for rank, value in enumerate(sorted(p), start=1):
+        if value <= rank * alpha / m:
+            best = value
+    return best
+
+
+def test_local_moran_fdr_is_default(counts):
     w = weights(counts)
-    out = local_moran(counts, "count", w=w, permutations=99, seed=5, fdr=True)
-    thr = esda.fdr(out["lisa_p"].to_numpy(), 0.05)
-    assert out.attrs["lisa_threshold"] == pytest.approx(thr)
+    out = local_moran(counts, "count", w=w, permutations=99, seed=5)
+    info = out.attrs["lisa_inference"]
+    assert info["correction"] == "fdr" and info["n_tests"] == len(counts)
+    # enough permutations that the strictest BH step (alpha / n) is attainable
+    assert 2 / (info["permutations"] + 1) <= 0.05 / len(counts)
+    thr = benjamini_hochberg(out["lisa_p"].tolist(), 0.05)
+    assert thr is not None and out.attrs["lisa_threshold"] == pytest.approx(thr)
     assert out["lisa_sig"].tolist() == (out["lisa_p"] <= thr).tolist()
+    old = local_moran(counts, "count", w=w, permutations=99, seed=5, fdr=False)
+    assert old.attrs["lisa_inference"]["correction"] == "none"
 
 
 def test_getis_ord_equals_esda_gi_star(counts):
     w = weights(counts)
-    out = getis_ord(counts, "count", w=w, permutations=99, seed=5)
+    out = getis_ord(counts, "count", w=w, permutations=99, seed=5, correction="none")
     ref = esda.G_Local(
         counts["count"].to_numpy(float), w, transform="B", star=True, permutations=99, seed=5
     )
     np.testing.assert_allclose(out["gi_z"], ref.Zs)
     np.testing.assert_allclose(out["gi"], ref.Gs)
-    np.testing.assert_allclose(out["gi_p"], ref.p_sim)
-    assert w.transform == "R"  # esda switched it to B; it was put back
+    assert w.transform == "R"  # the caller's transform is kept
     hot = out.loc[out["hotspot"] == "hot"]
     assert len(hot) and (hot["gi_z"] > 0).all()
+    assert set(out["gi_bin"]) <= {"hot_99", "hot_95", "hot_90", "ns", "cold_90", "cold_95",
+                                  "cold_99"}
+    assert out.loc[out["gi_bin"].str.startswith("hot"), "gi_z"].gt(0).all()
     # the hot spot is around the cluster centre (2500, 2500)
     c = hot.geometry.centroid
     assert c.x.mean() < 5000 and c.y.mean() < 5000
+
+
+@pytest.mark.parametrize(("transform", "star"), [("B", False), ("R", True), ("R", False)])
+def test_getis_ord_variants_equal_esda(counts, transform, star):
+    w = weights(counts)
+    out = getis_ord(counts, "count", w=w, transform=transform, star=star, permutations=0)
+    ref = esda.G_Local(counts["count"].to_numpy(float), w, transform=transform, star=star,
+                       permutations=0)
+    np.testing.assert_allclose(out["gi"], ref.Gs)
+    np.testing.assert_allclose(out["gi_z"], ref.Zs)
 
 
 def test_join_counts_equal_esda_on_units():
@@ -286,6 +319,9 @@ def test_multiscale_profile_and_peak():
     assert prof["n_points"].eq(200).all()
     assert prof.attrs["peak_cell_size"] in prof["cell_size"].tolist()
     assert prof["peak"].sum() == 1
+    # the peak is read on I (a correlation), not on z (which grows with the cells)
+    sig = prof[(prof["p"] <= 0.05) & (prof["I"] > prof["EI"])]
+    assert prof.attrs["peak_cell_size"] == sig.loc[sig["I"].idxmax(), "cell_size"]
     # each row equals Moran's I computed directly at that scale
     grid = make_grid(box(0, 0, 10000, 10000), cell_size=1000, crs=CRS)
     direct = global_moran(aggregate(pts, grid), "count", permutations=99, seed=0)

@@ -98,7 +98,15 @@ def make_study(*, with_stats: bool = True) -> Study:
     grid.loc[2, "lisa_cluster"] = "LL"
     grid["hotspot"] = "ns"
     grid.loc[:2, "hotspot"] = "hot"  # three hot cells
-    study.grids = {"grid_2000": grid.iloc[:4].copy(), "grid_5000": grid}
+    grid["gi_bin"] = "ns"
+    grid.loc[:2, "gi_bin"] = "hot_95"
+    grid.loc[3, "gi_bin"] = "cold_99"
+    districts = gpd.GeoDataFrame(
+        {"lisa_cluster": ["HH", "ns", "LL"], "gi_bin": ["hot_99", "ns", "cold_90"]},
+        geometry=[box(x0, y0, x0 + 9000, y0 + 9000), box(x0 + 9000, y0, x0 + 18000, y0 + 9000),
+                  box(x0, y0 + 9000, x0 + 9000, y0 + 18000)], crs=METRIC)
+    study.grids = {"grid_2000": grid.iloc[:4].copy(), "grid_5000": grid,
+                   "district_stats": districts}
     d = np.linspace(0.0, 20_000.0, 21)
     study.results["ripley"] = RipleyResult(
         distances=d, K=np.pi * d**2, L=d, L_minus_d=2000 * np.sin(d / 6000.0),
@@ -284,7 +292,17 @@ def test_lisa_and_hotspot_legends_count_cells(study):
     assert "High–High 高高集聚 (2)" in labels and "Low–Low 低低集聚 (1)" in labels
     assert lisa.get_title().get_text() == "5 km grid 网格"
     hot = [t.get_text() for t in plot.fig_hotspots(study).axes[0].get_legend().get_texts()]
-    assert "Hot spot 热点 (3)" in hot
+    assert "Hot spot, 95 % 热点 (3)" in hot and "Cold spot, 99 % 冷点 (1)" in hot
+
+
+def test_district_maps_colour_by_class(study):
+    ax = plot.fig_hotspots_districts(study).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "Hot spot, 99 % 热点 (1)" in labels and "Cold spot, 90 % 冷点 (1)" in labels
+    faces = {tuple(np.round(c, 3)) for coll in ax.collections for c in coll.get_facecolor()}
+    assert tuple(np.round(to_rgba(plot.COLOURS["gi_bin"]["hot_99"]), 3)) in faces
+    lisa = plot.fig_lisa_districts(study).axes[0].get_legend()
+    assert "High–High 高高集聚 (1)" in [t.get_text() for t in lisa.get_texts()]
     small = plot.fig_lisa(study, grid="grid_2000").axes[0].get_legend()
     assert small.get_title().get_text() == "2 km grid 网格"
 

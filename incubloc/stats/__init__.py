@@ -7,7 +7,10 @@ pointpattern
     centrography (mean centre, standard distance, standard deviational ellipse).
 autocorrelation
     Grids and aggregation, libpysal weights, global and local Moran's I,
-    Getis–Ord Gi*, join counts, multi-scale Moran profile (all through esda).
+    Getis–Ord Gi*, join counts, multi-scale Moran profile, EB-standardised rates per unit.
+permutation
+    Conditional-permutation engine for local statistics, tie-aware p-values and
+    multiple-testing corrections.
 density
     Kernel density surfaces (quartic / Gaussian) written as GeoTIFF.
 preference
@@ -39,20 +42,35 @@ _EXPORTS = {
         "ripley",
     ),
     "autocorrelation": (
+        "GI_BINS",
         "JoinCountResult",
         "MoranResult",
         "aggregate",
+        "unit_rates",
         "getis_ord",
+        "getis_ord_summary",
         "global_moran",
         "join_counts",
         "local_moran",
         "make_grid",
         "multiscale_moran",
+        "resolve_correction",
         "weights",
         "write_grid",
     ),
     "density": (
         "DensitySurface", "bandwidth_rule", "kde", "kde_by_year", "kernel_sd", "write_geotiff"
+    ),
+    "permutation": (
+        "LocalPermutation",
+        "PermutationDraws",
+        "conditional_permutation",
+        "confidence_bins",
+        "correction_threshold",
+        "permutation_draws",
+        "permutations_needed",
+        "tie_aware_pvalues",
+        "window_is_constant",
     ),
     "preference": ("PreferenceResult", "location_preference"),
     "trend": ("PoissonTrend", "poisson_trend"),

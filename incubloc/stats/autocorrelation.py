@@ -1,22 +1,25 @@
-"""Spatial autocorrelation of incubator counts and densities (libpysal + esda).
+"""Spatial autocorrelation of incubator counts, densities and rates.
 
 Incubators are aggregated to areal units: a square or hexagonal grid clipped to
 land (:func:`make_grid`), at several cell sizes for a multi-scale profile
-(:func:`multiscale_moran`, like ArcGIS's Incremental Spatial Autocorrelation), or
-administrative units (the study-area ``districts`` layer). The statistics wrap esda
-and return exactly esda's numbers for the same libpysal weights:
+(:func:`multiscale_moran`, like ArcGIS's Incremental Spatial Autocorrelation but
+read on Moran's I), or administrative units (the study-area ``districts`` layer,
+:func:`unit_rates`: empirical-Bayes standardised rates per km²).
 
 * :func:`global_moran` — esda.Moran (analytic and permutation inference);
-* :func:`local_moran` — esda.Moran_Local (LISA quadrants HH / LH / LL / HL with
-  significance, optionally at a false-discovery-rate threshold, esda.fdr);
-* :func:`getis_ord` — esda.G_Local with ``star=True`` (Gi* hot and cold spots);
+* :func:`local_moran` — local Moran's I (LISA quadrants HH / LH / LL / HL);
+* :func:`getis_ord` — Getis–Ord Gi* (hot and cold spots, ArcGIS-style bins);
 * :func:`join_counts` — esda.Join_Counts for categorical labels (do building-layout
   or standalone incubators sit next to each other?).
 
+The local statistics equal esda's values (``Is``, ``Gs``, ``Zs``) on the same
+weights, but their inference is incubloc's own
+(:mod:`incubloc.stats.permutation`): conditional permutation with draws that do not
+depend on row order, ties counted against significance, and a multiple-testing
+correction (Benjamini–Hochberg by default). See ``docs/methods.md``.
+
 Seeds: esda's global Moran and join counts draw permutations from NumPy's global
-state, which is seeded for the call and then restored (:func:`incubloc.stats._random.legacy_seed`);
-the local statistics take the integer seed directly, so ``seed=5`` here equals
-``seed=5`` in esda.
+state, which is seeded for the call and then restored (:func:`incubloc.stats._random.legacy_seed`).
 
 Weights ids are positions 0..n−1 in the units' row order.
 """
@@ -39,7 +42,9 @@ import pandas as pd
 import shapely
 from libpysal import weights as lpw
 from pyproj import CRS
+from scipy import sparse
 from scipy.spatial import cKDTree
+from scipy.stats import norm
 
 from incubloc._guards import check_array_memory
 from incubloc.coords import to_metric
@@ -47,18 +52,30 @@ from incubloc.errors import InputError
 from incubloc.io import atomic_path
 from incubloc.stats._random import Seed, legacy_seed, seed_int
 from incubloc.stats._results import Result
+from incubloc.stats.permutation import (
+    CORRECTIONS,
+    conditional_permutation,
+    confidence_bins,
+    correction_threshold,
+    never_significant,
+    permutations_needed,
+)
 from incubloc.stats.pointpattern import metric_window
 
 __all__ = [
+    "GI_BINS",
     "JoinCountResult",
     "MoranResult",
     "aggregate",
+    "unit_rates",
     "getis_ord",
+    "getis_ord_summary",
     "global_moran",
     "join_counts",
     "local_moran",
     "make_grid",
     "multiscale_moran",
+    "resolve_correction",
     "weights",
     "write_grid",
 ]
@@ -541,8 +558,58 @@ def global_moran(
 # ----------------------------------------------------------------------- local Moran
 
 
-def _threshold(p: np.ndarray, alpha: float, fdr: bool) -> float:
-    return float(esda.fdr(p, alpha)) if fdr else float(alpha)
+def resolve_correction(correction: str | None = None, fdr: bool | None = None) -> str:
+    """The multiple-testing correction from ``correction`` or the older ``fdr`` flag.
+
+    Examples
+    --------
+    >>> resolve_correction(fdr=False), resolve_correction(), resolve_correction("bonferroni")
+    ('none', 'fdr', 'bonferroni')
+    """
+    if correction is None:
+        correction = "fdr" if fdr is None or fdr else "none"
+    if correction not in CORRECTIONS:
+        raise InputError(
+            f"unknown multiple-testing correction {correction!r}: use one of {', '.join(CORRECTIONS)}"
+        )
+    return correction
+
+
+def _local_permutations(
+    n: int, permutations: int, alpha: float, correction: str, max_permutations: int, what: str
+) -> tuple[int, bool]:
+    """Raise ``permutations`` until the corrected threshold is attainable (up to a cap)."""
+    need = permutations_needed(n, alpha, correction)  # type: ignore[arg-type]
+    used = max(int(permutations), min(need, int(max_permutations)))
+    attainable = used >= need
+    if not attainable:
+        msg = (f"{what}: with {used} permutations the smallest p-value, {2 / (used + 1):.2g}, "
+               f"cannot pass the {correction} threshold for {n} tests at alpha={alpha} "
+               f"(needs {need}); no unit can be significant. Raise max_permutations, use "
+               "fewer units or correction='none'")
+        warnings.warn(msg, UserWarning, stacklevel=3)
+        log.warning("%s", msg)
+    return used, attainable
+
+
+def _inference_attrs(prefix: str, *, n: int, correction: str, alpha: float, threshold: float,
+                     permutations: int, attainable: bool, seed: int, n_sig: int,
+                     n_constant: int) -> dict[str, Any]:
+    return {
+        f"{prefix}_threshold": threshold,
+        f"{prefix}_inference": {
+            "n_tests": int(n),
+            "correction": correction,
+            "alpha": float(alpha),
+            "threshold": float(threshold),
+            "permutations": int(permutations),
+            "min_p": 2.0 / (permutations + 1.0),
+            "attainable": bool(attainable),
+            "seed": int(seed),
+            "n_significant": int(n_sig),
+            "n_constant_window": int(n_constant),
+        },
+    }
 
 
 def local_moran(
@@ -553,64 +620,140 @@ def local_moran(
     permutations: int = 999,
     seed: Seed = 0,
     alpha: float = 0.05,
-    fdr: bool = False,
+    correction: Literal["fdr", "bonferroni", "none"] | None = None,
+    fdr: bool | None = None,
+    max_permutations: int = 99_999,
+    constant_window: Literal["at_minimum", "any"] = "at_minimum",
+    window_column: str | None = None,
+    n_jobs: int = 1,
+    chunk_size: int | None = None,
 ) -> gpd.GeoDataFrame:
-    """Local Moran's I (LISA, esda.Moran_Local) with quadrants and significance.
+    """Local Moran's I (LISA) with incubloc's conditional-permutation inference.
+
+    The statistic equals esda.Moran_Local's ``Is`` for the same weights
+    (row-standardised); the p-values come from
+    :func:`incubloc.stats.permutation.conditional_permutation` (ties count against
+    significance, draws independent of row order), and the Benjamini–Hochberg
+    correction is on by default.
 
     Parameters
     ----------
     units : GeoDataFrame
     column : str
     w : libpysal W, optional
-        Default :func:`weights` (queen, row-standardised).
+        Default :func:`weights` (queen); row-standardised here.
     permutations : int
-        Conditional permutations (at least 1).
+        Minimum number of conditional permutations (≥ 1); raised automatically,
+        up to ``max_permutations``, until the corrected threshold is attainable.
     seed : int, Generator or None
-        Passed to esda as an int (``seed=5`` equals esda's ``seed=5``).
     alpha : float
-        Significance level.
-    fdr : bool
-        Use the Benjamini–Hochberg false-discovery-rate threshold (esda.fdr) instead
-        of ``alpha`` itself.
+        Significance level (before correction).
+    correction : {"fdr", "bonferroni", "none"}
+        Multiple-testing correction over all units (default "fdr").
+    fdr : bool, optional
+        Older switch: True means ``correction="fdr"``, False ``"none"``.
+    max_permutations : int
+    constant_window : {"at_minimum", "any"}
+        A unit whose window (itself and its neighbours) is constant at the smallest
+        value (an empty neighbourhood of counts) is never significant; ``"any"``
+        extends that to every constant window.
+    window_column : str, optional
+        Judge that constancy on this column instead of ``column`` — e.g. the counts
+        behind a rate, so that a unit whose whole neighbourhood holds no incubator
+        is never significant.
+    n_jobs, chunk_size : int
+        Threads and groups per chunk; the results do not depend on them.
 
     Returns
     -------
     GeoDataFrame
-        A copy of ``units`` with ``lisa_I`` (esda ``Is``), ``lisa_z`` (``z_sim``),
-        ``lisa_q`` (HH / LH / LL / HL from esda's ``q`` 1–4), ``lisa_p`` (``p_sim``),
-        ``lisa_sig`` (p ≤ threshold) and ``lisa_cluster`` (the quadrant where
-        significant, else ``"ns"``); ``attrs["lisa_threshold"]`` holds the threshold.
+        A copy of ``units`` with ``lisa_I``, ``lisa_z`` (permutation z, ``z_sim``),
+        ``lisa_p`` (two-sided ``p_sim``), ``lisa_p_hot`` / ``lisa_p_cold`` (one-sided),
+        ``lisa_p_norm`` (two-sided normal approximation under conditional
+        randomisation), ``lisa_q`` (HH / LH / LL / HL as esda's ``q``), ``lisa_sig``
+        (p ≤ corrected threshold) and ``lisa_cluster`` (the quadrant where
+        significant, else ``"ns"``). ``attrs["lisa_inference"]`` records tests,
+        correction, threshold and permutations.
 
     Examples
     --------
     >>> from shapely.geometry import box
     >>> g = make_grid(box(0, 0, 5000, 5000), cell_size=1000, crs=32650)
     >>> g["v"] = ((g["grid_col"] < 2) & (g["grid_row"] < 2)).astype(float) * 10
-    >>> out = local_moran(g, "v", permutations=99)
+    >>> out = local_moran(g, "v", permutations=99, correction="none")
     >>> sorted(set(out["lisa_q"]))
     ['HH', 'LH', 'LL']
     """
     if permutations < 1:
         raise InputError("local Moran needs permutations >= 1 for its p-values")
+    corr = resolve_correction(correction, fdr)
     y = _values(units, column)
     w = _weights_for(units, w)
-    with _esda_call(w, seed):
-        lm = esda.Moran_Local(
-            y, w, transformation="r", permutations=permutations, seed=seed_int(seed), n_jobs=1
-        )
+    n = len(y)
+    W = _transformed_sparse(w, "r")
+    sd = y.std()
+    z = (y - y.mean()) / sd if sd > 0 else np.zeros(n)
+    den = float((z * z).sum())
+    scale = (n - 1) * z / den if den > 0 else np.zeros(n)
+    used, attainable = _local_permutations(n, permutations, alpha, corr, max_permutations,
+                                           f"local Moran on {column!r}")
+    s = _engine_seed(seed)
+    win = y if window_column is None else _values(units, window_column)
+    res = conditional_permutation(z, W, scale=scale, window=win, permutations=used, seed=s,
+                                  constant_window=constant_window, n_jobs=n_jobs,
+                                  chunk_size=chunk_size)
+    lag = W @ z
+    # Conditional-randomisation moments (Sokal et al. 1998, eqs. A7–A8).
+    m2 = den / n
+    wi = np.asarray(W.sum(axis=1)).ravel()
+    wi2 = np.asarray(W.multiply(W).sum(axis=1)).ravel()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        e_c = -(z**2 * wi) / ((n - 1) * m2)
+        v_c = (z / m2) ** 2 * (n / (n - 2)) * (wi2 - wi**2 / (n - 1)) * (m2 - z**2 / (n - 1))
+        z_norm = np.where(v_c > 0, (res.obs - e_c) / np.sqrt(v_c), 0.0)
+    p_norm = np.minimum(1.0, 2.0 * norm.sf(np.abs(z_norm)))
+    p_norm[res.constant_window] = 1.0
+    thr = correction_threshold(res.p_sim, alpha, corr)  # type: ignore[arg-type]
+    sig = res.p_sim <= thr
+    zp, lp = z > 0, lag > 0
+    q = np.select([zp & lp, ~zp & lp, ~zp & ~lp], ["HH", "LH", "LL"], "HL")
     out = units.copy()
-    p = np.asarray(lm.p_sim, dtype=float)
-    thr = _threshold(p, alpha, fdr)
-    q = pd.Series(np.asarray(lm.q)).map(_QUADRANTS).to_numpy()
-    sig = p <= thr
-    out["lisa_I"] = np.asarray(lm.Is, dtype=float)
-    out["lisa_z"] = np.asarray(lm.z_sim, dtype=float)
+    out["lisa_I"] = res.obs
+    out["lisa_z"] = res.z_sim
     out["lisa_q"] = q
-    out["lisa_p"] = p
+    out["lisa_p"] = res.p_sim
+    out["lisa_p_hot"] = res.p_hot
+    out["lisa_p_cold"] = res.p_cold
+    out["lisa_p_norm"] = p_norm
     out["lisa_sig"] = sig
     out["lisa_cluster"] = np.where(sig, q, "ns")
-    out.attrs["lisa_threshold"] = thr
+    out.attrs.update(_inference_attrs(
+        "lisa", n=n, correction=corr, alpha=alpha, threshold=thr, permutations=used,
+        attainable=attainable, seed=s, n_sig=int(sig.sum()),
+        n_constant=int(res.constant_window.sum()),
+    ))
     return out
+
+
+def _engine_seed(seed: Seed) -> int:
+    """An int for the permutation engine; None draws fresh entropy."""
+    s = seed_int(seed)
+    return int(np.random.default_rng().integers(0, 2**63 - 1)) if s is None else s
+
+
+def _transformed_sparse(w: lpw.W, transform: str) -> Any:
+    """``w.sparse`` under ``transform`` (zero diagonal), leaving ``w`` as it was."""
+    with _kept_transform(w), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*islands.*")
+        w.transform = transform
+        m = w.sparse.tocsr().astype(float)
+    m.setdiag(0.0)
+    m.eliminate_zeros()
+    return m
+
+
+#: Gi* confidence bins, hot to cold (as ArcGIS's Gi_Bin +3 … −3).
+GI_BINS = ("hot_99", "hot_95", "hot_90", "ns", "cold_90", "cold_95", "cold_99")
 
 
 def getis_ord(
@@ -623,73 +766,217 @@ def getis_ord(
     permutations: int = 999,
     seed: Seed = 0,
     alpha: float = 0.05,
-    fdr: bool = False,
+    correction: Literal["fdr", "bonferroni", "none"] | None = None,
+    fdr: bool | None = None,
+    max_permutations: int = 99_999,
+    constant_window: Literal["at_minimum", "any"] = "at_minimum",
+    window_column: str | None = None,
+    n_jobs: int = 1,
+    chunk_size: int | None = None,
 ) -> gpd.GeoDataFrame:
-    """Getis–Ord Gi* hot and cold spots (esda.G_Local).
+    """Getis–Ord Gi* hot and cold spots with incubloc's permutation inference.
 
     With ``star=True`` the unit itself is in its own neighbourhood (Gi*); with the
-    default binary ``transform="B"`` esda gives it self-weight 1 (the classic Gi*
-    of Ord & Getis 1995, as ArcGIS's Hot Spot Analysis). The z-score is esda's
-    analytic ``Zs``.
+    default binary ``transform="B"`` it has self-weight 1 (the classic Gi* of Ord &
+    Getis 1995, as ArcGIS's Hot Spot Analysis). ``gi`` and ``gi_z`` equal
+    esda.G_Local's ``Gs`` and ``Zs`` on the same weights; the p-values come from
+    :func:`incubloc.stats.permutation.conditional_permutation` (ties count against
+    significance; a window of equal values is never significant).
 
     Parameters
     ----------
     units : GeoDataFrame
     column : str
-        Non-negative values (counts or densities).
+        Non-negative values (counts, densities or rates).
     w : libpysal W, optional
-        Default :func:`weights` (queen contiguity); esda applies ``transform``.
+        Default :func:`weights` (queen contiguity).
     star : bool
     transform : {"B", "R"}
     permutations : int
-        0 for analytic p-values only.
+        Minimum number of permutations; 0 for analytic p-values only. Raised
+        automatically (up to ``max_permutations``) until the corrected threshold
+        is attainable.
     seed : int, Generator or None
     alpha : float
-    fdr : bool
-        False-discovery-rate threshold (esda.fdr) instead of ``alpha``.
+        Level of ``hotspot`` / ``gi_sig``; ``gi_bin`` uses 90 / 95 / 99 %.
+    correction : {"fdr", "bonferroni", "none"}
+        Default "fdr" (Benjamini–Hochberg).
+    fdr : bool, optional
+        Older switch: True means ``correction="fdr"``, False ``"none"``.
+    max_permutations : int
+    constant_window : {"at_minimum", "any"}
+        As in :func:`local_moran`.
+    window_column : str, optional
+        As in :func:`local_moran`.
+    n_jobs, chunk_size : int
 
     Returns
     -------
     GeoDataFrame
-        A copy of ``units`` with ``gi`` (esda ``Gs``), ``gi_z`` (``Zs``), ``gi_p``
-        (permutation ``p_sim`` when permutations > 0, else two-sided normal),
-        ``gi_p_norm`` (two-sided normal) and ``hotspot`` (``hot`` / ``cold`` where
-        significant, else ``ns``).
+        A copy of ``units`` with ``gi`` (``Gs``), ``gi_z`` (analytic ``Zs``),
+        ``gi_p`` (two-sided permutation ``p_sim``; two-sided normal with
+        permutations=0), ``gi_p_hot`` / ``gi_p_cold``, ``gi_p_norm`` (two-sided
+        normal), ``gi_z_sim``, ``gi_bin`` (``hot_99`` … ``ns`` … ``cold_99``,
+        confidence after the correction), ``gi_sig`` and ``hotspot`` (``hot`` /
+        ``cold`` / ``ns`` at ``alpha``). ``attrs["gi_inference"]`` records tests,
+        correction, thresholds and permutations.
 
     Examples
     --------
     >>> from shapely.geometry import box
     >>> g = make_grid(box(0, 0, 5000, 5000), cell_size=1000, crs=32650)
     >>> g["v"] = ((g["grid_col"] < 2) & (g["grid_row"] < 2)).astype(float) * 10
-    >>> out = getis_ord(g, "v", permutations=99)
+    >>> out = getis_ord(g, "v", permutations=99, correction="none")
     >>> out.loc[(g["grid_col"] == 0) & (g["grid_row"] == 0), "hotspot"].item()
     'hot'
     """
+    corr = resolve_correction(correction, fdr)
     y = _values(units, column)
     w = _weights_for(units, w)
-    with _esda_call(w, seed):
-        g = esda.G_Local(
-            y,
-            w,
-            transform=transform,
-            permutations=permutations,
-            star=star,
-            seed=seed_int(seed),
-            n_jobs=1,
-        )
+    n = len(y)
+    if transform not in ("B", "R"):
+        raise InputError(f"transform must be 'B' or 'R', not {transform!r}")
+    B = _transformed_sparse(w, "b")
+    k = np.asarray(B.sum(axis=1)).ravel()
+    self_w = 1.0 if star else 0.0
+    # Rows scaled to sum 1 over the window (itself included for Gi*) when "R".
+    row = 1.0 / np.where(k + self_w > 0, k + self_w, 1.0) if transform == "R" else np.ones(n)
+    W = sparse.diags(row) @ B
+    total = float(y.sum())
+    if not total > 0:
+        raise InputError(f"Getis–Ord needs a positive total of {column!r}; all values are 0")
+    # Ord & Getis (1995): moments under randomisation of the other values.
+    m = n if star else n - 1
+    rem = 0.0 if star else 1.0
+    mean = (total - y * rem) / m
+    var = ((y**2).sum() - y**2 * rem) / m - mean**2
+    card = (k + self_w) * row  # row sums of the weights, self-weight included
+    with np.errstate(divide="ignore", invalid="ignore"):
+        G = (W @ y + self_w * row * y) / (total - y * rem)
+    ev = card / m
+    vv = card * (m - card) / (m - 1) / m**2 * var / mean**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gz = np.where(vv > 0, (G - ev) / np.sqrt(vv), 0.0)
+    p_norm = np.minimum(1.0, 2.0 * norm.sf(np.abs(gz)))
+    s = _engine_seed(seed)
+    win = y if window_column is None else _values(units, window_column)
+    const = never_significant(win, B, rule=constant_window)
+    p_norm[const] = 1.0
     out = units.copy()
-    z = np.asarray(g.Zs, dtype=float)
-    p_norm = np.minimum(1.0, 2.0 * np.asarray(g.p_norm, dtype=float))
-    p = np.asarray(g.p_sim, dtype=float) if permutations else p_norm
-    thr = _threshold(p, alpha, fdr)
+    if permutations:
+        used, attainable = _local_permutations(n, permutations, alpha, corr, max_permutations,
+                                               f"Getis–Ord on {column!r}")
+        # Gi* is affine in the lag of the other values: the denominator Σy − y_i·rem
+        # and the self term depend on the unit's own value only.
+        den = np.where(total - y * rem > 0, total - y * rem, 1.0)
+        res = conditional_permutation(
+            y, W, offset=self_w * row * y / den, scale=1.0 / den, window=win,
+            permutations=used, seed=s, constant_window=constant_window, n_jobs=n_jobs,
+            chunk_size=chunk_size,
+        )
+        p, p_hot, p_cold, z_sim = res.p_sim, res.p_hot, res.p_cold, res.z_sim
+        direction = np.sign(p_cold - p_hot)
+    else:
+        used, attainable = 0, True
+        p, p_hot, p_cold, z_sim = p_norm, norm.sf(gz), norm.cdf(gz), gz
+        p_hot[const] = p_cold[const] = 1.0
+        direction = np.sign(gz)
+    thr = correction_threshold(p, alpha, corr)  # type: ignore[arg-type]
+    bins, thresholds = confidence_bins(p, direction, correction=corr)  # type: ignore[arg-type]
     sig = p <= thr
-    out["gi"] = np.asarray(g.Gs, dtype=float)
-    out["gi_z"] = z
+    out["gi"] = G
+    out["gi_z"] = gz
     out["gi_p"] = p
+    out["gi_p_hot"] = p_hot
+    out["gi_p_cold"] = p_cold
     out["gi_p_norm"] = p_norm
-    out["hotspot"] = np.where(sig & (z > 0), "hot", np.where(sig & (z < 0), "cold", "ns"))
-    out.attrs["gi_threshold"] = thr
+    out["gi_z_sim"] = z_sim
+    out["gi_bin"] = bins
+    out["gi_sig"] = sig
+    out["hotspot"] = np.where(sig & (direction > 0), "hot",
+                              np.where(sig & (direction < 0), "cold", "ns"))
+    out.attrs.update(_inference_attrs(
+        "gi", n=n, correction=corr, alpha=alpha, threshold=thr, permutations=used,
+        attainable=attainable, seed=s, n_sig=int(sig.sum()), n_constant=int(const.sum()),
+    ))
+    out.attrs["gi_inference"]["bin_thresholds"] = thresholds
     return out
+
+
+def getis_ord_summary(units: gpd.GeoDataFrame, *, unit: str) -> dict[str, Any]:
+    """Counts per Gi* confidence bin with the inference record, for ``stats.json``.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> g = make_grid(box(0, 0, 5000, 5000), cell_size=1000, crs=32650)
+    >>> g["v"] = ((g["grid_col"] < 2) & (g["grid_row"] < 2)).astype(float) * 10
+    >>> s = getis_ord_summary(getis_ord(g, "v", permutations=99), unit="1 km grid")
+    >>> sorted(s["bins"]) == sorted(GI_BINS), s["unit"]
+    (True, '1 km grid')
+    """
+    counts = units["gi_bin"].value_counts()
+    return {
+        "unit": unit,
+        "bins": {b: int(counts.get(b, 0)) for b in GI_BINS},
+        **units.attrs.get("gi_inference", {}),
+    }
+
+
+def unit_rates(
+    points: gpd.GeoDataFrame, districts: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame:
+    """Incubators per km² of each unit (district or grid cell): raw, smoothed, standardised.
+
+    Small units (a district of the old city, a grid cell clipped by the coast) get
+    extreme raw rates, and raw counts of clipped cells are not comparable with
+    those of whole cells. ``rate_eb`` (esda's
+    Empirical_Bayes, Marshall 1991) shrinks each rate towards the overall rate in
+    proportion to its unreliability (land area as the population at risk), for maps.
+    ``rate_z`` is the Assunção–Reis (1999) empirical-Bayes *standardised* rate
+    (esda.smoothing.assuncao_rate): every district's value has mean 0 and variance 1
+    when the risk is the same everywhere, so the values are exchangeable under that
+    null, as permutation tests assume (GeoDa's "EB rate" LISA); a pattern of
+    complete spatial randomness then gives about α significant units (the
+    calibration test). ``rate_score`` is
+    ``rate_z`` shifted to start at 0, for Getis–Ord (which needs non-negative values;
+    its z and p-values do not change with a shift).
+
+    Returns
+    -------
+    GeoDataFrame
+        :func:`aggregate`'s columns plus ``rate`` (raw, per km²), ``rate_eb``,
+        ``rate_z`` and ``rate_score``.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> d = gpd.GeoDataFrame(geometry=[box(0, 0, 1000, 1000), box(1000, 0, 3000, 1000)],
+    ...                      crs=32650)
+    >>> pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy([100, 200, 1500], [10, 20, 30]),
+    ...                        crs=32650)
+    >>> out = unit_rates(pts, d)
+    >>> out["count"].tolist(), bool(out["rate_eb"].between(0.5, 2.0).all())
+    ([2, 1], True)
+    """
+    from esda.smoothing import Empirical_Bayes, assuncao_rate
+
+    out = aggregate(points, districts, value="density")
+    area = out["area_km2"].to_numpy(dtype=float)
+    eb = np.zeros(len(out))
+    ar = np.zeros(len(out))
+    if len(out) and out["count"].sum() > 0 and (area > 0).all():
+        e = out["count"].to_numpy(float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            eb = np.asarray(Empirical_Bayes(e, area).r, dtype=float).ravel()
+            ar = np.asarray(assuncao_rate(e, area), dtype=float).ravel()
+        ar = np.where(np.isfinite(ar), ar, 0.0)
+    out["rate"] = out["density"]
+    out["rate_eb"] = eb
+    out["rate_z"] = ar
+    out["rate_score"] = ar - ar.min() if len(ar) else ar
+    return out
+
 
 
 # ----------------------------------------------------------------------- join counts
@@ -712,6 +999,7 @@ class JoinCountResult(Result):
     weights: str
     permutations: int
     seed: int | None
+    skipped: str | None = None
 
 
 def join_counts(
@@ -774,6 +1062,15 @@ def join_counts(
         wname = "given"
     else:
         data = units_or_points[keep.to_numpy()]
+        if len(data) < 2:
+            return JoinCountResult(
+                table=pd.DataFrame(columns=["label", "n", "bb", "bw", "ww", "J", "mean_bb",
+                                            "p_sim_bb", "clustered"]),
+                label_column=label_column, n=len(data), n_excluded=n_excluded, weights="none",
+                permutations=int(permutations),
+                seed=seed_int(seed) if isinstance(seed, int | np.integer) else None,
+                skipped=f"{len(data)} row(s) with a known {label_column!r}: join counts need 2",
+            )
         kinds = set(data.geom_type.unique())
         kind = "knn" if kinds <= {"Point", "MultiPoint"} else "queen"
         w = weights(data.reset_index(drop=True), kind=kind, k=k, transform="b")
@@ -856,10 +1153,12 @@ def multiscale_moran(
     -------
     pandas.DataFrame
         One row per cell size: ``cell_size, n_cells, n_points, I, EI, z`` (analytic,
-        normality), ``p`` (its two-sided p-value), ``p_sim`` (permutation) and ``peak``. ``peak`` marks the scale of strongest clustering: the highest
-        z among the significant, positive ones; ``attrs["peak_cell_size"]`` holds it
+        normality), ``p`` (its two-sided p-value), ``p_sim`` (permutation) and
+        ``peak``. ``peak`` marks the scale of strongest clustering: the largest
+        Moran's I among the significant scales with I > E[I] (not the largest z,
+        which grows with the number of cells); ``attrs["peak_cell_size"]`` holds it
         (None if no scale is significant) and ``attrs["first_peak_cell_size"]`` the
-        first local maximum of a significant z.
+        first local maximum of a significant I.
 
     Examples
     --------
@@ -892,24 +1191,27 @@ def multiscale_moran(
             row.update(I=np.nan, EI=np.nan, z=np.nan, p=np.nan, p_sim=np.nan)
         rows.append(row)
     prof = pd.DataFrame(rows)
-    ok = (prof["p"] <= alpha) & (prof["z"] > 0)
+    # The peak is read on I, not z: z grows with the number of cells, so a z peak
+    # drifts to the finest grid; I is a correlation and comparable across scales.
+    ok = (prof["p"] <= alpha) & (prof["I"] > prof["EI"])
     prof["peak"] = False
     peak = first = None
     if ok.any():
-        best = prof.loc[ok, "z"].idxmax()
+        best = prof.loc[ok, "I"].idxmax()
         prof.loc[best, "peak"] = True
         peak = float(prof.loc[best, "cell_size"])
-        z = prof["z"].to_numpy()
+        stat = prof["I"].to_numpy()
         for i in np.flatnonzero(ok.to_numpy()):  # few scales
-            left = z[i - 1] if i > 0 else -np.inf
-            right = z[i + 1] if i + 1 < len(z) else -np.inf
-            if z[i] >= np.nan_to_num(left, nan=-np.inf) and z[i] >= np.nan_to_num(
+            left = stat[i - 1] if i > 0 else -np.inf
+            right = stat[i + 1] if i + 1 < len(stat) else -np.inf
+            if stat[i] >= np.nan_to_num(left, nan=-np.inf) and stat[i] >= np.nan_to_num(
                 right, nan=-np.inf
             ):
                 first = float(prof.loc[i, "cell_size"])
                 break
     prof.attrs["peak_cell_size"] = peak
     prof.attrs["first_peak_cell_size"] = first
+    prof.attrs["peak_criterion"] = "largest Moran's I among significant positive scales"
     return prof
 
 

@@ -243,7 +243,7 @@ class IncublocAlgorithm(QgsProcessingAlgorithm):
             self.addParameter(_advanced(_config_param(name)))
         self.addParameter(_advanced(QgsProcessingParameterBoolean(
             "FDR", "False-discovery-rate correction of local tests",
-            bool(_default("stats", "fdr")),
+            _default("stats", "correction") in (None, "fdr"),
         )))
 
     # ------------------------------------------------------------- reading parameters
@@ -285,7 +285,8 @@ class IncublocAlgorithm(QgsProcessingAlgorithm):
                 cfg[section][key] = int(read(parameters, pname, context)) if kind is int \
                     else float(read(parameters, pname, context))
         if "FDR" in names:
-            cfg["stats"]["fdr"] = self.parameterAsBool(parameters, "FDR", context)
+            fdr = self.parameterAsBool(parameters, "FDR", context)
+            cfg["stats"]["correction"] = "fdr" if fdr else "none"
         return resolve_config(cfg, source="Processing parameters")
 
     def read_incubators(self, parameters, context, feedback, cfg):
@@ -610,7 +611,7 @@ class SpatialStatisticsAlgorithm(IncublocAlgorithm):
         "Grid cell size: give one, or leave it empty to compute Moran's I at incubloc's "
         "default scales ([stats] cell_sizes_m) and map the grid of the strongest "
         "clustering.\n\n"
-        "Outputs: the grid as a polygon layer (count, density, lisa_*, gi_*, hotspot), the "
+        "Outputs: the grid as a polygon layer (count, density, lisa_*, gi_*, gi_bin, hotspot), the "
         "point-pattern table, the Moran's I profile over cell sizes, and optionally a folder "
         "with every statistics table (CSV), stats.json, config.toml and the input layers "
         "(inputs/), as 'incubloc stats' writes them."
