@@ -211,7 +211,8 @@ def _lattice_study():
     rng = np.random.default_rng(5)
     grid["lisa_cluster"] = rng.choice(["HH", "HL", "LH", "LL", "ns", None], len(grid),
                                       p=[0.1, 0.05, 0.05, 0.1, 0.6, 0.1])
-    grid["hotspot"] = rng.choice(["hot", "cold", "ns"], len(grid), p=[0.1, 0.1, 0.8])
+    bins = ["hot_99", "hot_95", "hot_90", "ns", "cold_90", "cold_95", "cold_99"]
+    grid["gi_bin"] = rng.choice(bins, len(grid), p=[0.05, 0.05, 0.05, 0.7, 0.05, 0.05, 0.05])
     study.grids = {"grid_1000": grid}
     return study, grid
 
@@ -239,7 +240,7 @@ def test_lattice_map_as_one_image_matches_polygon_map(monkeypatch, name):
     assert _legend_and_title(poly) == _legend_and_title(raster)
     assert len(raster.axes[0].images) == 1 and not poly.axes[0].images
     # class counts in the legend are the grid's own counts (computed here, not by plot)
-    column, kind = ("lisa_cluster", "lisa") if name == "fig_lisa" else ("hotspot", "hotspot")
+    column, kind = ("lisa_cluster", "lisa") if name == "fig_lisa" else ("gi_bin", "gi_bin")
     counts = grid[column].fillna("ns").value_counts()
     labels = _legend_and_title(raster)[0]
     for cls, label in plot.LABELS[kind].items():
