@@ -7,6 +7,7 @@ import json
 import geopandas as gpd
 import numpy as np
 import pytest
+from bundled_data import bundled as load_bundled
 from shapely.geometry import Point, box
 
 from incubloc.stats.preference import location_preference
@@ -142,19 +143,7 @@ def test_deterministic_for_seed_and_geographic_input():
 
 @pytest.fixture(scope="module")
 def bundled():
-    from incubloc.coords import gcj02_to_wgs84
-    from incubloc.datasets import nanjing_incubators_path, nanjing_study_area_path
-    from incubloc.studyarea import load_study_area
-
-    area, csv = nanjing_study_area_path(), nanjing_incubators_path()
-    if not (area.exists() and csv.exists()):
-        pytest.skip("bundled Nanjing data not built")
-    import pandas as pd
-
-    df = pd.read_csv(csv)
-    lon, lat = gcj02_to_wgs84(df["lon"].to_numpy(), df["lat"].to_numpy())
-    inc = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lon, lat), crs=4326)
-    sa = load_study_area(area, layers=["settlements", "centres"])
+    inc, sa = load_bundled(layers=["settlements", "centres"])
     return inc, sa.get("settlements"), sa.get("centres")
 
 

@@ -13,6 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from bundled_data import bundled
 from scipy import stats
 from shapely.geometry import LineString, Point, box
 
@@ -444,17 +445,7 @@ def test_region_summary_every_field_has_its_known_value():
 
 
 def _bundled():
-    from incubloc.coords import gcj02_to_wgs84
-    from incubloc.datasets import nanjing_incubators_path, nanjing_study_area_path
-    from incubloc.studyarea import load_study_area
-
-    area, csv = nanjing_study_area_path(), nanjing_incubators_path()
-    if not (area.exists() and csv.exists()):
-        pytest.skip("bundled Nanjing data not built")
-    df = pd.read_csv(csv)
-    lon, lat = gcj02_to_wgs84(df["lon"].to_numpy(), df["lat"].to_numpy())
-    inc = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lon, lat), crs=4326)
-    return inc, load_study_area(area)
+    return bundled()
 
 
 def test_bundled_nanjing_region():

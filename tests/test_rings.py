@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from bundled_data import bundled
 from scipy import stats
 from shapely.geometry import Point, box
 
@@ -484,17 +485,7 @@ def test_ring_edge_city_filter_and_outside_points():
 
 
 def _bundled():
-    from incubloc.coords import gcj02_to_wgs84
-    from incubloc.datasets import nanjing_incubators_path, nanjing_study_area_path
-    from incubloc.studyarea import load_study_area
-
-    area, csv = nanjing_study_area_path(), nanjing_incubators_path()
-    if not (area.exists() and csv.exists()):
-        pytest.skip("bundled Nanjing data not built")
-    df = pd.read_csv(csv)
-    lon, lat = gcj02_to_wgs84(df["lon"].to_numpy(), df["lat"].to_numpy())
-    inc = gpd.GeoDataFrame(df, geometry=gpd.points_from_xy(lon, lat), crs=4326)
-    return inc, load_study_area(area, layers=["cities", "rings"])
+    return bundled(layers=["cities", "rings"])
 
 
 def test_bundled_ring_patterns_and_nanjing_gradient():
