@@ -75,6 +75,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # point-pattern nulls (docs/methods.md)
         "envelope_test": "mad",
         "intensity_bandwidth": "scott",
+        # null of LISA / Gi* on incubator counts (docs/methods.md)
+        "local_null": "constant_risk",
     },
     "density": {
         "kernel": "quartic",
@@ -152,6 +154,7 @@ _CHOICES = {
     ("analysis", "crs_method"): ("utm", "cgcs2000"),
     ("stats", "grid_shape"): ("square", "hex"),
     ("stats", "envelope_test"): ("mad", "dclf"),
+    ("stats", "local_null"): ("constant_risk", "permutation"),
     ("stats", "correction"): ("fdr", "bonferroni", "none"),
     ("density", "kernel"): ("quartic", "gaussian"),
     ("report", "basemap_coords"): ("auto", "wgs84", "gcj02"),

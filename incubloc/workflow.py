@@ -212,14 +212,16 @@ def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa
     tests = study.tests
     corr = _ac.resolve_correction(st.get("correction"), st.get("fdr"))
     local_kw = {"permutations": st["permutations"], "seed": seed, "alpha": st["alpha"],
-                "correction": corr, "max_permutations": st["max_permutations"]}
+                "correction": corr, "max_permutations": st["max_permutations"],
+                "null": _ac.resolve_null(st.get("local_null", "constant_risk"))}
     lisa: dict[str, Any] = {}
     gi: dict[str, Any] = {}
 
     def local(units: gpd.GeoDataFrame, unit: str, key: str) -> gpd.GeoDataFrame:
         # EB-standardised rates: comparable across units of different land area
         # (districts, clipped coastal cells); a unit whose whole neighbourhood holds
-        # no incubator is never significant (judged on the counts).
+        # no incubator is never significant (judged on the counts). Under the default
+        # constant-risk null the counts are simulated as CSR on land given n.
         column, gi_column = "rate_z", "rate_score"
         reason = _skip_reason(units[column], f"local statistics on {unit}")
         if reason:

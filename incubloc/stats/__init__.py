@@ -11,6 +11,9 @@ autocorrelation
 permutation
     Conditional-permutation engine for local statistics, tie-aware p-values and
     multiple-testing corrections.
+constant_risk
+    Monte-Carlo null of constant risk (complete spatial randomness given n) for
+    local statistics of point counts on areal units.
 density
     Kernel density surfaces (quartic / Gaussian) written as GeoTIFF.
 preference
@@ -51,10 +54,12 @@ _EXPORTS = {
         "getis_ord_summary",
         "global_moran",
         "join_counts",
+        "lisa_statistic",
         "local_moran",
         "make_grid",
         "multiscale_moran",
         "resolve_correction",
+        "resolve_null",
         "weights",
         "write_grid",
     ),
@@ -71,6 +76,9 @@ _EXPORTS = {
         "permutations_needed",
         "tie_aware_pvalues",
         "window_is_constant",
+    ),
+    "constant_risk": (
+        "constant_risk_counts", "constant_risk_test", "eb_standardised_rate", "rate_values"
     ),
     "preference": ("PreferenceResult", "location_preference"),
     "trend": ("PoissonTrend", "poisson_trend"),

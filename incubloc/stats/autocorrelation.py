@@ -52,6 +52,12 @@ from incubloc.errors import InputError
 from incubloc.io import atomic_path
 from incubloc.stats._random import Seed, legacy_seed, seed_int
 from incubloc.stats._results import Result
+from incubloc.stats.constant_risk import (
+    NULLS,
+    RATE_COLUMNS,
+    constant_risk_test,
+    rate_values,
+)
 from incubloc.stats.permutation import (
     CORRECTIONS,
     conditional_permutation,
@@ -72,10 +78,12 @@ __all__ = [
     "getis_ord_summary",
     "global_moran",
     "join_counts",
+    "lisa_statistic",
     "local_moran",
     "make_grid",
     "multiscale_moran",
     "resolve_correction",
+    "resolve_null",
     "weights",
     "write_grid",
 ]
@@ -575,6 +583,54 @@ def resolve_correction(correction: str | None = None, fdr: bool | None = None) -
     return correction
 
 
+def resolve_null(null: str | None) -> str:
+    """Check the null of the local statistics (default ``"permutation"``).
+
+    Examples
+    --------
+    >>> resolve_null(None), resolve_null("constant_risk")
+    ('permutation', 'constant_risk')
+    """
+    null = "permutation" if null is None else null
+    if null not in NULLS:
+        raise InputError(f"unknown null {null!r} for the local statistics: use one of "
+                         f"{', '.join(NULLS)}")
+    return null
+
+
+def _constant_risk_inputs(units: gpd.GeoDataFrame, column: str, count_column: str,
+                          area_column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counts, land areas and a canonical unit order for the constant-risk null.
+
+    The tested column must be the ``unit_rates`` column of that name recomputed from
+    the counts, otherwise the simulations would test another statistic.
+    """
+    if column not in RATE_COLUMNS:
+        raise InputError(
+            f"null='constant_risk' recomputes the statistic from simulated counts and "
+            f"knows the columns {', '.join(RATE_COLUMNS)} of unit_rates, not {column!r}: "
+            "use one of them or null='permutation'")
+    counts = _values(units, count_column)
+    area = _values(units, area_column)
+    if (counts < 0).any() or not np.allclose(counts, np.round(counts)):
+        raise InputError(f"column {count_column!r} must hold counts (non-negative integers) "
+                         "for null='constant_risk'")
+    if not (area > 0).all():
+        bad = np.flatnonzero(~(area > 0))
+        raise InputError(f"column {area_column!r} has {len(bad)} unit(s) without land area "
+                         f"(rows {', '.join(str(b + 1) for b in bad[:5])}): drop them first")
+    if not np.allclose(rate_values(counts, area, column), _values(units, column),
+                       rtol=1e-6, atol=1e-9):
+        raise InputError(f"column {column!r} is not {count_column!r} per {area_column!r} as "
+                         "unit_rates computes it; recompute it with unit_rates or use "
+                         "null='permutation'")
+    # Canonical order by position (rounded to a millimetre), so reordering rows moves
+    # each unit's simulated counts with it.
+    pts = units.geometry.representative_point()
+    order = np.lexsort((np.round(pts.y.to_numpy(), 3), np.round(pts.x.to_numpy(), 3)))
+    return counts, area, order
+
+
 def _local_permutations(
     n: int, permutations: int, alpha: float, correction: str, max_permutations: int, what: str
 ) -> tuple[int, bool]:
@@ -594,11 +650,12 @@ def _local_permutations(
 
 def _inference_attrs(prefix: str, *, n: int, correction: str, alpha: float, threshold: float,
                      permutations: int, attainable: bool, seed: int, n_sig: int,
-                     n_constant: int) -> dict[str, Any]:
+                     n_constant: int, null: str = "permutation") -> dict[str, Any]:
     return {
         f"{prefix}_threshold": threshold,
         f"{prefix}_inference": {
             "n_tests": int(n),
+            "null": null,
             "correction": correction,
             "alpha": float(alpha),
             "threshold": float(threshold),
@@ -627,6 +684,9 @@ def local_moran(
     window_column: str | None = None,
     n_jobs: int = 1,
     chunk_size: int | None = None,
+    null: Literal["permutation", "constant_risk"] | None = None,
+    count_column: str = "count",
+    area_column: str = "area_km2",
 ) -> gpd.GeoDataFrame:
     """Local Moran's I (LISA) with incubloc's conditional-permutation inference.
 
@@ -663,6 +723,15 @@ def local_moran(
         is never significant.
     n_jobs, chunk_size : int
         Threads and groups per chunk; the results do not depend on them.
+    null : {"permutation", "constant_risk"}
+        ``"permutation"`` (default): conditional permutation of the values, for any
+        attribute. ``"constant_risk"``: for counts of points on areal units — the
+        counts are simulated as ``Multinomial(n, land-area shares)`` (complete
+        spatial randomness given n), ``column`` (a :func:`unit_rates` column) is
+        recomputed from each simulation and each unit's I is ranked among its
+        simulations (:mod:`incubloc.stats.constant_risk`).
+    count_column, area_column : str
+        The counts and land areas (km²) behind ``column``, for ``null="constant_risk"``.
 
     Returns
     -------
@@ -699,9 +768,17 @@ def local_moran(
                                            f"local Moran on {column!r}")
     s = _engine_seed(seed)
     win = y if window_column is None else _values(units, window_column)
-    res = conditional_permutation(z, W, scale=scale, window=win, permutations=used, seed=s,
-                                  constant_window=constant_window, n_jobs=n_jobs,
-                                  chunk_size=chunk_size)
+    null = resolve_null(null)
+    if null == "constant_risk":
+        counts, area, order = _constant_risk_inputs(units, column, count_column, area_column)
+        res = constant_risk_test(
+            counts, area, lambda c: lisa_statistic(rate_values(c, area, column), W), w=W,
+            permutations=used, seed=s, order=order, window=win,
+            constant_window=constant_window)
+    else:
+        res = conditional_permutation(z, W, scale=scale, window=win, permutations=used,
+                                      seed=s, constant_window=constant_window,
+                                      n_jobs=n_jobs, chunk_size=chunk_size)
     lag = W @ z
     # Conditional-randomisation moments (Sokal et al. 1998, eqs. A7–A8).
     m2 = den / n
@@ -730,9 +807,30 @@ def local_moran(
     out.attrs.update(_inference_attrs(
         "lisa", n=n, correction=corr, alpha=alpha, threshold=thr, permutations=used,
         attainable=attainable, seed=s, n_sig=int(sig.sum()),
-        n_constant=int(res.constant_window.sum()),
+        n_constant=int(res.constant_window.sum()), null=null,
     ))
     return out
+
+
+def lisa_statistic(values: np.ndarray, w: Any) -> np.ndarray:
+    """Local Moran's I of each column of ``values`` (units × k), ``w`` row-standardised.
+
+    I_i = (n − 1) z_i (W z)_i / Σ z², z standardised per column (esda's ``Is``).
+
+    Examples
+    --------
+    >>> w = np.array([[0, 1, 0], [0.5, 0, 0.5], [0, 1, 0]])
+    >>> np.round(lisa_statistic(np.array([1.0, 2.0, 6.0]), w), 3).tolist()
+    [0.607, -0.25, 2.036]
+    """
+    y = np.asarray(values, dtype=float)
+    one = y.ndim == 1
+    y = y[:, None] if one else y
+    sd = y.std(axis=0)
+    z = (y - y.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    den = (z * z).sum(axis=0)
+    out = (len(y) - 1) * z * (w @ z) / np.where(den > 0, den, 1.0)
+    return out[:, 0] if one else out
 
 
 def _engine_seed(seed: Seed) -> int:
@@ -773,6 +871,9 @@ def getis_ord(
     window_column: str | None = None,
     n_jobs: int = 1,
     chunk_size: int | None = None,
+    null: Literal["permutation", "constant_risk"] | None = None,
+    count_column: str = "count",
+    area_column: str = "area_km2",
 ) -> gpd.GeoDataFrame:
     """Getis–Ord Gi* hot and cold spots with incubloc's permutation inference.
 
@@ -807,6 +908,12 @@ def getis_ord(
     constant_window : {"at_minimum", "any"}
         As in :func:`local_moran`.
     window_column : str, optional
+        As in :func:`local_moran`.
+    null : {"permutation", "constant_risk"}
+        As in :func:`local_moran`; under ``"constant_risk"`` each unit's analytic z
+        (``gi_z``, which a shift of the values does not change) is ranked among the
+        z of the simulated patterns.
+    count_column, area_column : str
         As in :func:`local_moran`.
     n_jobs, chunk_size : int
 
@@ -846,24 +953,30 @@ def getis_ord(
     if not total > 0:
         raise InputError(f"Getis–Ord needs a positive total of {column!r}; all values are 0")
     # Ord & Getis (1995): moments under randomisation of the other values.
-    m = n if star else n - 1
     rem = 0.0 if star else 1.0
-    mean = (total - y * rem) / m
-    var = ((y**2).sum() - y**2 * rem) / m - mean**2
     card = (k + self_w) * row  # row sums of the weights, self-weight included
     with np.errstate(divide="ignore", invalid="ignore"):
         G = (W @ y + self_w * row * y) / (total - y * rem)
-    ev = card / m
-    vv = card * (m - card) / (m - 1) / m**2 * var / mean**2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gz = np.where(vv > 0, (G - ev) / np.sqrt(vv), 0.0)
+    gz = _gi_z(y, W, star=star, row=row, card=card)
     p_norm = np.minimum(1.0, 2.0 * norm.sf(np.abs(gz)))
     s = _engine_seed(seed)
     win = y if window_column is None else _values(units, window_column)
     const = never_significant(win, B, rule=constant_window)
     p_norm[const] = 1.0
     out = units.copy()
-    if permutations:
+    null = resolve_null(null)
+    if permutations and null == "constant_risk":
+        used, attainable = _local_permutations(n, permutations, alpha, corr, max_permutations,
+                                               f"Getis–Ord on {column!r}")
+        counts, area, order = _constant_risk_inputs(units, column, count_column, area_column)
+        res = constant_risk_test(
+            counts, area,
+            lambda c: _gi_z(rate_values(c, area, column), W, star=star, row=row, card=card),
+            w=B, permutations=used, seed=s, order=order, window=win,
+            constant_window=constant_window)
+        p, p_hot, p_cold, z_sim = res.p_sim, res.p_hot, res.p_cold, res.z_sim
+        direction = np.sign(p_cold - p_hot)
+    elif permutations:
         used, attainable = _local_permutations(n, permutations, alpha, corr, max_permutations,
                                                f"Getis–Ord on {column!r}")
         # Gi* is affine in the lag of the other values: the denominator Σy − y_i·rem
@@ -898,9 +1011,34 @@ def getis_ord(
     out.attrs.update(_inference_attrs(
         "gi", n=n, correction=corr, alpha=alpha, threshold=thr, permutations=used,
         attainable=attainable, seed=s, n_sig=int(sig.sum()), n_constant=int(const.sum()),
+        null=null if permutations else "normal",
     ))
     out.attrs["gi_inference"]["bin_thresholds"] = thresholds
     return out
+
+
+def _gi_z(values: np.ndarray, W: Any, *, star: bool, row: np.ndarray,
+          card: np.ndarray) -> np.ndarray:
+    """Ord & Getis (1995) z of Gi / Gi* per column of ``values`` (units × k or 1-D).
+
+    Moments under randomisation of the other values; equal to esda's ``Zs``.
+    """
+    y = np.asarray(values, dtype=float)
+    one = y.ndim == 1
+    y = y[:, None] if one else y
+    n = len(y)
+    self_w = 1.0 if star else 0.0
+    m = n if star else n - 1
+    rem = 0.0 if star else 1.0
+    total = y.sum(axis=0)
+    mean = (total - y * rem) / m
+    var = ((y**2).sum(axis=0) - y**2 * rem) / m - mean**2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        G = (W @ y + self_w * row[:, None] * y) / (total - y * rem)
+        ev = (card / m)[:, None]
+        vv = (card * (m - card) / (m - 1) / m**2)[:, None] * var / mean**2
+        gz = np.where(vv > 0, (G - ev) / np.sqrt(np.where(vv > 0, vv, 1.0)), 0.0)
+    return gz[:, 0] if one else gz
 
 
 def getis_ord_summary(units: gpd.GeoDataFrame, *, unit: str) -> dict[str, Any]:

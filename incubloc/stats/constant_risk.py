@@ -1,0 +1,262 @@
+"""Monte-Carlo inference under constant risk, for counts of points on areal units.
+
+When the values on a lattice are counts of points (incubators per district or grid
+cell), complete spatial randomness (CSR) in the study area says more than "the
+values are exchangeable": given the number of points n, each point falls in unit i
+with probability a_i / Σ a (a = land area), so the counts are
+``Multinomial(n, a / Σ a)`` — the *constant-risk* null of Waller & Gotway (2004,
+ch. 6–7). Rates of units of unequal area are then **not** exchangeable (a small
+unit's rate is more variable and more skewed), so the conditional permutation of
+rates is only an approximation to that null; this module simulates it exactly.
+
+How it works: ``P`` count vectors are drawn from the multinomial, the same
+statistic is recomputed from each (e.g. the empirical-Bayes standardised rate and
+then Gi* or LISA), and each unit's observed statistic is ranked among its
+simulations with the tie-aware rule of :mod:`incubloc.stats.permutation`::
+
+    p_hot  = (1 + #{sim ≥ obs − tol}) / (P + 1)
+    p_cold = (1 + #{sim ≤ obs + tol}) / (P + 1)
+    p_sim  = min(1, 2 · min(p_hot, p_cold))
+
+Under CSR the observed counts and the simulated ones are exchangeable, so every
+unit's p-value is valid whatever its area or number of neighbours (Besag & Diggle
+1977). The draws are made in a canonical unit order (given by the caller, e.g. by
+coordinates) in fixed blocks of simulations, each block from its own generator
+keyed by the seed and the block number: results do not depend on row order or on
+the memory chunking.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+from scipy import sparse
+
+from incubloc.stats.permutation import LocalPermutation, never_significant
+
+__all__ = [
+    "NULLS",
+    "RATE_COLUMNS",
+    "constant_risk_counts",
+    "constant_risk_test",
+    "eb_standardised_rate",
+    "rate_values",
+]
+
+#: Nulls of the local statistics: conditional permutation of the values (any
+#: attribute) or constant risk (counts of points on areal units).
+NULLS = ("permutation", "constant_risk")
+Null = Literal["permutation", "constant_risk"]
+
+#: Columns of :func:`incubloc.stats.autocorrelation.unit_rates` that are functions
+#: of the counts and areas alone, so the constant-risk null can recompute them.
+RATE_COLUMNS = ("count", "rate", "density", "rate_z", "rate_score")
+
+# Simulations per generator block: fixed, so results do not depend on chunking.
+_BLOCK = 250
+
+
+def eb_standardised_rate(counts: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Assunção–Reis empirical-Bayes standardised rates, column by column.
+
+    Equal to ``esda.smoothing.assuncao_rate(counts, area)`` for a 1-D ``counts``
+    (non-finite values set to 0, as in ``unit_rates``); a 2-D ``counts`` (units ×
+    simulations) is standardised per column.
+
+    Examples
+    --------
+    >>> e = np.array([30, 25, 25, 15, 33, 21, 30, 20])
+    >>> b = np.array([100, 100, 110, 90, 100, 90, 110, 90])
+    >>> np.round(eb_standardised_rate(e, b)[:2], 6).tolist()
+    [1.038436, -0.040991]
+    """
+    e = np.asarray(counts, dtype=float)
+    one = e.ndim == 1
+    e = e[:, None] if one else e
+    b = np.asarray(area, dtype=float)[:, None]
+    y = e / b
+    b_sum = float(b.sum())
+    rate = e.sum(axis=0) / b_sum
+    s2 = (b * (y - rate) ** 2).sum(axis=0) / b_sum
+    a = s2 - rate / (b_sum / len(b))
+    v = a + rate / b
+    v = np.where(v < 0, rate / b, v)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (y - rate) / np.sqrt(v)
+    z = np.where(np.isfinite(z), z, 0.0)
+    return z[:, 0] if one else z
+
+
+def rate_values(counts: np.ndarray, area: np.ndarray, column: str) -> np.ndarray:
+    """The ``unit_rates`` column ``column`` computed from counts (1-D or units × sims).
+
+    Examples
+    --------
+    >>> rate_values(np.array([2.0, 0.0]), np.array([1.0, 2.0]), "rate").tolist()
+    [2.0, 0.0]
+    """
+    c = np.asarray(counts, dtype=float)
+    b = np.asarray(area, dtype=float)
+    b = b if c.ndim == 1 else b[:, None]
+    if column == "count":
+        return c
+    if column in ("rate", "density"):
+        return c / b
+    if column in ("rate_z", "rate_score"):
+        z = eb_standardised_rate(c, np.asarray(area, dtype=float))
+        return z - z.min(axis=0) if column == "rate_score" else z
+    raise ValueError(f"no constant-risk form for {column!r}; use one of {', '.join(RATE_COLUMNS)}")
+
+
+def constant_risk_counts(
+    area: np.ndarray, n: int, *, permutations: int, seed: int, order: np.ndarray | None = None,
+    start_block: int = 0,
+) -> np.ndarray:
+    """Counts of ``n`` points thrown uniformly over units of land area ``area``.
+
+    Parameters
+    ----------
+    area : array (m,)
+        Land area of each unit (the population at risk).
+    n : int
+        Number of points.
+    permutations : int
+        Simulations (columns).
+    seed : int
+    order : array of int (m,), optional
+        Canonical order of the units (e.g. by coordinates); the draws follow it, so a
+        reordering of the rows moves each unit's counts with it.
+    start_block : int
+        First generator block (blocks of 250 simulations).
+
+    Returns
+    -------
+    ndarray (m, permutations) of float
+
+    Examples
+    --------
+    >>> c = constant_risk_counts(np.array([1.0, 3.0]), 10, permutations=4, seed=1)
+    >>> c.shape, c.sum(axis=0).tolist()
+    ((2, 4), [10.0, 10.0, 10.0, 10.0])
+    """
+    a = np.asarray(area, dtype=float)
+    m = len(a)
+    order = np.arange(m) if order is None else np.asarray(order)
+    shares = a[order] / a[order].sum()
+    cum = np.cumsum(shares)
+    cum[-1] = 1.0
+    out = np.empty((m, permutations))
+    done = 0
+    block = start_block
+    while done < permutations:
+        k = min(_BLOCK, permutations - done)
+        rng = np.random.default_rng([int(seed) & 0x7FFFFFFFFFFFFFFF, block])
+        u = rng.random((_BLOCK, int(n)))[:k]  # the block's draws do not depend on k
+        cell = np.minimum(np.searchsorted(cum, u, side="right"), m - 1)
+        flat = (cell + m * np.arange(k)[:, None]).ravel()
+        c = np.bincount(flat, minlength=m * k).reshape(k, m).T
+        out[order, done: done + k] = c
+        done += k
+        block += 1
+    return out
+
+
+def constant_risk_test(
+    counts: np.ndarray,
+    area: np.ndarray,
+    statistic: Callable[[np.ndarray], np.ndarray],
+    *,
+    w: sparse.spmatrix | np.ndarray,
+    permutations: int = 999,
+    seed: int = 0,
+    order: np.ndarray | None = None,
+    window: np.ndarray | None = None,
+    constant_window: Literal["at_minimum", "any"] = "at_minimum",
+    rtol: float = 1e-9,
+    sims_per_chunk: int = 1000,
+) -> LocalPermutation:
+    """Monte-Carlo p-values of a local statistic of counts under constant risk.
+
+    Parameters
+    ----------
+    counts : array (m,)
+        Observed counts per unit.
+    area : array (m,)
+        Land area per unit (> 0).
+    statistic : callable
+        Maps counts (m × k) to the local statistic (m × k), column by column.
+    w : sparse or dense (m, m)
+        Neighbour weights, used only to find constant windows.
+    permutations, seed : int
+        Simulations and seed.
+    order : array of int, optional
+        Canonical unit order for the draws (see :func:`constant_risk_counts`).
+    window : array (m,), optional
+        Values whose constancy over a unit's window makes it never significant
+        (default ``counts``).
+    constant_window : {"at_minimum", "any"}
+    rtol : float
+        Relative tolerance for ties (of the largest absolute observed statistic).
+    sims_per_chunk : int
+        Simulations held in memory at once; results do not depend on it.
+
+    Returns
+    -------
+    LocalPermutation
+        ``n_groups`` is 1 (all units share the simulated patterns).
+
+    Examples
+    --------
+    >>> w = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], float)
+    >>> res = constant_risk_test(np.array([0.0, 0.0, 6.0]), np.ones(3), lambda c: c,
+    ...                          w=w, permutations=99, seed=1)
+    >>> float(res.p_sim[0]), bool(res.p_hot[2] < 0.05)
+    (1.0, True)
+    """
+    c = np.asarray(counts, dtype=float)
+    a = np.asarray(area, dtype=float)
+    m = len(c)
+    if permutations < 1:
+        raise ValueError("permutations must be at least 1")
+    if len(a) != m:
+        raise ValueError(f"{len(a)} areas for {m} counts")
+    if not (a > 0).all():
+        raise ValueError("every unit needs a positive land area under constant risk")
+    obs = np.asarray(statistic(c[:, None]), dtype=float)[:, 0]
+    finite = obs[np.isfinite(obs)]
+    tol = rtol * max(1.0, float(np.abs(finite).max()) if finite.size else 1.0)
+    n_ge = np.zeros(m)
+    n_le = np.zeros(m)
+    s1 = np.zeros(m)
+    s2 = np.zeros(m)
+    per = max(_BLOCK, (int(sims_per_chunk) // _BLOCK) * _BLOCK)
+    done = 0
+    while done < permutations:
+        k = min(per, permutations - done)
+        sim = constant_risk_counts(a, int(round(c.sum())), permutations=k, seed=seed,
+                                   order=order, start_block=done // _BLOCK)
+        st = np.asarray(statistic(sim), dtype=float)
+        n_ge += (st >= obs[:, None] - tol).sum(axis=1)
+        n_le += (st <= obs[:, None] + tol).sum(axis=1)
+        s1 += st.sum(axis=1)
+        s2 += (st * st).sum(axis=1)
+        done += k
+    p_hot = (1.0 + n_ge) / (permutations + 1.0)
+    p_cold = (1.0 + n_le) / (permutations + 1.0)
+    mean = s1 / permutations
+    sd = np.sqrt(np.maximum(s2 / permutations - mean**2, 0.0))
+    const = never_significant(c if window is None else np.asarray(window, dtype=float), w,
+                              rule=constant_window, rtol=rtol)
+    p_hot[const] = 1.0
+    p_cold[const] = 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(sd > 0, (obs - mean) / np.where(sd > 0, sd, 1.0), 0.0)
+    z[const] = 0.0
+    return LocalPermutation(
+        obs=obs, p_hot=p_hot, p_cold=p_cold,
+        p_sim=np.minimum(1.0, 2.0 * np.minimum(p_hot, p_cold)), EI_sim=mean, seI_sim=sd,
+        z_sim=z, constant_window=const, permutations=int(permutations), seed=int(seed),
+        n_groups=1,
+    )
