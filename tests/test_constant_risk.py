@@ -1,0 +1,182 @@
+"""The constant-risk Monte-Carlo null of the local statistics (point counts on areas)."""
+
+from __future__ import annotations
+
+import esda
+import geopandas as gpd
+import numpy as np
+import pytest
+from esda.smoothing import assuncao_rate
+from libpysal import weights as lpw
+from shapely.geometry import box
+
+from incubloc.errors import InputError
+from incubloc.stats.autocorrelation import getis_ord, local_moran, make_grid, unit_rates, weights
+from incubloc.stats.constant_risk import (
+    constant_risk_counts,
+    constant_risk_test,
+    eb_standardised_rate,
+    rate_values,
+)
+
+CRS = 32650
+
+
+def clipped_lattice(seed=0, n_points=40):
+    """A 6 × 6 km grid whose east column is clipped to 1/5 of a cell (unequal areas)."""
+    g = make_grid(box(0, 0, 5200, 6000), cell_size=1000, crs=CRS)
+    rng = np.random.default_rng(seed)
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(rng.uniform(0, 5200, n_points),
+                                                       rng.uniform(0, 6000, n_points)), crs=CRS)
+    return unit_rates(pts, g)
+
+
+def test_eb_standardised_rate_equals_esda():
+    rng = np.random.default_rng(3)
+    e = rng.poisson(3, 30).astype(float)
+    b = rng.uniform(50, 200, 30)
+    assert np.allclose(eb_standardised_rate(e, b), np.ravel(assuncao_rate(e, b)))
+    cols = rng.poisson(2, (30, 4)).astype(float)
+    two = eb_standardised_rate(cols, b)
+    for k in range(4):  # every column standardised on its own
+        assert np.allclose(two[:, k], np.ravel(assuncao_rate(cols[:, k], b)))
+
+
+def test_rate_values_match_unit_rates():
+    u = clipped_lattice()
+    c, a = u["count"].to_numpy(float), u["area_km2"].to_numpy(float)
+    for col in ("count", "rate", "rate_z", "rate_score"):
+        assert np.allclose(rate_values(c, a, col), u[col].to_numpy(float)), col
+
+
+def test_counts_are_multinomial_with_area_shares():
+    area = np.array([1.0, 2.0, 3.0, 4.0])
+    sims = constant_risk_counts(area, 50, permutations=4000, seed=5)
+    assert (sims.sum(axis=0) == 50).all()
+    # mean and variance of a multinomial cell: n·p and n·p·(1 − p)
+    p = area / area.sum()
+    assert np.allclose(sims.mean(axis=1), 50 * p, atol=0.1)
+    assert np.allclose(sims.var(axis=1), 50 * p * (1 - p), rtol=0.08)
+    # blocks: a longer run starts with the shorter one; the order moves counts with units
+    assert np.array_equal(constant_risk_counts(area, 50, permutations=300, seed=5),
+                          sims[:, :300])
+    perm = np.array([2, 0, 3, 1])
+    canon = np.argsort(perm)  # the same canonical unit sequence, rows permuted
+    moved = constant_risk_counts(area[perm], 50, permutations=300, seed=5, order=canon)
+    assert np.array_equal(moved, sims[perm, :300])
+
+
+def reference_gi_pvalues(counts, area, w, sims, column="rate_score"):
+    """Slow loop: esda's G_Local z on each simulated pattern, p counted per unit."""
+    def gz(c):
+        y = np.ravel(assuncao_rate(c, area)) if column != "count" else c
+        y = np.where(np.isfinite(y), y, 0.0)
+        y = y - y.min() if column == "rate_score" else y
+        np.random.seed(0)
+        return esda.G_Local(y, w, transform="B", star=True, permutations=0).Zs
+    obs = gz(counts)
+    zs = np.column_stack([gz(sims[:, k]) for k in range(sims.shape[1])])
+    n_sim = sims.shape[1]
+    hot, cold = np.empty(len(counts)), np.empty(len(counts))
+    for i in range(len(counts)):
+        ge = sum(1 for s in zs[i] if s >= obs[i] - 1e-9 * max(1, np.abs(obs).max()))
+        le = sum(1 for s in zs[i] if s <= obs[i] + 1e-9 * max(1, np.abs(obs).max()))
+        hot[i] = (1 + ge) / (n_sim + 1)
+        cold[i] = (1 + le) / (n_sim + 1)
+    return hot, cold
+
+
+def test_gi_pvalues_equal_a_slow_reference_loop():
+    u = clipped_lattice(seed=1)
+    w = weights(u)
+    c, a = u["count"].to_numpy(float), u["area_km2"].to_numpy(float)
+    out = getis_ord(u, "rate_score", w=w, seed=9, permutations=199, correction="none",
+                    null="constant_risk", window_column="count")
+    assert out.attrs["gi_inference"]["null"] == "constant_risk"
+    # the same simulated patterns: draws in the canonical (x, y) order, seed as given
+    pts = u.geometry.representative_point()
+    order = np.lexsort((np.round(pts.y.to_numpy(), 3), np.round(pts.x.to_numpy(), 3)))
+    sims = constant_risk_counts(a, int(c.sum()), permutations=199, seed=9, order=order)
+    hot, cold = reference_gi_pvalues(c, a, lpw.W(w.neighbors, id_order=w.id_order), sims)
+    # units whose whole window is empty are set to p = 1 by rule; compare the rest
+    keep = out["gi_p"].to_numpy() < 1.0
+    assert keep.sum() > 10
+    assert np.allclose(out["gi_p_hot"].to_numpy()[keep], hot[keep])
+    assert np.allclose(out["gi_p_cold"].to_numpy()[keep], cold[keep])
+    two = np.minimum(1, 2 * np.minimum(hot, cold))
+    assert np.allclose(out["gi_p"].to_numpy()[keep], two[keep])
+    # the statistic itself is still esda's
+    y = u["rate_score"].to_numpy(float)
+    ref = esda.G_Local(y, lpw.W(w.neighbors), transform="B", star=True, permutations=0)
+    assert np.allclose(out["gi_z"], ref.Zs)
+
+
+def test_lisa_pvalues_equal_a_slow_reference_loop():
+    u = clipped_lattice(seed=2)
+    w = weights(u)
+    c, a = u["count"].to_numpy(float), u["area_km2"].to_numpy(float)
+    out = local_moran(u, "rate_z", w=w, seed=4, permutations=99, correction="none",
+                      null="constant_risk", window_column="count")
+    pts = u.geometry.representative_point()
+    order = np.lexsort((np.round(pts.y.to_numpy(), 3), np.round(pts.x.to_numpy(), 3)))
+    sims = constant_risk_counts(a, int(c.sum()), permutations=99, seed=4, order=order)
+    wr = lpw.W(w.neighbors)
+    wr.transform = "r"
+
+    def lisa(cnt):
+        y = np.ravel(assuncao_rate(cnt, a))
+        np.random.seed(0)
+        return esda.Moran_Local(y, wr, permutations=0).Is
+
+    obs = lisa(c)
+    assert np.allclose(out["lisa_I"], obs)
+    sim = np.column_stack([lisa(sims[:, k]) for k in range(99)])
+    tol = 1e-9 * max(1, np.abs(obs).max())
+    hot = (1 + (sim >= obs[:, None] - tol).sum(axis=1)) / 100
+    cold = (1 + (sim <= obs[:, None] + tol).sum(axis=1)) / 100
+    keep = ~(out["lisa_p"].to_numpy() == 1.0)
+    assert keep.sum() > 10
+    assert np.allclose(out["lisa_p_hot"].to_numpy()[keep], hot[keep])
+    assert np.allclose(out["lisa_p_cold"].to_numpy()[keep], cold[keep])
+
+
+def test_results_do_not_depend_on_row_order_or_chunking():
+    u = clipped_lattice(seed=4)
+    a = getis_ord(u, "rate_score", seed=3, correction="none", null="constant_risk")
+    shuffled = u.sample(frac=1.0, random_state=1)
+    b = getis_ord(shuffled, "rate_score", seed=3, correction="none", null="constant_risk")
+    assert np.array_equal(a.loc[shuffled.index, "gi_p"].to_numpy(), b["gi_p"].to_numpy())
+    c, ar = u["count"].to_numpy(float), u["area_km2"].to_numpy(float)
+    w = weights(u).sparse
+    big = constant_risk_test(c, ar, lambda x: x, w=w, permutations=999, seed=2)
+    small = constant_risk_test(c, ar, lambda x: x, w=w, permutations=999, seed=2,
+                               sims_per_chunk=250)
+    assert np.array_equal(big.p_sim, small.p_sim)
+
+
+def test_a_dense_corner_is_hot_and_an_empty_window_is_never_significant():
+    g = make_grid(box(0, 0, 8000, 8000), cell_size=1000, crs=CRS)
+    xy = [(100 + 37 * i % 1900, 100 + 53 * i % 1900) for i in range(30)]  # 2 × 2 km corner
+    xy += [(7500, 4500), (4500, 7500)]
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(*zip(*xy)), crs=CRS)
+    u = unit_rates(pts, g)
+    gi = getis_ord(u, "rate_score", seed=1, null="constant_risk", window_column="count")
+    corner = (u["grid_row"] == 0) & (u["grid_col"] == 0)
+    assert gi.loc[corner, "hotspot"].item() == "hot"
+    w = weights(u)
+    cnt = u["count"].to_numpy()
+    empty = np.array([cnt[i] == 0 and all(cnt[j] == 0 for j in w.neighbors[i])
+                      for i in range(len(u))])
+    assert empty.any() and (gi.loc[empty, "gi_p"] == 1).all()
+
+
+def test_constant_risk_needs_a_column_it_can_recompute():
+    u = clipped_lattice()
+    u["other"] = np.arange(len(u), dtype=float)
+    with pytest.raises(InputError, match="null='permutation'"):
+        getis_ord(u, "other", null="constant_risk")
+    u["rate_z"] = u["rate_z"] + 1.0  # no longer the counts' EB rate
+    with pytest.raises(InputError, match="not 'count' per 'area_km2'"):
+        local_moran(u, "rate_z", null="constant_risk")
+    with pytest.raises(InputError, match="unknown null"):
+        local_moran(u, "rate_z", null="csr")
