@@ -821,7 +821,7 @@ def lisa_statistic(values: np.ndarray, w: Any) -> np.ndarray:
     --------
     >>> w = np.array([[0, 1, 0], [0.5, 0, 0.5], [0, 1, 0]])
     >>> np.round(lisa_statistic(np.array([1.0, 2.0, 6.0]), w), 3).tolist()
-    [0.607, -0.25, 2.036]
+    [0.286, -0.071, -0.429]
     """
     y = np.asarray(values, dtype=float)
     one = y.ndim == 1
