@@ -690,7 +690,10 @@ def _ring_findings(c: _Ctx) -> list[str]:
                          "Poisson log-linear trend of the incubator counts with a log ring-area "
                          "offset")
                 disp = _num(rec.get("dispersion"))
-                if disp is not None and disp > 1.5:
+                if rec.get("rate_ratio_interval") == "quasi-poisson" and disp is not None:
+                    shown += (f"; quasi-Poisson interval: Pearson χ²/df = {fmt(disp, 3)}, "
+                              "standard error scaled by its square root, t quantiles")
+                elif disp is not None and disp > 1.5:
                     shown += (f"; counts overdispersed (Pearson χ²/df = {fmt(disp, 3)}), so the "
                               "interval is too narrow")
                 shown += ")"

@@ -827,9 +827,10 @@ def density_gradient(ring_table: pd.DataFrame, *, city: str | None = None) -> pd
     log ring area). ``rate_ratio`` = exp(β1) is the density ratio per ring step
     outward (below 1: density falls outward), with a 95 % Wald interval and the
     two-sided Wald p of "no gradient" (rate ratio 1). The Poisson model treats the
-    incubators as independent given the ring; clustering within rings makes the
-    interval too narrow, which ``dispersion`` (Pearson χ² / df, df = rings − 2)
-    flags when above 1. Spearman's ρ between ring order and density is kept as a
+    incubators as independent given the ring; clustering within rings makes counts
+    overdispersed (``dispersion``, Pearson χ² / df, df = rings − 2, above 1), so the
+    interval and p are quasi-Poisson (standard error × √dispersion, Student's t
+    with df degrees of freedom; ``rate_ratio_interval`` names the one used). Spearman's ρ between ring order and density is kept as a
     description only: over three rings its exact p can never fall below 1/3.
 
     Parameters
@@ -847,7 +848,7 @@ def density_gradient(ring_table: pd.DataFrame, *, city: str | None = None) -> pd
         monotone_decreasing (each ring at most as dense as the next one in and at
         least one strict fall; NA with fewer than 2 rings), rate_ratio,
         rate_ratio_ci_low, rate_ratio_ci_high, rate_ratio_p, dispersion,
-        spearman_rho and spearman_p (descriptive; exact permutation p over the
+        rate_ratio_interval ("quasi-poisson", or "poisson" with two rings), spearman_rho and spearman_p (descriptive; exact permutation p over the
         orderings), and note.
 
     Examples
@@ -889,12 +890,13 @@ def density_gradient(ring_table: pd.DataFrame, *, city: str | None = None) -> pd
             trend = poisson_trend(np.nan_to_num(counts), areas, order)
             row.update(rate_ratio=trend.rate_ratio, rate_ratio_ci_low=trend.ci_low,
                        rate_ratio_ci_high=trend.ci_high, rate_ratio_p=trend.p,
-                       dispersion=trend.dispersion)
+                       dispersion=trend.dispersion, rate_ratio_interval=trend.interval)
             if trend.note:
                 notes.append(f"rate ratio: {trend.note}")
         else:
             row.update(n_incubators=np.nan, rate_ratio=np.nan, rate_ratio_ci_low=np.nan,
-                       rate_ratio_ci_high=np.nan, rate_ratio_p=np.nan, dispersion=np.nan)
+                       rate_ratio_ci_high=np.nan, rate_ratio_p=np.nan, dispersion=np.nan,
+                       rate_ratio_interval="none")
             notes.append("the ring table lacks count / area_km2: no rate ratio")
         rho = p = np.nan
         if len(vals) < 3:
@@ -910,7 +912,8 @@ def density_gradient(ring_table: pd.DataFrame, *, city: str | None = None) -> pd
         rows,
         columns=["city", "n_rings", "n_incubators", *[f"density_{r}" for r in RINGS],
                  "monotone_decreasing", "rate_ratio", "rate_ratio_ci_low", "rate_ratio_ci_high",
-                 "rate_ratio_p", "dispersion", "spearman_rho", "spearman_p", "note"],
+                 "rate_ratio_p", "dispersion", "rate_ratio_interval", "spearman_rho",
+                 "spearman_p", "note"],
     )
     out["monotone_decreasing"] = out["monotone_decreasing"].astype("boolean")
     return out

@@ -512,7 +512,7 @@ def test_poisson_trend_equals_statsmodels_glm():
     counts = np.array([41, 17, 9, 6])
     area = np.array([120.0, 310.0, 900.0, 2500.0])
     order = np.array([1.0, 2.0, 3.0, 4.0])
-    got = poisson_trend(counts, area, order)
+    got = poisson_trend(counts, area, order, interval="poisson")
     X = sm.add_constant(order)
     ref = sm.GLM(counts, X, family=sm.families.Poisson(), offset=np.log(area)).fit()
     assert got.coef == pytest.approx(ref.params[1], rel=1e-8)
