@@ -75,8 +75,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # point-pattern nulls (docs/methods.md)
         "envelope_test": "mad",
         "intensity_bandwidth": "scott",
-        # null of LISA / Gi* on incubator counts (docs/methods.md)
-        "local_null": "constant_risk",
+        # nulls of Gi* and LISA on incubator counts (docs/methods.md)
+        "gi_null": "constant_risk",
+        "lisa_null": "permutation",
     },
     "density": {
         "kernel": "quartic",
@@ -154,7 +155,8 @@ _CHOICES = {
     ("analysis", "crs_method"): ("utm", "cgcs2000"),
     ("stats", "grid_shape"): ("square", "hex"),
     ("stats", "envelope_test"): ("mad", "dclf"),
-    ("stats", "local_null"): ("constant_risk", "permutation"),
+    ("stats", "gi_null"): ("constant_risk", "permutation"),
+    ("stats", "lisa_null"): ("permutation", "constant_risk"),
     ("stats", "correction"): ("fdr", "bonferroni", "none"),
     ("density", "kernel"): ("quartic", "gaussian"),
     ("report", "basemap_coords"): ("auto", "wgs84", "gcj02"),

@@ -212,16 +212,19 @@ def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa
     tests = study.tests
     corr = _ac.resolve_correction(st.get("correction"), st.get("fdr"))
     local_kw = {"permutations": st["permutations"], "seed": seed, "alpha": st["alpha"],
-                "correction": corr, "max_permutations": st["max_permutations"],
-                "null": _ac.resolve_null(st.get("local_null", "constant_risk"))}
+                "correction": corr, "max_permutations": st["max_permutations"]}
+    lisa_null = _ac.resolve_null(st.get("lisa_null", "permutation"))
+    gi_null = _ac.resolve_null(st.get("gi_null", "constant_risk"))
     lisa: dict[str, Any] = {}
     gi: dict[str, Any] = {}
 
     def local(units: gpd.GeoDataFrame, unit: str, key: str) -> gpd.GeoDataFrame:
         # EB-standardised rates: comparable across units of different land area
         # (districts, clipped coastal cells); a unit whose whole neighbourhood holds
-        # no incubator is never significant (judged on the counts). Under the default
-        # constant-risk null the counts are simulated as CSR on land given n.
+        # no incubator is never significant (judged on the counts). Gi* asks whether a
+        # window holds more incubators than complete spatial randomness on land gives
+        # (constant-risk null, by default); LISA whether a unit's rate is like its
+        # neighbours' given its own (conditional permutation, by default).
         column, gi_column = "rate_z", "rate_score"
         reason = _skip_reason(units[column], f"local statistics on {unit}")
         if reason:
@@ -229,8 +232,10 @@ def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa
             return units
         with warnings.catch_warnings(record=True) as caught:  # recorded, not lost
             warnings.simplefilter("always")
-            units = _ac.local_moran(units, column, window_column="count", **local_kw)
-            units = _ac.getis_ord(units, gi_column, window_column="count", **local_kw)
+            units = _ac.local_moran(units, column, window_column="count", null=lisa_null,
+                                    **local_kw)
+            units = _ac.getis_ord(units, gi_column, window_column="count", null=gi_null,
+                                  **local_kw)
         lisa[key] = _local_summary(units, unit)
         gi[key] = _ac.getis_ord_summary(units, unit=unit)
         notes = [str(c.message) for c in caught if issubclass(c.category, UserWarning)]

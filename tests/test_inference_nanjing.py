@@ -47,12 +47,17 @@ def test_district_labels_are_stable_across_seeds(incubators):
     for seed in (1, 2, 3):
         lm = local_moran(units, "rate_z", w=w, seed=seed, window_column="count")
         gi = getis_ord(units, "rate_score", w=w, seed=seed, window_column="count")
-        labels.append((lm["lisa_cluster"].to_numpy(), gi["gi_bin"].to_numpy()))
+        # Gi* under the study's default null (constant risk)
+        cr = getis_ord(units, "rate_score", w=w, seed=seed, window_column="count",
+                       null="constant_risk")
+        labels.append((lm["lisa_cluster"].to_numpy(), gi["gi_bin"].to_numpy(),
+                       cr["gi_bin"].to_numpy()))
         assert lm.attrs["lisa_inference"]["attainable"]
+        assert cr.attrs["gi_inference"]["attainable"]
     for a in range(3):
         for b in range(a + 1, 3):
-            assert (labels[a][0] != labels[b][0]).sum() <= 3
-            assert (labels[a][1] != labels[b][1]).sum() <= 3
+            for k in range(3):
+                assert (labels[a][k] != labels[b][k]).sum() <= 3, k
     # the core districts of Nanjing are a High–High cluster
     assert "HH" in set(labels[0][0])
 
@@ -75,9 +80,12 @@ def test_no_significant_cell_with_an_empty_neighbourhood(incubators, cities):
         kw = {"w": w, "seed": 1, "correction": corr, "window_column": "count"}
         lm = local_moran(grid, "rate_z", **kw)
         gi = getis_ord(grid, "rate_score", **kw)
+        cr = getis_ord(grid, "rate_score", null="constant_risk", **kw)
         assert (lm.loc[empty, "lisa_cluster"] == "ns").all()
         assert (gi.loc[empty, "gi_bin"] == "ns").all()
+        assert (cr.loc[empty, "gi_bin"] == "ns").all()
         assert (lm.loc[empty, "lisa_p"] == 1).all() and (gi.loc[empty, "gi_p"] == 1).all()
+        assert (cr.loc[empty, "gi_p"] == 1).all()
         assert (gi["gi_bin"] != "ns").any()  # the core of Nanjing is still found
     # the cells are on land: every one intersects the study area
     assert grid.intersects(area.union_all()).all()

@@ -969,6 +969,10 @@ def getis_ord(
         used, attainable = _local_permutations(n, permutations, alpha, corr, max_permutations,
                                                f"Getis–Ord on {column!r}")
         counts, area, order = _constant_risk_inputs(units, column, count_column, area_column)
+        # Simulations are cheap here: enough for the strictest bin (99 %) too, so
+        # that units at the smallest p do not flip between hot_95 and hot_99.
+        need99 = permutations_needed(n, 0.01, corr)  # type: ignore[arg-type]
+        used = max(used, min(need99, int(max_permutations)))
         res = constant_risk_test(
             counts, area,
             lambda c: _gi_z(rate_values(c, area, column), W, star=star, row=row, card=card),
