@@ -930,6 +930,8 @@ def _stats_findings(c: _Ctx) -> list[str]:
 
 _CORRECTION_NAMES = {"fdr": "Benjamini–Hochberg false-discovery-rate correction",
                      "bonferroni": "Bonferroni correction", "none": "no multiple-testing correction"}
+_NULL_NAMES = {"permutation": "conditional permutation",
+               "constant_risk": "constant risk (complete spatial randomness on land given n)"}
 
 
 def _local_sentences(c: _Ctx) -> list[str]:
@@ -958,19 +960,32 @@ def _local_sentences(c: _Ctx) -> list[str]:
             f"Low–High units, and Getis–Ord Gi* {hot} hot and {cold} cold spots "
             f"({', '.join(f'{k} {v}' for k, v in bins.items() if v and k != 'ns') or 'none'}), "
             f"among {lrec.get('n_tests')} tests with {corr} at α = {fmt(lrec.get('alpha'))} "
-            f"(significant when p ≤ {fmt(_num(lrec.get('threshold')), 2)}; "
-            f"{lrec.get('permutations')} conditional permutations, ties counted against "
+            f"(significant when p ≤ {fmt(_num(lrec.get('threshold')), 2)}; LISA: "
+            f"{_null_text(lrec)}; Gi*: {_null_text(grec)}; ties counted against "
             "significance).")
         if lrec.get("attainable") is False:
             out.append(f"With {lrec.get('permutations')} permutations no unit on {unit} could "
                        "pass the corrected threshold; its maps show no significant unit by "
                        "construction.")
     if out:
-        out.append("A significant local unit rejects spatial randomness of the values around "
-                   "that unit (conditional permutation); it does not say why incubators "
+        out.append("A significant LISA unit rejects, under conditional permutation, that its "
+                   "neighbours' rates are unrelated to its own; a Gi* hot (cold) spot under "
+                   "constant risk is a window holding more (fewer) incubators than complete "
+                   "spatial randomness on land would give. Neither says why incubators "
                    "concentrate there, and a unit whose whole neighbourhood is empty is never "
                    "reported.")
     return out
+
+
+def _null_text(rec: dict[str, Any]) -> str:
+    """How many simulations of which null a local statistic's p-values rest on."""
+    n = rec.get("permutations")
+    if rec.get("null") == "constant_risk":
+        return (f"{n} simulations of complete spatial randomness on land given the number "
+                "of incubators (constant risk)")
+    if rec.get("null") == "normal":
+        return "normal approximation"
+    return f"{n} conditional permutations"
 
 
 # ------------------------------------------------------------------ methods
@@ -1037,9 +1052,12 @@ def _methods(c: _Ctx) -> str:
                             f"scale read at the peak of I); LISA and Getis–Ord Gi* on districts "
                             "(Assunção–Reis empirical-Bayes standardised rates of incubators "
                             f"per km²) and on the {lisa_grid} grid; queen contiguity weights; "
-                            f"at least {g('stats', 'permutations', 999)} conditional "
-                            "permutations (raised until the corrected threshold is attainable), "
-                            "ties counted against significance; "
+                            f"at least {g('stats', 'permutations', 999)} simulations (raised "
+                            "until the corrected threshold is attainable) of the null: "
+                            f"{_NULL_NAMES.get(g('stats', 'lisa_null', 'permutation'), '')} "
+                            "for LISA, "
+                            f"{_NULL_NAMES.get(g('stats', 'gi_null', 'constant_risk'), '')} "
+                            "for Gi*; ties counted against significance; "
                             f"{_CORRECTION_NAMES.get(g('stats', 'correction', 'fdr'), '')} at "
                             f"α = {fmt(g('stats', 'alpha', 0.05))}; see docs/methods.md."),
         ("Kernel density", f"{g('density', 'kernel', 'quartic')} kernel, bandwidth "

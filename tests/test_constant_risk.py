@@ -178,3 +178,16 @@ def test_constant_risk_needs_a_column_it_can_recompute():
         local_moran(u, "rate_z", null="constant_risk")
     with pytest.raises(InputError, match="unknown null"):
         local_moran(u, "rate_z", null="csr")
+
+
+def test_both_ways_of_drawing_give_the_multinomial():
+    # 3 units ≤ 40 points: binomial per unit; 60 units > 40 points: points placed
+    for m in (3, 60):
+        area = np.linspace(1.0, 3.0, m)
+        sims = constant_risk_counts(area, 40, permutations=3000, seed=8)
+        p = area / area.sum()
+        assert (sims.sum(axis=0) == 40).all()
+        assert np.allclose(sims.mean(axis=1), 40 * p, atol=5 * np.sqrt(40 * p / 3000))
+        # covariance of two cells: −n p_i p_j
+        cov = np.cov(sims[0], sims[-1])[0, 1]
+        assert cov == pytest.approx(-40 * p[0] * p[-1], abs=0.15 + 0.2 * 40 * p[0] * p[-1])

@@ -116,6 +116,9 @@ def constant_risk_counts(
 ) -> np.ndarray:
     """Counts of ``n`` points thrown uniformly over units of land area ``area``.
 
+    Multinomial(n, area / Σ area) per simulation: drawn as one binomial per unit when
+    there are at most ``n`` units, else by placing each point in a unit.
+
     Parameters
     ----------
     area : array (m,)
@@ -153,10 +156,15 @@ def constant_risk_counts(
     while done < permutations:
         k = min(_BLOCK, permutations - done)
         rng = np.random.default_rng([int(seed) & 0x7FFFFFFFFFFFFFFF, block])
-        u = rng.random((_BLOCK, int(n)))[:k]  # the block's draws do not depend on k
-        cell = np.minimum(np.searchsorted(cum, u, side="right"), m - 1)
-        flat = (cell + m * np.arange(k)[:, None]).ravel()
-        c = np.bincount(flat, minlength=m * k).reshape(k, m).T
+        # The block's draws do not depend on k. Few units: one binomial per unit
+        # (numpy's multinomial); many units: place each point (cost ∝ n, not m).
+        if m <= n:
+            c = rng.multinomial(int(n), shares, size=_BLOCK)[:k].T
+        else:
+            u = rng.random((_BLOCK, int(n)))[:k]
+            cell = np.minimum(np.searchsorted(cum, u, side="right"), m - 1)
+            flat = (cell + m * np.arange(k)[:, None]).ravel()
+            c = np.bincount(flat, minlength=m * k).reshape(k, m).T
         out[order, done: done + k] = c
         done += k
         block += 1
