@@ -693,6 +693,11 @@ def _ring_findings(c: _Ctx) -> list[str]:
                 if rec.get("rate_ratio_interval") == "quasi-poisson" and disp is not None:
                     shown += (f"; quasi-Poisson interval: Pearson χ²/df = {fmt(disp, 3)}, "
                               "standard error scaled by its square root, t quantiles")
+                    nr = _num(rec.get("n_rings"))
+                    if nr is not None and nr - 2 == 1:
+                        shown += ("; with 3 rings that dispersion rests on one degree of "
+                                  "freedom, so the interval is wide: the counts alone cannot "
+                                  "tell overdispersion from a gradient that is not log-linear")
                 elif disp is not None and disp > 1.5:
                     shown += (f"; counts overdispersed (Pearson χ²/df = {fmt(disp, 3)}), so the "
                               "interval is too narrow")
@@ -960,7 +965,8 @@ def _local_sentences(c: _Ctx) -> list[str]:
             f"Low–High units, and Getis–Ord Gi* {hot} hot and {cold} cold spots "
             f"({', '.join(f'{k} {v}' for k, v in bins.items() if v and k != 'ns') or 'none'}), "
             f"among {lrec.get('n_tests')} tests with {corr} at α = {fmt(lrec.get('alpha'))} "
-            f"(significant when p ≤ {fmt(_num(lrec.get('threshold')), 2)}; LISA: "
+            f"(significant when p ≤ {fmt(_num(lrec.get('threshold')), 2)} for LISA, "
+            f"{fmt(_num(grec.get('threshold')), 2)} for Gi*; LISA: "
             f"{_null_text(lrec)}; Gi*: {_null_text(grec)}; ties counted against "
             "significance).")
         if lrec.get("attainable") is False:
