@@ -109,7 +109,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_input_args(p)
     p.add_argument("--kernel", choices=["quartic", "gaussian"], help="kernel (default quartic)")
     p.add_argument("--bandwidth",
-                   help="bandwidth in metres, or a rule: scott (2-D, default), silverman1d, arcgis")
+                   help="bandwidth in metres, or a rule: scott (2-D, default), lcv, silverman1d, "
+                        "arcgis")
     p.add_argument("--cell-size", type=float, metavar="METRES", help="cell size in metres (default 500)")
     p.add_argument("-o", "--output", metavar="OUT.tif", help="output GeoTIFF")
 

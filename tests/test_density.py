@@ -185,3 +185,49 @@ def test_bad_options_name_the_fix():
         kde(xy, cell_size=0)
     with pytest.raises(InputError, match="larger"):
         kde(xy, bandwidth=1000.0, cell_size=0.5, area=box(X0 - 1e6, Y0, X0 + 1e6, Y0 + 1e6))
+
+
+# ------------------------------------------------------------ likelihood cross-validation
+
+
+def brute_force_lcv(xy, sd):
+    """Σ_i log f̂_{−i}(x_i), one point at a time, written out from the definition."""
+    n = len(xy)
+    total = 0.0
+    for i in range(n):
+        s = 0.0
+        for j in range(n):
+            if j != i:
+                d2 = (xy[i, 0] - xy[j, 0]) ** 2 + (xy[i, 1] - xy[j, 1]) ** 2
+                s += np.exp(-d2 / (2 * sd * sd)) / (2 * np.pi * sd * sd)
+        total += np.log(s / (n - 1))
+    return total
+
+
+def test_likelihood_cv_equals_a_brute_force_leave_one_out():
+    from incubloc.stats.density import kernel_sd, likelihood_cv_sd
+
+    rng = np.random.default_rng(7)
+    # two clusters: cross-validation should smooth less than the normal reference
+    xy = np.vstack([rng.normal(0, 300, (40, 2)), rng.normal(5000, 300, (40, 2))])
+    sd = likelihood_cv_sd(xy)
+    fine = np.linspace(0.5 * sd, 2.0 * sd, 61)
+    ref = np.array([brute_force_lcv(xy, s) for s in fine])
+    best = fine[np.argmax(ref)]
+    assert sd == pytest.approx(best, rel=0.03)
+    assert brute_force_lcv(xy, sd) >= ref.max() - 1e-6  # at least the grid's best
+    scott = np.sqrt(xy.var(axis=0, ddof=1).mean()) * len(xy) ** (-1 / 6)
+    assert sd < 0.5 * scott
+    # as a rule: the quartic radius with that standard deviation, the Gaussian sd itself
+    assert bandwidth_rule(xy, rule="lcv", kernel="gaussian") == pytest.approx(sd)
+    assert kernel_sd("quartic", bandwidth_rule(xy, rule="lcv")) == pytest.approx(sd)
+
+
+def test_lcv_is_selectable_by_name_in_kde():
+    rng = np.random.default_rng(3)
+    xy = rng.normal(0, 1000, (120, 2))
+    from incubloc.stats.density import likelihood_cv_sd
+
+    s = kde(xy, bandwidth="lcv", kernel="gaussian", cell_size=250)
+    assert s.bandwidth_m == pytest.approx(likelihood_cv_sd(xy))
+    assert s.params["bandwidth_rule"] == "lcv"

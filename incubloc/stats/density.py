@@ -29,6 +29,12 @@ which is then converted to each kernel's h, or, for the legacy rules, h itself:
   kernel). This was the default before: it smooths about three times less than the
   two-dimensional rule (on the bundled data a 6.1 km radius is a per-axis spread of
   2.1 km). ``"silverman"`` is kept as a name for it;
+* ``"lcv"``: likelihood cross-validation (:func:`likelihood_cv_sd`): σ_K maximises
+  the leave-one-out log-likelihood Σ_i log f̂_{−i}(x_i) of a round Gaussian kernel
+  estimate (Silverman 1986, §3.4.4; the density analogue of spatstat's ``bw.ppl``),
+  then converted to the kernel's h like Scott's. Data-driven: it follows the
+  clustering instead of assuming a normal spread, so on clustered points it
+  smooths less than Scott's rule. No edge correction; O(n²) time;
 * ``"arcgis"``: h = 0.9 · min(SD, √(1/ln 2) · Dm) · n^(−1/5), SD the standard
   distance and Dm the median distance to the mean centre (ArcGIS Pro's Kernel
   Density default search radius), used as h.
@@ -72,14 +78,15 @@ __all__ = [
     "kde",
     "kde_by_year",
     "kernel_sd",
+    "likelihood_cv_sd",
     "write_geotiff",
 ]
 
 log = logging.getLogger(__name__)
 
-RULES = ("scott", "silverman1d", "silverman", "arcgis")
+RULES = ("scott", "lcv", "silverman1d", "silverman", "arcgis")
 #: Rules that give the kernel's standard deviation (converted to each kernel's h).
-_SD_RULES = ("scott",)
+_SD_RULES = ("scott", "lcv")
 _QUARTIC_SD = 1.0 / np.sqrt(8.0)  # per-axis sd of the quartic kernel of radius 1
 KERNELS = ("quartic", "gaussian")
 _NODATA = -9999.0
@@ -204,6 +211,8 @@ def _rule(xy: np.ndarray, rule: str, kernel: str = "quartic") -> float:
         sigma = float(np.sqrt(xy.var(axis=0, ddof=1).mean()))
         sd = sigma * n ** (-1.0 / 6.0)
         h = sd / kernel_sd(kernel, 1.0)  # the kernel's h with that standard deviation
+    elif rule == "lcv":
+        h = likelihood_cv_sd(xy) / kernel_sd(kernel, 1.0)
     elif rule in ("silverman1d", "silverman"):
         sigma = float(np.sqrt(xy.var(axis=0).mean()))
         iqr = float(np.mean(np.subtract(*np.percentile(xy, [75, 25], axis=0))))
@@ -216,6 +225,71 @@ def _rule(xy: np.ndarray, rule: str, kernel: str = "quartic") -> float:
     if not h > 0:
         raise InputError("the points do not spread (all identical?): give the bandwidth in metres")
     return float(h)
+
+
+def _loo_loglik(d2: np.ndarray, sds: np.ndarray, rows: int = 512) -> np.ndarray:
+    """Σ_i log f̂_{−i}(x_i) of a round Gaussian KDE for each sd, from squared distances.
+
+    ``d2`` is the n × n matrix of squared distances (the diagonal is left out).
+    """
+    n = len(d2)
+    out = np.zeros(len(sds))
+    for k, sd in enumerate(sds):  # few bandwidths; rows in blocks to bound memory
+        total = 0.0
+        for r0 in range(0, n, rows):
+            e = -d2[r0: r0 + rows] / (2.0 * sd * sd)
+            idx = np.arange(r0, min(n, r0 + rows))
+            e[idx - r0, idx] = -np.inf  # leave the point itself out
+            m = e.max(axis=1)
+            m = np.where(np.isfinite(m), m, 0.0)
+            with np.errstate(divide="ignore"):
+                total += float(np.sum(m + np.log(np.exp(e - m[:, None]).sum(axis=1))))
+        out[k] = total - n * np.log((n - 1) * 2.0 * np.pi * sd * sd)
+    return out
+
+
+def likelihood_cv_sd(points: PointsLike | np.ndarray, *, n_grid: int = 41) -> float:
+    """Per-axis kernel standard deviation (metres) chosen by likelihood cross-validation.
+
+    Maximises LCV(σ) = Σ_i log f̂_{−i}(x_i), f̂_{−i} the round Gaussian kernel estimate
+    with standard deviation σ from all points but i, first on a log-spaced grid from
+    σ̂/200 to σ̂ (σ̂ the points' spread), then by a bounded search between the grid
+    neighbours of the best value.
+
+    Examples
+    --------
+    >>> xy = np.random.default_rng(1).normal(0, 1000, (300, 2))
+    >>> sd = likelihood_cv_sd(xy)
+    >>> bool(150 < sd < 1000)  # normal data: near Scott's 1000 · 300^(−1/6) ≈ 387
+    True
+    """
+    from scipy.optimize import minimize_scalar
+
+    xy = points if isinstance(points, np.ndarray) else metric_xy(points)[0]
+    xy = np.asarray(xy, dtype=float)
+    n = len(xy)
+    if n < 3:
+        raise InputError(f"likelihood cross-validation needs at least 3 points, got {n}")
+    check_array_memory((n, n, 2), what="pairwise distances for likelihood cross-validation",
+                       suggestion="use bandwidth='scott' or give metres")
+    spread = float(np.sqrt(xy.var(axis=0, ddof=1).mean()))
+    if not spread > 0:
+        raise InputError("the points do not spread (all identical?): give the bandwidth in metres")
+    diff = xy[:, None, :] - xy[None, :, :]
+    d2 = (diff * diff).sum(axis=2)
+    grid = spread * np.logspace(np.log10(1 / 200), 0, n_grid)
+    ll = _loo_loglik(d2, grid)
+    k = int(np.argmax(ll))
+    if k == 0:
+        log.warning("likelihood cross-validation: the best bandwidth is the smallest tried "
+                    "(%.3g m); duplicate points make the likelihood grow without bound", grid[0])
+        return float(grid[0])
+    if k == len(grid) - 1:
+        return float(grid[-1])
+    res = minimize_scalar(lambda t: -_loo_loglik(d2, np.array([np.exp(t)]))[0],
+                          bounds=(np.log(grid[k - 1]), np.log(grid[k + 1])),
+                          method="bounded", options={"xatol": 1e-4})
+    return float(np.exp(res.x)) if -res.fun >= ll[k] else float(grid[k])
 
 
 def bandwidth_rule(
@@ -441,7 +515,7 @@ def kde(
         Study area: the grid covers it (plus the kernel's reach) and ``mask`` marks
         the cells inside it. Default: the points' extent.
     kernel : {"quartic", "gaussian"}
-    bandwidth : {"scott", "silverman1d", "arcgis"} or float
+    bandwidth : {"scott", "lcv", "silverman1d", "arcgis"} or float
         A named rule or h in metres (the quartic kernel's radius, the Gaussian's
         standard deviation). Default ``"scott"``: the two-dimensional rule.
     cell_size : float
