@@ -64,7 +64,8 @@ _EXPORTS = {
         "write_grid",
     ),
     "density": (
-        "DensitySurface", "bandwidth_rule", "kde", "kde_by_year", "kernel_sd", "write_geotiff"
+        "DensitySurface", "bandwidth_rule", "kde", "kde_by_year", "kernel_sd",
+        "likelihood_cv_sd", "write_geotiff",
     ),
     "permutation": (
         "LocalPermutation",
