@@ -13,8 +13,9 @@ read on Moran's I), or administrative units (the study-area ``districts`` layer,
   or standalone incubators sit next to each other?).
 
 The local statistics equal esda's values (``Is``, ``Gs``, ``Zs``) on the same
-weights, but their inference is incubloc's own
-(:mod:`incubloc.stats.permutation`): conditional permutation with draws that do not
+weights, but their inference is incubloc's own: conditional permutation
+(:mod:`incubloc.stats.permutation`) or, for counts of points, the constant-risk
+Monte-Carlo null (:mod:`incubloc.stats.constant_risk`), with draws that do not
 depend on row order, ties counted against significance, and a multiple-testing
 correction (Benjamini–Hochberg by default). See ``docs/methods.md``.
 
@@ -881,8 +882,9 @@ def getis_ord(
     default binary ``transform="B"`` it has self-weight 1 (the classic Gi* of Ord &
     Getis 1995, as ArcGIS's Hot Spot Analysis). ``gi`` and ``gi_z`` equal
     esda.G_Local's ``Gs`` and ``Zs`` on the same weights; the p-values come from
-    :func:`incubloc.stats.permutation.conditional_permutation` (ties count against
-    significance; a window of equal values is never significant).
+    :func:`incubloc.stats.permutation.conditional_permutation` or, with
+    ``null="constant_risk"``, :func:`incubloc.stats.constant_risk.constant_risk_test`
+    (ties count against significance; a window of equal values is never significant).
 
     Parameters
     ----------
