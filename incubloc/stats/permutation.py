@@ -263,13 +263,17 @@ def _draw_indices(keys: np.ndarray, kslots: int, pool_size: int, permutations: i
     base = (keys[:, None] ^ _mix(perm[None, :] * _GOLDEN)).reshape(-1)  # (g·P,)
     rows = g * permutations
     # Slot-major: every per-slot operation runs over contiguous memory.
-    picked = np.empty((kslots, rows), dtype=np.int64)
+    # Positions in the narrowest integer type that holds them: the rank-to-position
+    # mapping below is memory-bound.
+    small = np.int16 if pool_size <= np.iinfo(np.int16).max else (
+        np.int32 if pool_size <= np.iinfo(np.int32).max else np.int64)
+    picked = np.empty((kslots, rows), dtype=small)
     for j in range(kslots):  # few slots; vectorised over groups × permutations
         u = _mix(base + np.uint64(j + 1))
         frac = (u >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
         r = np.minimum((frac * (pool_size - j)).astype(np.int64), pool_size - j - 1)
-        picked[j] = _rank_to_free_position(r, picked[:j])
-    return picked.T.reshape(g, permutations, kslots)
+        picked[j] = _rank_to_free_position(r.astype(small), picked[:j])
+    return picked.T.astype(np.int64).reshape(g, permutations, kslots)
 
 
 def _rank_to_free_position(r: np.ndarray, taken: np.ndarray) -> np.ndarray:
