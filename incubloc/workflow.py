@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,6 +177,117 @@ def classify_with_config(inc, sa, *, sites, config) -> Classification:
     )
 
 
+#: Placeholder for a result computed aside (:func:`run_aside`), keeping its place.
+_LATER = object()
+
+
+def run_aside(task: Callable[[], Any]) -> Callable[[], Any]:
+    """Start ``task()`` in a forked process; the returned function waits for its value.
+
+    With one core, without ``fork`` (Windows, macOS) or inside QGIS (no forking a
+    Qt application) the task runs in this process when its value is asked for.
+    Either way the value is the same; an error raised by the task is raised by the
+    returned function.
+
+    Examples
+    --------
+    >>> wait = run_aside(lambda: sum(range(10)))
+    >>> wait()
+    45
+    """
+    import multiprocessing
+    import sys
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if (cores < 2 or "qgis.core" in sys.modules or not sys.platform.startswith("linux")
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return task
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    global _ASIDE
+    _ASIDE = task  # inherited by the forked process, not pickled
+    try:
+        pool = ProcessPoolExecutor(max_workers=1,
+                                   mp_context=multiprocessing.get_context("fork"))
+        future = pool.submit(_run_aside_task)
+    except Exception as exc:  # no processes (sandbox): later, in this process
+        log.info("running in this process (%s: %s)", type(exc).__name__, exc)
+        _ASIDE = None
+        return task
+    finally:
+        _ASIDE = None
+
+    def wait() -> Any:
+        try:
+            return future.result()
+        except (BrokenProcessPool, pickle.PicklingError) as exc:  # the process, not the task
+            log.info("running in this process (%s: %s)", type(exc).__name__, exc)
+            return task()
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+    return wait
+
+
+_ASIDE: Callable[[], Any] | None = None
+
+
+def _run_aside_task() -> Any:
+    assert _ASIDE is not None
+    return _ASIDE()
+
+
+def _monte_carlo_steps(
+    cls: gpd.GeoDataFrame, located: gpd.GeoDataFrame, rings: gpd.GeoDataFrame | None,
+    windows: gpd.GeoDataFrame | None, pp_window: Any, *, st: dict[str, Any], seed: int,
+    crs: Any,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The ring-edge and point-pattern tests: (tables, tests, results) to merge."""
+    from incubloc import rings as _rings
+    from incubloc.stats import pointpattern as _pp
+
+    T: dict[str, Any] = {}
+    tests: dict[str, Any] = {}
+    results: dict[str, Any] = {}
+    if rings is not None:
+        edge = _rings.ring_edge_test(cls, rings, n_sim=st["ring_edge_sim"], seed=seed)
+        results["ring_edge"] = edge
+        tests["ring_edge"] = edge.to_dict()
+    T["point_pattern"] = _pp.point_pattern_summary(
+        located, by="city", windows=windows, n_sim=st["n_sim"], seed=seed
+    )
+    # One claim ("clustered"), two nulls: homogeneous CSR, and an inhomogeneous Poisson
+    # with the kernel intensity, which a trend alone does not reject.
+    rip = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
+                     test=st["envelope_test"], alternative="clustered")
+    results["ripley"] = rip
+    tests["ripley"] = rip.to_dict()
+    cen = _pp.centrography(located.to_crs(crs))
+    results["centrography"] = cen
+    tests["ellipse"] = {k: getattr(cen, k) for k in (
+        "mean_lon", "mean_lat", "mean_x", "mean_y", "standard_distance", "major", "minor",
+        "sd_major", "sd_minor", "rotation_deg", "n", "crs")}
+    all_row = T["point_pattern"].iloc[-1]
+    tests["clark_evans"] = {k: all_row[k] for k in ("n", "R", "R_z", "R_p", "R_p_clustered",
+                                                     "R_p_method") if k in all_row}
+    tests["clark_evans"].update(null="csr", n_sim=st["n_sim"])
+    try:  # the inhomogeneous null needs a pattern that spreads (a kernel bandwidth)
+        rip_inh = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
+                             test=st["envelope_test"], alternative="clustered",
+                             null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
+        results["ripley_inhom"] = rip_inh
+        tests["ripley_inhom"] = rip_inh.to_dict()
+        ce_inh = _pp.clark_evans(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
+                                 null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
+        tests["clark_evans"]["inhomogeneous"] = {
+            k: getattr(ce_inh, k) for k in ("R_null", "p", "p_clustered", "bandwidth_m")}
+    except InputError as exc:
+        log.warning("inhomogeneous point-pattern tests skipped: %s", exc)
+        tests["ripley_inhom"] = {"skipped": str(exc)}
+    return T, tests, results
+
+
 def _stats_units(sa: StudyArea) -> gpd.GeoDataFrame | None:
     cities = sa.get("cities")
     return None if cities is None else cities[["city", "geometry"]]
@@ -325,7 +438,6 @@ def run_study(
     from incubloc import rings as _rings
     from incubloc.coords import metric_crs
     from incubloc.stats import density as _dens
-    from incubloc.stats import pointpattern as _pp
     from incubloc.stats import preference as _pref
 
     steps = ["classify", "region", "rings", "relation and layout", "point pattern",
@@ -372,10 +484,19 @@ def run_study(
         T["opening_sequence"] = _rings.opening_sequence(cls, rings=rings)
         tests["density_gradient"] = T["density_gradient"]
         tests["opening_sequence"] = T["opening_sequence"]
-        edge = _rings.ring_edge_test(cls, rings, n_sim=st["ring_edge_sim"], seed=seed)
-        results["ring_edge"] = edge
-        tests["ring_edge"] = edge.to_dict()
+        tests["ring_edge"] = results["ring_edge"] = _LATER  # filled in by `background`
     bar.update()
+
+    # The Monte-Carlo tests of the ring edge and of the point pattern depend on
+    # nothing computed after them: with a second core they run in a forked process
+    # while this one goes on, and their results take their places in the tables
+    # and tests (same seeds, same numbers, same order).
+    windows = _stats_units(sa)
+    located = cls[cls["city"] != "unclassified"]
+    land = windows.union_all() if windows is not None else None
+    pp_window = land if land is not None else located.union_all().convex_hull
+    background = run_aside(lambda: _monte_carlo_steps(
+        cls, located, rings, windows, pp_window, st=st, seed=seed, crs=crs))
 
     step("relation and layout")
     for a in ("relation", "layout"):
@@ -390,43 +511,10 @@ def run_study(
     bar.update()
 
     step("point pattern")
-    windows = _stats_units(sa)
-    located = cls[cls["city"] != "unclassified"]
-    T["point_pattern"] = _pp.point_pattern_summary(
-        located, by="city", windows=windows, n_sim=st["n_sim"], seed=seed
-    )
-    land = windows.union_all() if windows is not None else None
-    pp_window = land if land is not None else located.union_all().convex_hull
-    # One claim ("clustered"), two nulls: homogeneous CSR, and an inhomogeneous Poisson
-    # with the kernel intensity, which a trend alone does not reject.
-    rip = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
-                     test=st["envelope_test"], alternative="clustered")
-    results["ripley"] = rip
-    tests["ripley"] = rip.to_dict()
-    cen = _pp.centrography(located.to_crs(crs))
-    results["centrography"] = cen
-    tests["ellipse"] = {k: getattr(cen, k) for k in (
-        "mean_lon", "mean_lat", "mean_x", "mean_y", "standard_distance", "major", "minor",
-        "sd_major", "sd_minor", "rotation_deg", "n", "crs")}
-    all_row = T["point_pattern"].iloc[-1]
-    tests["clark_evans"] = {k: all_row[k] for k in ("n", "R", "R_z", "R_p", "R_p_clustered",
-                                                     "R_p_method") if k in all_row}
-    tests["clark_evans"].update(null="csr", n_sim=st["n_sim"])
-    from incubloc.errors import InputError
-
-    try:  # the inhomogeneous null needs a pattern that spreads (a kernel bandwidth)
-        rip_inh = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
-                             test=st["envelope_test"], alternative="clustered",
-                             null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
-        results["ripley_inhom"] = rip_inh
-        tests["ripley_inhom"] = rip_inh.to_dict()
-        ce_inh = _pp.clark_evans(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
-                                 null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
-        tests["clark_evans"]["inhomogeneous"] = {
-            k: getattr(ce_inh, k) for k in ("R_null", "p", "p_clustered", "bandwidth_m")}
-    except InputError as exc:
-        log.warning("inhomogeneous point-pattern tests skipped: %s", exc)
-        tests["ripley_inhom"] = {"skipped": str(exc)}
+    for key in ("point_pattern",):
+        T[key] = _LATER
+    for key in ("ripley", "ellipse", "clark_evans", "ripley_inhom"):
+        tests[key] = _LATER
     bar.update()
 
     step("autocorrelation")
@@ -462,6 +550,10 @@ def run_study(
         for year, surf in years.items():
             study.surfaces[f"year_{year}"] = surf
     bar.update()
+    for mapping, done in zip((T, tests, results), background(), strict=True):
+        mapping.update(done)  # keys already placed keep their place
+        for key in [k for k, v in mapping.items() if v is _LATER]:
+            del mapping[key]
     if (config.get("factors") or {}).get("in_report"):  # location factors (incubloc.factors)
         from incubloc.factors import factors_from_config
 
