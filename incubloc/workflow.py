@@ -288,6 +288,32 @@ def _monte_carlo_steps(
     return T, tests, results
 
 
+def _preference_step(
+    located: gpd.GeoDataFrame, sa: StudyArea, *, st: dict[str, Any], seed: int, crs: Any
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Location preference for centres and hosts: (tables, tests, results) to merge."""
+    from incubloc.stats import preference as _pref
+
+    T: dict[str, Any] = {}
+    tests: dict[str, Any] = {}
+    results: dict[str, Any] = {}
+    within = sa.get("settlements")
+    prefs = {}
+    if within is not None:
+        for name, targets in (("centres", sa.get("centres")), ("hosts", sa.get("hosts"))):
+            if targets is None:
+                continue
+            res = _pref.location_preference(located, targets, within=within,
+                                            n_sim=st["permutations"], seed=seed, crs=crs,
+                                            placebo="seats",
+                                            alpha=st["alpha"])
+            prefs[name] = res
+            T[f"preference_{name}"] = res.table
+        tests["preference"] = {k: v.table for k, v in prefs.items()}
+        results["preference"] = prefs
+    return T, tests, results
+
+
 def _stats_units(sa: StudyArea) -> gpd.GeoDataFrame | None:
     cities = sa.get("cities")
     return None if cities is None else cities[["city", "geometry"]]
@@ -438,7 +464,6 @@ def run_study(
     from incubloc import rings as _rings
     from incubloc.coords import metric_crs
     from incubloc.stats import density as _dens
-    from incubloc.stats import preference as _pref
 
     steps = ["classify", "region", "rings", "relation and layout", "point pattern",
              "autocorrelation", "location preference", "density"]
@@ -495,8 +520,11 @@ def run_study(
     located = cls[cls["city"] != "unclassified"]
     land = windows.union_all() if windows is not None else None
     pp_window = land if land is not None else located.union_all().convex_hull
-    background = run_aside(lambda: _monte_carlo_steps(
-        cls, located, rings, windows, pp_window, st=st, seed=seed, crs=crs))
+    background = [
+        run_aside(lambda: _monte_carlo_steps(
+            cls, located, rings, windows, pp_window, st=st, seed=seed, crs=crs)),
+        run_aside(lambda: _preference_step(located, sa, st=st, seed=seed, crs=crs)),
+    ]
 
     step("relation and layout")
     for a in ("relation", "layout"):
@@ -521,21 +549,12 @@ def run_study(
     _autocorrelation_step(study, located, land, sa, crs=crs, seed=seed)
     bar.update()
 
-    step("location preference")
-    within = sa.get("settlements")
-    prefs = {}
-    if within is not None:
-        for name, targets in (("centres", sa.get("centres")), ("hosts", sa.get("hosts"))):
-            if targets is None:
-                continue
-            res = _pref.location_preference(located, targets, within=within,
-                                            n_sim=st["permutations"], seed=seed, crs=crs,
-                                            placebo="seats",
-                                            alpha=st["alpha"])
-            prefs[name] = res
-            T[f"preference_{name}"] = res.table
-        tests["preference"] = {k: v.table for k, v in prefs.items()}
-        results["preference"] = prefs
+    step("location preference")  # computed aside, see above
+    if sa.get("settlements") is not None:
+        for name in ("centres", "hosts"):
+            if sa.get(name) is not None:
+                T[f"preference_{name}"] = _LATER
+        tests["preference"] = results["preference"] = _LATER
     bar.update()
 
     step("density")
@@ -550,8 +569,10 @@ def run_study(
         for year, surf in years.items():
             study.surfaces[f"year_{year}"] = surf
     bar.update()
-    for mapping, done in zip((T, tests, results), background(), strict=True):
-        mapping.update(done)  # keys already placed keep their place
+    for wait in background:
+        for mapping, done in zip((T, tests, results), wait(), strict=True):
+            mapping.update(done)  # keys already placed keep their place
+    for mapping in (T, tests, results):
         for key in [k for k, v in mapping.items() if v is _LATER]:
             del mapping[key]
     if (config.get("factors") or {}).get("in_report"):  # location factors (incubloc.factors)
