@@ -268,12 +268,38 @@ def _draw_indices(keys: np.ndarray, kslots: int, pool_size: int, permutations: i
     small = np.int16 if pool_size <= np.iinfo(np.int16).max else (
         np.int32 if pool_size <= np.iinfo(np.int32).max else np.int64)
     picked = np.empty((kslots, rows), dtype=small)
-    for j in range(kslots):  # few slots; vectorised over groups × permutations
-        u = _mix(base + np.uint64(j + 1))
-        frac = (u >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
-        r = np.minimum((frac * (pool_size - j)).astype(np.int64), pool_size - j - 1)
-        picked[j] = _rank_to_free_position(r.astype(small), picked[:j])
+    for a in range(0, rows, _DRAW_BLOCK):  # cache-sized blocks of rows
+        picked[:, a: a + _DRAW_BLOCK] = _draw_block(base[a: a + _DRAW_BLOCK], kslots,
+                                                    pool_size, small)
     return picked.T.astype(np.int64).reshape(g, permutations, kslots)
+
+
+# Rows drawn at once: the temporaries of one block stay in the CPU cache.
+_DRAW_BLOCK = 32_768
+
+
+def _draw_block(base: np.ndarray, kslots: int, pool_size: int, small: type) -> np.ndarray:
+    """(kslots, len(base)) positions for the counters ``base`` (see :func:`_draw_indices`)."""
+    picked = np.empty((kslots, len(base)), dtype=small)
+    u = np.empty_like(base)
+    t = np.empty_like(base)
+    frac = np.empty(len(base))
+    for j in range(kslots):  # few slots; vectorised over rows
+        # _mix(base + j + 1), in place
+        np.add(base, _GOLDEN + np.uint64(j + 1), out=u)
+        for shift, mult in ((30, _M1), (27, _M2)):
+            np.right_shift(u, np.uint64(shift), out=t)
+            np.bitwise_xor(u, t, out=u)
+            np.multiply(u, mult, out=u)
+        np.right_shift(u, np.uint64(31), out=t)
+        np.bitwise_xor(u, t, out=u)
+        # a rank uniform in [0, pool_size - j): the top 53 bits as a fraction
+        np.right_shift(u, np.uint64(11), out=u)
+        np.multiply(u, 1.0 / 9007199254740992.0, out=frac, casting="unsafe")
+        frac *= pool_size - j
+        r = np.minimum(frac.astype(np.int64), pool_size - j - 1).astype(small)
+        picked[j] = _rank_to_free_position(r, picked[:j])
+    return picked
 
 
 def _rank_to_free_position(r: np.ndarray, taken: np.ndarray) -> np.ndarray:
@@ -287,9 +313,16 @@ def _rank_to_free_position(r: np.ndarray, taken: np.ndarray) -> np.ndarray:
     if not len(taken):
         return r
     x = r.copy()
+    hit = np.empty(len(r), dtype=bool)
     for col in taken:  # contiguous rows of the slot-major table
-        x += col <= r
-    todo = np.flatnonzero(x != r)
+        x += np.less_equal(col, r, out=hit)
+    # A second round over all rows (dense passes are cheaper than gathering the
+    # many rows that moved); only the few rows that moved again are iterated on.
+    y = r.copy()
+    for col in taken:
+        y += np.less_equal(col, x, out=hit)
+    todo = np.flatnonzero(y != x)
+    x = y
     while todo.size:
         xt = x[todo]
         nxt = r[todo].copy()
@@ -543,7 +576,7 @@ def conditional_permutation(
         sims = np.zeros((len(gs), permutations))
         if kslots:
             idx = _draw_indices(keys[gs], kslots, n - 1, permutations)
-            idx = idx + (idx >= g_gap[gs][:, None, None])  # skip the unit's own value
+            idx += idx >= g_gap[gs][:, None, None]  # skip the unit's own value
             sims = np.einsum("gpk,gk->gp", sorted_x[idx], g_w[gs])
         sims = g_off[gs][:, None] + g_sc[gs][:, None] * sims
         units = by_group[bounds[g0]: bounds[g1]]
