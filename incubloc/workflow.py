@@ -8,6 +8,7 @@ density GeoTIFFs, ``config.toml``, ``provenance.json``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -400,7 +401,13 @@ def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa
         if reason:
             tests["global_moran"] = {"cell_size_m": float(peak), "skipped": reason}
         else:
-            gm = _ac.global_moran(grid, "count", permutations=st["permutations"], seed=seed)
+            # the multi-scale profile already tested this grid (same cells, counts, seed)
+            gm = (ms.attrs.get("moran") or {}).get(float(peak))
+            if gm is not None:
+                gm = dataclasses.replace(gm, column="count")
+            else:
+                gm = _ac.global_moran(grid, "count", permutations=st["permutations"],
+                                      seed=seed)
             tests["global_moran"] = {"cell_size_m": float(peak),
                                      "peak_criterion": ms.attrs.get("peak_criterion"),
                                      **gm.to_dict()}

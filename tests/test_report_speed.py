@@ -192,3 +192,21 @@ def test_unit_rates_grid_runs_end_to_end_with_skipping():
     empty = lm.attrs["lisa_inference"]["n_constant_window"]
     assert empty > 0
     assert np.isfinite(lm["lisa_z"]).all() and np.isfinite(gi["gi_z_sim"]).all()
+
+
+def test_multiscale_profile_keeps_each_scales_moran_result():
+    import dataclasses
+
+    import geopandas as gpd
+
+    from incubloc.stats.autocorrelation import aggregate, global_moran, multiscale_moran
+
+    rng = np.random.default_rng(5)
+    xy = np.vstack([rng.normal(3000, 600, (40, 2)), rng.uniform(0, 10_000, (40, 2))])
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=CRS)
+    area = box(0, 0, 10_000, 10_000)
+    prof = multiscale_moran(pts, area, cell_sizes=(1000, 2000), permutations=99, seed=4)
+    grid = aggregate(pts, make_grid(area, cell_size=2000, crs=CRS), value="count")
+    direct = global_moran(grid, "count", permutations=99, seed=4)
+    kept = dataclasses.replace(prof.attrs["moran"][2000.0], column="count")
+    assert kept == direct

@@ -1230,6 +1230,7 @@ def multiscale_moran(
     if isinstance(area, shapely.Geometry) and crs is None:
         crs = points.crs
     rows = []
+    results: dict[float, MoranResult] = {}
     for size in sorted(float(s) for s in cell_sizes):  # few scales
         grid = make_grid(area, cell_size=size, shape=shape, crs=crs)
         agg = aggregate(points, grid, value=value)
@@ -1240,6 +1241,7 @@ def multiscale_moran(
         }
         if len(agg) >= 3 and agg["value"].nunique() > 1:
             res = global_moran(agg, "value", permutations=permutations, seed=seed)
+            results[size] = res
             row.update(I=res.I, EI=res.EI, z=res.z_norm, p=res.p_norm, p_sim=res.p_sim)
         else:
             row.update(I=np.nan, EI=np.nan, z=np.nan, p=np.nan, p_sim=np.nan)
@@ -1266,6 +1268,8 @@ def multiscale_moran(
     prof.attrs["peak_cell_size"] = peak
     prof.attrs["first_peak_cell_size"] = first
     prof.attrs["peak_criterion"] = "largest Moran's I among significant positive scales"
+    # each scale's full result (the same as global_moran on that grid, same seed)
+    prof.attrs["moran"] = results
     return prof
 
 
