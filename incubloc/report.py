@@ -220,10 +220,10 @@ def start_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
     if n > 1:
         try:
             pending = _start_parallel(study, names, figdir, svg, n)
-        except Exception as exc:  # no processes (sandbox): in turn
+        except (OSError, RuntimeError, ValueError) as exc:  # no processes (sandbox)
             log.info("figures drawn in this process (%s: %s)", type(exc).__name__, exc)
 
-    def finish() -> dict[str, RenderedFigure]:
+    def finish_figures() -> dict[str, RenderedFigure]:
         try:
             drawn = pending()
         except Exception as exc:  # a worker failed: the rest in this process, in turn
@@ -242,7 +242,7 @@ def start_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
                 drawn[name] = rf
         return {name: drawn[name] for name in names}
 
-    return finish
+    return finish_figures
 
 
 # The study handed to forked figure workers (inherited, not pickled).

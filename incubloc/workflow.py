@@ -212,7 +212,7 @@ def run_aside(task: Callable[[], Any]) -> Callable[[], Any]:
         pool = ProcessPoolExecutor(max_workers=1,
                                    mp_context=multiprocessing.get_context("fork"))
         future = pool.submit(_run_aside_task)
-    except Exception as exc:  # no processes (sandbox): later, in this process
+    except (OSError, RuntimeError, ValueError) as exc:  # no processes (sandbox): later, here
         log.info("running in this process (%s: %s)", type(exc).__name__, exc)
         _ASIDE = None
         return task
