@@ -210,3 +210,51 @@ def test_multiscale_profile_keeps_each_scales_moran_result():
     direct = global_moran(grid, "count", permutations=99, seed=4)
     kept = dataclasses.replace(prof.attrs["moran"][2000.0], column="count")
     assert kept == direct
+
+
+# ------------------------------------------------------------------ work done aside
+
+
+def _fails():
+    from incubloc.errors import InputError
+
+    raise InputError("the window has no area: give a polygon")
+
+
+def test_run_aside_returns_the_value_and_raises_the_error():
+    import os
+
+    from incubloc.errors import InputError
+    from incubloc.workflow import run_aside
+
+    wait = run_aside(lambda: (os.getpid(), np.arange(5).sum()))
+    pid, total = wait()
+    assert total == 10
+    if len(os.sched_getaffinity(0)) > 1:  # forked: computed by another process
+        assert pid != os.getpid()
+    with pytest.raises(InputError, match="no area"):
+        run_aside(_fails)()
+
+
+@pytest.mark.slow
+def test_study_is_the_same_with_the_monte_carlo_steps_aside(monkeypatch):
+    import json
+
+    from incubloc import workflow
+    from incubloc._results import jsonable
+    from incubloc.config import resolve_config
+
+    cfg = resolve_config({"input": {"example": "nanjing"},
+                          "stats": {"permutations": 99, "n_sim": 9, "ring_edge_sim": 49,
+                                    "cell_sizes_m": [10000.0, 20000.0]},
+                          "density": {"by_year": False, "cell_size_m": 2000.0}})
+    aside = workflow.run_study(cfg)
+    monkeypatch.setattr(workflow, "run_aside", lambda task: task)  # all in this process
+    here = workflow.run_study(cfg)
+    assert list(aside.tests) == list(here.tests)  # same keys in the same order
+    assert list(aside.tables) == list(here.tables)
+    assert (json.dumps(jsonable(aside.tests), sort_keys=False)
+            == json.dumps(jsonable(here.tests), sort_keys=False))
+    for name, table in here.tables.items():
+        assert aside.tables[name].equals(table), name
+    assert set(aside.results) == set(here.results)
