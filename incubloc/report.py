@@ -22,7 +22,7 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,8 @@ import pandas as pd
 
 __all__ = [
     "RenderedFigure", "build_report", "describe_test", "factor_findings", "factors_section_html",
-    "fmt", "fmt_p", "render_factors_html", "render_html", "save_figure", "write_figures",
+    "fmt", "fmt_p", "render_factors_html", "render_html", "save_figure", "start_figures",
+    "write_figures",
 ]
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,25 @@ def write_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
     dict of str to RenderedFigure
         In report order.
     """
+    return start_figures(study, figdir, svg=svg, workers=workers)()
+
+
+def start_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
+                  workers: int = 1) -> Callable[[], dict[str, RenderedFigure]]:
+    """Start :func:`write_figures`; the returned function waits and returns its result.
+
+    With worker processes the figures are drawn while the caller goes on (writing
+    tables, the interactive map); the processes are forked here, in the caller's
+    thread. Call the returned function exactly once, also when the caller's own
+    work fails, so that the processes are reaped.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> finish = start_figures(object(), tempfile.mkdtemp(), workers=1)
+    >>> all(rf.note for rf in finish().values())  # nothing to draw from
+    True
+    """
     from incubloc.plot import FIGURES
 
     if svg not in SVG_POLICIES:
@@ -196,25 +216,33 @@ def write_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
     figdir.mkdir(parents=True, exist_ok=True)
     names = [spec.name for spec in FIGURES]
     n = _figure_workers(workers, len(names))
-    drawn: dict[str, RenderedFigure] = {}
+    pending: Callable[[], dict[str, RenderedFigure]] = dict
     if n > 1:
         try:
-            drawn = _draw_parallel(study, names, figdir, svg, n)
-        except Exception as exc:  # no processes (sandbox), or a figure failed: in turn
+            pending = _start_parallel(study, names, figdir, svg, n)
+        except (OSError, RuntimeError, ValueError) as exc:  # no processes (sandbox)
+            log.info("figures drawn in this process (%s: %s)", type(exc).__name__, exc)
+
+    def finish_figures() -> dict[str, RenderedFigure]:
+        try:
+            drawn = pending()
+        except Exception as exc:  # a worker failed: the rest in this process, in turn
             log.info("figures drawn in this process (%s: %s)", type(exc).__name__, exc)
             drawn = {}
-    for name in names:
-        if name in drawn:
-            continue
-        try:
-            drawn[name] = _draw_one(study, name, figdir, svg)
-        except Exception as exc:  # one broken figure must not lose the report
-            spec = next(s for s in FIGURES if s.name == name)
-            rf = RenderedFigure(spec.name, spec.section, spec.caption)
-            rf.note = f"not drawn: {type(exc).__name__}: {exc}"
-            log.warning("figure %s failed: %s", spec.name, exc, exc_info=True)
-            drawn[name] = rf
-    return {name: drawn[name] for name in names}
+        for name in names:
+            if name in drawn:
+                continue
+            try:
+                drawn[name] = _draw_one(study, name, figdir, svg)
+            except Exception as exc:  # one broken figure must not lose the report
+                spec = next(s for s in FIGURES if s.name == name)
+                rf = RenderedFigure(spec.name, spec.section, spec.caption)
+                rf.note = f"not drawn: {type(exc).__name__}: {exc}"
+                log.warning("figure %s failed: %s", spec.name, exc, exc_info=True)
+                drawn[name] = rf
+        return {name: drawn[name] for name in names}
+
+    return finish_figures
 
 
 # The study handed to forked figure workers (inherited, not pickled).
@@ -225,8 +253,8 @@ def _draw_chunk_forked(names: list[str], figdir: Path, svg: str) -> list[Rendere
     return _draw_chunk(_FORKED_STUDY, names, figdir, svg)
 
 
-def _draw_parallel(study: Any, names: list[str], figdir: Path, svg: str,
-                   n: int) -> dict[str, RenderedFigure]:
+def _start_parallel(study: Any, names: list[str], figdir: Path, svg: str,
+                    n: int) -> Callable[[], dict[str, RenderedFigure]]:
     import multiprocessing
     import sys
     from concurrent.futures import ProcessPoolExecutor
@@ -245,15 +273,26 @@ def _draw_parallel(study: Any, names: list[str], figdir: Path, svg: str,
         font_family()
     ctx = multiprocessing.get_context("fork" if fork else "spawn")
     _FORKED_STUDY = study if fork else None
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx)
     try:
-        with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
-            if fork:
-                futures = [pool.submit(_draw_chunk_forked, c, figdir, svg) for c in chunks]
-            else:
-                futures = [pool.submit(_draw_chunk, study, c, figdir, svg) for c in chunks]
-            return {rf.name: rf for f in futures for rf in f.result()}
-    finally:
+        if fork:
+            futures = [pool.submit(_draw_chunk_forked, c, figdir, svg) for c in chunks]
+        else:
+            futures = [pool.submit(_draw_chunk, study, c, figdir, svg) for c in chunks]
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
         _FORKED_STUDY = None
+        raise
+
+    def finish() -> dict[str, RenderedFigure]:
+        global _FORKED_STUDY
+        try:
+            return {rf.name: rf for f in futures for rf in f.result()}
+        finally:
+            pool.shutdown(cancel_futures=True)
+            _FORKED_STUDY = None
+
+    return finish
 
 
 def build_report(
@@ -299,19 +338,24 @@ def build_report(
 
     study = run_study(config, progress=progress)
     outdir.mkdir(parents=True, exist_ok=True)
-    write_study(study, outdir)
     figdir = outdir / "figures"
     if figdir.is_dir():
         shutil.rmtree(figdir)  # no stale figures from an earlier run
     rep = config.get("report") or {}
-    figures = write_figures(study, figdir, svg=str(rep.get("svg", "none")),
-                            workers=int(rep.get("workers", 0)))
+    # Figure processes draw while this one writes the study's files and the
+    # interactive map (the same files as one after the other).
+    finish_figures = start_figures(study, figdir, svg=str(rep.get("svg", "none")),
+                                   workers=int(rep.get("workers", 0)))
     interactive = None
-    if rep.get("interactive_map", True):
-        from incubloc.webmap import config_options, write_interactive_map
+    try:
+        write_study(study, outdir)
+        if rep.get("interactive_map", True):
+            from incubloc.webmap import config_options, write_interactive_map
 
-        interactive = write_interactive_map(study, outdir / "interactive.html",
-                                            **config_options(config)).name
+            interactive = write_interactive_map(study, outdir / "interactive.html",
+                                                **config_options(config)).name
+    finally:
+        figures = finish_figures()
     prov = None
     pfile = outdir / "provenance.json"
     if pfile.is_file():

@@ -8,9 +8,12 @@ density GeoTIFFs, ``config.toml``, ``provenance.json``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
+import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,6 +178,143 @@ def classify_with_config(inc, sa, *, sites, config) -> Classification:
     )
 
 
+#: Placeholder for a result computed aside (:func:`run_aside`), keeping its place.
+_LATER = object()
+
+
+def run_aside(task: Callable[[], Any]) -> Callable[[], Any]:
+    """Start ``task()`` in a forked process; the returned function waits for its value.
+
+    With one core, without ``fork`` (Windows, macOS) or inside QGIS (no forking a
+    Qt application) the task runs in this process when its value is asked for.
+    Either way the value is the same; an error raised by the task is raised by the
+    returned function.
+
+    Examples
+    --------
+    >>> wait = run_aside(lambda: sum(range(10)))
+    >>> wait()
+    45
+    """
+    import multiprocessing
+    import sys
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if (cores < 2 or "qgis.core" in sys.modules or not sys.platform.startswith("linux")
+            or "fork" not in multiprocessing.get_all_start_methods()):
+        return task
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    global _ASIDE
+    _ASIDE = task  # inherited by the forked process, not pickled
+    try:
+        pool = ProcessPoolExecutor(max_workers=1,
+                                   mp_context=multiprocessing.get_context("fork"))
+        future = pool.submit(_run_aside_task)
+    except (OSError, RuntimeError, ValueError) as exc:  # no processes (sandbox): later, here
+        log.info("running in this process (%s: %s)", type(exc).__name__, exc)
+        _ASIDE = None
+        return task
+    finally:
+        _ASIDE = None
+
+    def wait() -> Any:
+        try:
+            return future.result()
+        except (BrokenProcessPool, pickle.PicklingError) as exc:  # the process, not the task
+            log.info("running in this process (%s: %s)", type(exc).__name__, exc)
+            return task()
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+    return wait
+
+
+_ASIDE: Callable[[], Any] | None = None
+
+
+def _run_aside_task() -> Any:
+    assert _ASIDE is not None
+    return _ASIDE()
+
+
+def _monte_carlo_steps(
+    cls: gpd.GeoDataFrame, located: gpd.GeoDataFrame, rings: gpd.GeoDataFrame | None,
+    windows: gpd.GeoDataFrame | None, pp_window: Any, *, st: dict[str, Any], seed: int,
+    crs: Any,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The ring-edge and point-pattern tests: (tables, tests, results) to merge."""
+    from incubloc import rings as _rings
+    from incubloc.stats import pointpattern as _pp
+
+    T: dict[str, Any] = {}
+    tests: dict[str, Any] = {}
+    results: dict[str, Any] = {}
+    if rings is not None:
+        edge = _rings.ring_edge_test(cls, rings, n_sim=st["ring_edge_sim"], seed=seed)
+        results["ring_edge"] = edge
+        tests["ring_edge"] = edge.to_dict()
+    T["point_pattern"] = _pp.point_pattern_summary(
+        located, by="city", windows=windows, n_sim=st["n_sim"], seed=seed
+    )
+    # One claim ("clustered"), two nulls: homogeneous CSR, and an inhomogeneous Poisson
+    # with the kernel intensity, which a trend alone does not reject.
+    rip = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
+                     test=st["envelope_test"], alternative="clustered")
+    results["ripley"] = rip
+    tests["ripley"] = rip.to_dict()
+    cen = _pp.centrography(located.to_crs(crs))
+    results["centrography"] = cen
+    tests["ellipse"] = {k: getattr(cen, k) for k in (
+        "mean_lon", "mean_lat", "mean_x", "mean_y", "standard_distance", "major", "minor",
+        "sd_major", "sd_minor", "rotation_deg", "n", "crs")}
+    all_row = T["point_pattern"].iloc[-1]
+    tests["clark_evans"] = {k: all_row[k] for k in ("n", "R", "R_z", "R_p", "R_p_clustered",
+                                                     "R_p_method") if k in all_row}
+    tests["clark_evans"].update(null="csr", n_sim=st["n_sim"])
+    try:  # the inhomogeneous null needs a pattern that spreads (a kernel bandwidth)
+        rip_inh = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
+                             test=st["envelope_test"], alternative="clustered",
+                             null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
+        results["ripley_inhom"] = rip_inh
+        tests["ripley_inhom"] = rip_inh.to_dict()
+        ce_inh = _pp.clark_evans(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
+                                 null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
+        tests["clark_evans"]["inhomogeneous"] = {
+            k: getattr(ce_inh, k) for k in ("R_null", "p", "p_clustered", "bandwidth_m")}
+    except InputError as exc:
+        log.warning("inhomogeneous point-pattern tests skipped: %s", exc)
+        tests["ripley_inhom"] = {"skipped": str(exc)}
+    return T, tests, results
+
+
+def _preference_step(
+    located: gpd.GeoDataFrame, sa: StudyArea, *, st: dict[str, Any], seed: int, crs: Any
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Location preference for centres and hosts: (tables, tests, results) to merge."""
+    from incubloc.stats import preference as _pref
+
+    T: dict[str, Any] = {}
+    tests: dict[str, Any] = {}
+    results: dict[str, Any] = {}
+    within = sa.get("settlements")
+    prefs = {}
+    if within is not None:
+        for name, targets in (("centres", sa.get("centres")), ("hosts", sa.get("hosts"))):
+            if targets is None:
+                continue
+            res = _pref.location_preference(located, targets, within=within,
+                                            n_sim=st["permutations"], seed=seed, crs=crs,
+                                            placebo="seats",
+                                            alpha=st["alpha"])
+            prefs[name] = res
+            T[f"preference_{name}"] = res.table
+        tests["preference"] = {k: v.table for k, v in prefs.items()}
+        results["preference"] = prefs
+    return T, tests, results
+
+
 def _stats_units(sa: StudyArea) -> gpd.GeoDataFrame | None:
     cities = sa.get("cities")
     return None if cities is None else cities[["city", "geometry"]]
@@ -268,7 +408,13 @@ def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa
         if reason:
             tests["global_moran"] = {"cell_size_m": float(peak), "skipped": reason}
         else:
-            gm = _ac.global_moran(grid, "count", permutations=st["permutations"], seed=seed)
+            # the multi-scale profile already tested this grid (same cells, counts, seed)
+            gm = (ms.attrs.get("moran") or {}).get(float(peak))
+            if gm is not None:
+                gm = dataclasses.replace(gm, column="count")
+            else:
+                gm = _ac.global_moran(grid, "count", permutations=st["permutations"],
+                                      seed=seed)
             tests["global_moran"] = {"cell_size_m": float(peak),
                                      "peak_criterion": ms.attrs.get("peak_criterion"),
                                      **gm.to_dict()}
@@ -332,8 +478,6 @@ def run_study(
     from incubloc import rings as _rings
     from incubloc.coords import metric_crs
     from incubloc.stats import density as _dens
-    from incubloc.stats import pointpattern as _pp
-    from incubloc.stats import preference as _pref
 
     steps = ["classify", "region", "rings", "relation and layout", "point pattern",
              "autocorrelation", "location preference", "density"]
@@ -379,10 +523,22 @@ def run_study(
         T["opening_sequence"] = _rings.opening_sequence(cls, rings=rings)
         tests["density_gradient"] = T["density_gradient"]
         tests["opening_sequence"] = T["opening_sequence"]
-        edge = _rings.ring_edge_test(cls, rings, n_sim=st["ring_edge_sim"], seed=seed)
-        results["ring_edge"] = edge
-        tests["ring_edge"] = edge.to_dict()
+        tests["ring_edge"] = results["ring_edge"] = _LATER  # filled in by `background`
     bar.update()
+
+    # The Monte-Carlo tests of the ring edge and of the point pattern depend on
+    # nothing computed after them: with a second core they run in a forked process
+    # while this one goes on, and their results take their places in the tables
+    # and tests (same seeds, same numbers, same order).
+    windows = _stats_units(sa)
+    located = cls[cls["city"] != "unclassified"]
+    land = windows.union_all() if windows is not None else None
+    pp_window = land if land is not None else located.union_all().convex_hull
+    background = [
+        run_aside(lambda: _monte_carlo_steps(
+            cls, located, rings, windows, pp_window, st=st, seed=seed, crs=crs)),
+        run_aside(lambda: _preference_step(located, sa, st=st, seed=seed, crs=crs)),
+    ]
 
     step("relation and layout")
     for a in ("relation", "layout"):
@@ -397,64 +553,22 @@ def run_study(
     bar.update()
 
     step("point pattern")
-    windows = _stats_units(sa)
-    located = cls[cls["city"] != "unclassified"]
-    T["point_pattern"] = _pp.point_pattern_summary(
-        located, by="city", windows=windows, n_sim=st["n_sim"], seed=seed
-    )
-    land = windows.union_all() if windows is not None else None
-    pp_window = land if land is not None else located.union_all().convex_hull
-    # One claim ("clustered"), two nulls: homogeneous CSR, and an inhomogeneous Poisson
-    # with the kernel intensity, which a trend alone does not reject.
-    rip = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
-                     test=st["envelope_test"], alternative="clustered")
-    results["ripley"] = rip
-    tests["ripley"] = rip.to_dict()
-    cen = _pp.centrography(located.to_crs(crs))
-    results["centrography"] = cen
-    tests["ellipse"] = {k: getattr(cen, k) for k in (
-        "mean_lon", "mean_lat", "mean_x", "mean_y", "standard_distance", "major", "minor",
-        "sd_major", "sd_minor", "rotation_deg", "n", "crs")}
-    all_row = T["point_pattern"].iloc[-1]
-    tests["clark_evans"] = {k: all_row[k] for k in ("n", "R", "R_z", "R_p", "R_p_clustered",
-                                                     "R_p_method") if k in all_row}
-    tests["clark_evans"].update(null="csr", n_sim=st["n_sim"])
-    from incubloc.errors import InputError
-
-    try:  # the inhomogeneous null needs a pattern that spreads (a kernel bandwidth)
-        rip_inh = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
-                             test=st["envelope_test"], alternative="clustered",
-                             null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
-        results["ripley_inhom"] = rip_inh
-        tests["ripley_inhom"] = rip_inh.to_dict()
-        ce_inh = _pp.clark_evans(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
-                                 null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
-        tests["clark_evans"]["inhomogeneous"] = {
-            k: getattr(ce_inh, k) for k in ("R_null", "p", "p_clustered", "bandwidth_m")}
-    except InputError as exc:
-        log.warning("inhomogeneous point-pattern tests skipped: %s", exc)
-        tests["ripley_inhom"] = {"skipped": str(exc)}
+    for key in ("point_pattern",):
+        T[key] = _LATER
+    for key in ("ripley", "ellipse", "clark_evans", "ripley_inhom"):
+        tests[key] = _LATER
     bar.update()
 
     step("autocorrelation")
     _autocorrelation_step(study, located, land, sa, crs=crs, seed=seed)
     bar.update()
 
-    step("location preference")
-    within = sa.get("settlements")
-    prefs = {}
-    if within is not None:
-        for name, targets in (("centres", sa.get("centres")), ("hosts", sa.get("hosts"))):
-            if targets is None:
-                continue
-            res = _pref.location_preference(located, targets, within=within,
-                                            n_sim=st["permutations"], seed=seed, crs=crs,
-                                            placebo="seats",
-                                            alpha=st["alpha"])
-            prefs[name] = res
-            T[f"preference_{name}"] = res.table
-        tests["preference"] = {k: v.table for k, v in prefs.items()}
-        results["preference"] = prefs
+    step("location preference")  # computed aside, see above
+    if sa.get("settlements") is not None:
+        for name in ("centres", "hosts"):
+            if sa.get(name) is not None:
+                T[f"preference_{name}"] = _LATER
+        tests["preference"] = results["preference"] = _LATER
     bar.update()
 
     step("density")
@@ -469,6 +583,12 @@ def run_study(
         for year, surf in years.items():
             study.surfaces[f"year_{year}"] = surf
     bar.update()
+    for wait in background:
+        for mapping, done in zip((T, tests, results), wait(), strict=True):
+            mapping.update(done)  # keys already placed keep their place
+    for mapping in (T, tests, results):
+        for key in [k for k, v in mapping.items() if v is _LATER]:
+            del mapping[key]
     if (config.get("factors") or {}).get("in_report"):  # location factors (incubloc.factors)
         from incubloc.factors import factors_from_config
 

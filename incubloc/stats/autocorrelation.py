@@ -1146,6 +1146,67 @@ class JoinCountResult(Result):
     skipped: str | None = None
 
 
+def binary_join_counts(y: np.ndarray, adjacency: sparse.spmatrix, *,
+                       permutations: int = 999) -> dict[str, float]:
+    """Join counts of a 0/1 variable with esda.Join_Counts' numbers, all permutations at once.
+
+    ``bb`` / ``ww`` are joins between two 1s / two 0s, ``bw`` between a 1 and a 0,
+    ``J`` all joins (binary weights, a join counted once). Under the null the
+    labels are permuted over the units; ``p_sim_bb = (1 + #{sim_bb ≥ bb}) / (P + 1)``
+    (one-sided, ties count against significance). The permutations are esda's
+    draws — ``np.random.permutation(y)`` from NumPy's global state, redrawn when a
+    permuted table has an empty margin as esda does — so under the same global seed
+    every number equals esda's; the simulated join counts are computed together as
+    ``½ · diag(Yᵀ A Y)`` instead of one contingency table per permutation.
+
+    Examples
+    --------
+    >>> from scipy import sparse
+    >>> a = sparse.csr_matrix(np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], float))
+    >>> r = binary_join_counts(np.array([1, 1, 0]), a, permutations=0)
+    >>> r["bb"], r["bw"], r["ww"], r["J"]
+    (1.0, 1.0, 0.0, 2.0)
+    """
+    a = sparse.csr_matrix(adjacency, dtype=float)
+    a.data[:] = 1.0  # binary, as esda's transform "b"
+    a.eliminate_zeros()
+    y = np.asarray(y).ravel().astype(float)
+    at = a.T.tocsr()
+
+    def counts(yy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # yy: (n, m) columns of 0/1; directed joins counted, halved as in esda.
+        ay = a @ yy
+        bb = (yy * ay).sum(axis=0) / 2
+        ww = ((1 - yy) * (a @ (1 - yy))).sum(axis=0) / 2
+        bw = ((yy * (a @ (1 - yy))).sum(axis=0) + ((1 - yy) * ay).sum(axis=0)) / 2
+        return bb, ww, bw
+
+    bb, ww, bw = (float(v[0]) for v in counts(y[:, None]))
+    out = {"bb": bb, "bw": bw, "ww": ww, "J": float(a.sum()) / 2.0,
+           "mean_bb": float("nan"), "p_sim_bb": float("nan")}
+    if not permutations:
+        return out
+    # A permuted table with an empty row or column margin (every 1 or every 0 on
+    # units without joins) makes esda's chi-square fail, and esda draws again.
+    deg_out = np.asarray(a.sum(axis=1)).ravel()
+    deg_in = np.asarray(at.sum(axis=1)).ravel()
+    sims: list[np.ndarray] = []
+    need = int(permutations)
+    step = max(1, 2_000_000 // max(1, len(y)))  # columns per batch: bounded memory
+    while need > 0:
+        batch = np.column_stack(
+            [np.random.permutation(y) for _ in range(min(need, step))])  # noqa: NPY002
+        ok = ((deg_out @ batch > 0) & (deg_out @ (1 - batch) > 0)
+              & (deg_in @ batch > 0) & (deg_in @ (1 - batch) > 0))
+        batch = batch[:, ok]  # the next draws of the stream replace the failures
+        sims.append(counts(batch)[0])
+        need -= batch.shape[1]
+    sim_bb = np.concatenate(sims)
+    out["mean_bb"] = float(np.mean(sim_bb))
+    out["p_sim_bb"] = float((1.0 + (sim_bb >= bb).sum()) / (permutations + 1.0))
+    return out
+
+
 def join_counts(
     units_or_points: gpd.GeoDataFrame,
     label_column: str,
@@ -1225,22 +1286,15 @@ def join_counts(
             w.transform = "b"
         wname = f"knn{k} (symmetrised)" if kind == "knn" else "queen"
     lab = data[label_column].astype(str).to_numpy()
+    adjacency = _transformed_sparse(w, "b")
     cats = [str(value)] if value is not None else sorted(set(lab))
     rows = []
     for cat in cats:  # one test per category (few)
         y = (lab == cat).astype(int)
         row: dict[str, Any] = {"label": cat, "n": int(y.sum())}
         if 0 < y.sum() < len(y):
-            with _esda_call(w, seed):
-                jc = esda.Join_Counts(y, w, permutations=permutations)
-            row.update(
-                bb=float(jc.bb),
-                bw=float(jc.bw),
-                ww=float(jc.ww),
-                J=float(jc.J),
-                mean_bb=float(jc.mean_bb) if permutations else float("nan"),
-                p_sim_bb=float(jc.p_sim_bb) if permutations else float("nan"),
-            )
+            with legacy_seed(seed):
+                row.update(binary_join_counts(y, adjacency, permutations=permutations))
         else:
             row.update(bb=np.nan, bw=np.nan, ww=np.nan, J=np.nan, mean_bb=np.nan, p_sim_bb=np.nan)
         row["clustered"] = bool(row["p_sim_bb"] <= alpha)
@@ -1320,6 +1374,7 @@ def multiscale_moran(
     if isinstance(area, shapely.Geometry) and crs is None:
         crs = points.crs
     rows = []
+    results: dict[float, MoranResult] = {}
     for size in sorted(float(s) for s in cell_sizes):  # few scales
         grid = make_grid(area, cell_size=size, shape=shape, crs=crs)
         agg = aggregate(points, grid, value=value)
@@ -1330,6 +1385,7 @@ def multiscale_moran(
         }
         if len(agg) >= 3 and agg["value"].nunique() > 1:
             res = global_moran(agg, "value", permutations=permutations, seed=seed)
+            results[size] = res
             row.update(I=res.I, EI=res.EI, z=res.z_norm, p=res.p_norm, p_sim=res.p_sim)
         else:
             row.update(I=np.nan, EI=np.nan, z=np.nan, p=np.nan, p_sim=np.nan)
@@ -1356,6 +1412,8 @@ def multiscale_moran(
     prof.attrs["peak_cell_size"] = peak
     prof.attrs["first_peak_cell_size"] = first
     prof.attrs["peak_criterion"] = "largest Moran's I among significant positive scales"
+    # each scale's full result (the same as global_moran on that grid, same seed)
+    prof.attrs["moran"] = results
     return prof
 
 

@@ -408,6 +408,7 @@ def _surface(
     normalize: str,
     area: shapely.Geometry | None,
     year: int | None = None,
+    area_mask: np.ndarray | None = None,
 ) -> DensitySurface:
     mass = _bin(xy, w, grid) if len(xy) else np.zeros((grid.rows, grid.cols))
     if len(xy):
@@ -428,7 +429,9 @@ def _surface(
         values = conv / cell_km2 / total_w if total_w > 0 else conv
         units = "probability per km2"
     mask = None
-    if area is not None:
+    if area is not None and area_mask is not None:  # the same area on the same grid
+        mask = area_mask.copy()
+    elif area is not None:
         mask = geometry_mask(
             [area], out_shape=(grid.rows, grid.cols), transform=grid.transform, invert=True
         )
@@ -613,10 +616,13 @@ def kde_by_year(
     yrs = year[dated].to_numpy()[used].astype(int)
     reach = h if kernel == "quartic" else 4.0 * h
     grid = _make_grid(xy, geom, reach, float(cell_size), mcrs)
+    area_mask = None if geom is None else geometry_mask(  # one mask for every year
+        [geom], out_shape=(grid.rows, grid.cols), transform=grid.transform, invert=True)
     out: dict[int, DensitySurface] = {}
     for y in sorted(set(yrs.tolist()) if years is None else years):  # one FFT per year
         sel = yrs <= y if cumulative else yrs == y
-        out[int(y)] = _surface(xy[sel], w[sel], grid, kernel, h, rule, normalize, geom, int(y))
+        out[int(y)] = _surface(xy[sel], w[sel], grid, kernel, h, rule, normalize, geom, int(y),
+                               area_mask=area_mask)
     return out
 
 

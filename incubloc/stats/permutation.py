@@ -253,34 +253,95 @@ def _draw_indices(keys: np.ndarray, kslots: int, pool_size: int, permutations: i
     """(len(keys), permutations, kslots) positions in [0, pool_size), without replacement.
 
     Slot j of permutation p of a group is drawn from the counter (p, j) of the
-    group's key; slot j only depends on slots < j, so drawing more slots never
-    changes the first ones.
+    group's key: a rank r uniform in [0, pool_size − j), mapped to the r-th
+    (0-based) position not taken by slots < j. Slot j only depends on slots < j,
+    so drawing more slots never changes the first ones.
     """
     g = len(keys)
     kslots = min(kslots, pool_size)
     perm = np.arange(start, start + permutations, dtype=np.uint64)
     base = (keys[:, None] ^ _mix(perm[None, :] * _GOLDEN)).reshape(-1)  # (g·P,)
     rows = g * permutations
-    # Slot-major arrays: every per-slot operation runs over contiguous memory.
-    picked = np.empty((kslots, rows), dtype=np.int64)
-    srt = np.empty((kslots, rows), dtype=np.int64)  # picks so far, ascending per row
-    for j in range(kslots):  # few slots; vectorised over groups × permutations
-        u = _mix(base + np.uint64(j + 1))
-        frac = (u >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
-        r = np.minimum((frac * (pool_size - j)).astype(np.int64), pool_size - j - 1)
-        # The r-th (0-based) position not yet taken: step over earlier picks in
-        # ascending order; the number of steps is where the new pick sorts in.
-        x = r.copy()
-        for col in range(j):
-            x += x >= srt[col]
-        picked[j] = x
-        if j + 1 < kslots:  # insert x into the sorted picks, from the top down
-            pos = x - r
-            for col in range(j, 0, -1):
-                srt[col] = np.where(col > pos, srt[col - 1], np.where(col == pos, x, srt[col]))
-            srt[0] = np.where(pos == 0, x, srt[0])
-    picked = picked.T
-    return picked.reshape(g, permutations, kslots)
+    # Slot-major: every per-slot operation runs over contiguous memory.
+    # Positions in the narrowest integer type that holds them: the rank-to-position
+    # mapping below is memory-bound.
+    small = np.int16 if pool_size <= np.iinfo(np.int16).max else (
+        np.int32 if pool_size <= np.iinfo(np.int32).max else np.int64)
+    picked = np.empty((kslots, rows), dtype=small)
+    for a in range(0, rows, _DRAW_BLOCK):  # cache-sized blocks of rows
+        picked[:, a: a + _DRAW_BLOCK] = _draw_block(base[a: a + _DRAW_BLOCK], kslots,
+                                                    pool_size, small)
+    return picked.T.astype(np.int64).reshape(g, permutations, kslots)
+
+
+# Rows drawn at once: the temporaries of one block stay in the CPU cache.
+_DRAW_BLOCK = 32_768
+
+
+def _draw_block(base: np.ndarray, kslots: int, pool_size: int, small: type) -> np.ndarray:
+    """(kslots, len(base)) positions for the counters ``base`` (see :func:`_draw_indices`)."""
+    picked = np.empty((kslots, len(base)), dtype=small)
+    u = np.empty_like(base)
+    t = np.empty_like(base)
+    frac = np.empty(len(base))
+    for j in range(kslots):  # few slots; vectorised over rows
+        # _mix(base + j + 1), in place
+        np.add(base, _GOLDEN + np.uint64(j + 1), out=u)
+        for shift, mult in ((30, _M1), (27, _M2)):
+            np.right_shift(u, np.uint64(shift), out=t)
+            np.bitwise_xor(u, t, out=u)
+            np.multiply(u, mult, out=u)
+        np.right_shift(u, np.uint64(31), out=t)
+        np.bitwise_xor(u, t, out=u)
+        # a rank uniform in [0, pool_size - j): the top 53 bits as a fraction
+        np.right_shift(u, np.uint64(11), out=u)
+        np.multiply(u, 1.0 / 9007199254740992.0, out=frac, casting="unsafe")
+        frac *= pool_size - j
+        r = np.minimum(frac.astype(np.int64), pool_size - j - 1).astype(small)
+        picked[j] = _rank_to_free_position(r, picked[:j])
+    return picked
+
+
+def _rank_to_free_position(r: np.ndarray, taken: np.ndarray) -> np.ndarray:
+    """The r-th (0-based) position not in ``taken`` (distinct picks, one column per row).
+
+    The answer is the smallest fixed point x ≥ r of x = r + #{taken ≤ x}; iterating
+    from x = r reaches it in a round or two for almost every row (collisions are
+    rare when the pool is much larger than the window), and only the rows that
+    still move are iterated again.
+    """
+    if not len(taken):
+        return r
+    x = r.copy()
+    hit = np.empty(len(r), dtype=bool)
+    for col in taken:  # contiguous rows of the slot-major table
+        x += np.less_equal(col, r, out=hit)
+    # A second round over all rows (dense passes are cheaper than gathering the
+    # many rows that moved); only the few rows that moved again are iterated on.
+    y = r.copy()
+    for col in taken:
+        y += np.less_equal(col, x, out=hit)
+    todo = np.flatnonzero(y != x)
+    x = y
+    while todo.size:
+        xt = x[todo]
+        nxt = r[todo].copy()
+        for col in taken:
+            nxt += col[todo] <= xt
+        moved = nxt != xt
+        x[todo] = nxt
+        todo = todo[moved]
+    return x
+
+
+def _groups_to_simulate(group: np.ndarray, skip: np.ndarray | None, n_groups: int
+                        ) -> np.ndarray:
+    """Mask of the groups that need draws: those with a unit not in ``skip``."""
+    if skip is None:
+        return np.ones(n_groups, dtype=bool)
+    live = np.zeros(n_groups, dtype=bool)
+    live[group[~skip]] = True
+    return live
 
 
 def _pool_gaps(sorted_values: np.ndarray, own: np.ndarray) -> np.ndarray:
@@ -382,6 +443,27 @@ def _count_sorted(srt: np.ndarray, rows: np.ndarray, x: np.ndarray, side: str) -
         hi = np.where(active & ~go_right, mid, hi)
 
 
+def _tail_counts(sims: np.ndarray, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit u: #{sims[rows[u]] < lo[u]} and #{sims[rows[u]] ≤ hi[u]}.
+
+    Direct comparison when groups hold about one unit each (continuous values);
+    sorting each group's simulations once and searching it when many units share
+    a group (counts). Both give the same integers.
+    """
+    p = sims.shape[1]
+    if 2 * len(rows) <= len(sims) * max(1.0, math.log2(p)):
+        below = np.empty(len(rows), dtype=np.int64)
+        le = np.empty(len(rows), dtype=np.int64)
+        for a in range(0, len(rows), 256):  # bounded temporaries
+            s = sims[rows[a: a + 256]]
+            below[a: a + 256] = (s < lo[a: a + 256, None]).sum(axis=1)
+            le[a: a + 256] = (s <= hi[a: a + 256, None]).sum(axis=1)
+        return below, le
+    srt = np.sort(sims, axis=1)
+    return _count_sorted(srt, rows, lo, "left"), _count_sorted(srt, rows, hi, "right")
+
+
 def conditional_permutation(
     values: Sequence[float] | np.ndarray,
     w: sparse.spmatrix | np.ndarray,
@@ -395,6 +477,7 @@ def conditional_permutation(
     rtol: float = 1e-9,
     chunk_size: int | None = None,
     n_jobs: int = 1,
+    skip_never_significant: bool = True,
 ) -> LocalPermutation:
     """Simulate ``stat_i = offset_i + scale_i · Σ_j w_ij x_j`` under conditional permutation.
 
@@ -423,6 +506,11 @@ def conditional_permutation(
         depend on it.
     n_jobs : int
         Threads over chunks. Results do not depend on it.
+    skip_never_significant : bool
+        Simulate no group whose units are all never significant (their p-values
+        are 1 whatever the draws). Other units' draws and p-values do not change,
+        because draws are keyed by group, not by position; only the skipped
+        units' ``EI_sim`` / ``seI_sim`` become NaN (their ``z_sim`` is 0 either way).
 
     Returns
     -------
@@ -462,39 +550,45 @@ def conditional_permutation(
     xmax = float(np.max(np.abs(x)))
     tol = rtol * (np.abs(off) + np.abs(sc) * np.asarray(abs(m).sum(axis=1)).ravel() * xmax)
     tol = np.maximum(tol, np.abs(obs) * rtol)
+    const = never_significant(x if window is None else np.asarray(window, float), m,
+                              rule=constant_window, rtol=rtol)
+    live = _groups_to_simulate(group, const if skip_never_significant else None, n_groups)
 
     if chunk_size is None:
         chunk_size = max(1, _ROWS_PER_CHUNK * 8 // (permutations * max(1, kslots)))
     chunk_size = max(1, int(chunk_size))
-    # Units sorted by group so that each chunk of groups owns a contiguous block.
-    by_group = np.argsort(group, kind="stable")
-    bounds = np.searchsorted(group[by_group], np.arange(0, n_groups + 1))
-    p_hot = np.empty(n)
-    p_cold = np.empty(n)
-    mean = np.empty(n)
-    sd = np.empty(n)
+    # Units of simulated groups, sorted by group so that each chunk of groups owns
+    # a contiguous block; ``rank`` numbers the simulated groups 0, 1, ….
+    rank = np.cumsum(live) - 1
+    sim_units = np.flatnonzero(live[group])
+    by_group = sim_units[np.argsort(rank[group[sim_units]], kind="stable")]
+    live_ids = np.flatnonzero(live)
+    n_live = len(live_ids)
+    bounds = np.searchsorted(rank[group[by_group]], np.arange(0, n_live + 1))
+    p_hot = np.ones(n)
+    p_cold = np.ones(n)
+    mean = np.full(n, np.nan)
+    sd = np.full(n, np.nan)
 
     def run(g0: int) -> None:
-        g1 = min(n_groups, g0 + chunk_size)
-        gs = np.arange(g0, g1)
+        g1 = min(n_live, g0 + chunk_size)
+        gs = live_ids[g0:g1]
         sims = np.zeros((len(gs), permutations))
         if kslots:
             idx = _draw_indices(keys[gs], kslots, n - 1, permutations)
-            idx = idx + (idx >= g_gap[gs][:, None, None])  # skip the unit's own value
+            idx += idx >= g_gap[gs][:, None, None]  # skip the unit's own value
             sims = np.einsum("gpk,gk->gp", sorted_x[idx], g_w[gs])
         sims = g_off[gs][:, None] + g_sc[gs][:, None] * sims
         units = by_group[bounds[g0]: bounds[g1]]
-        rows = group[units] - g0
-        srt = np.sort(sims, axis=1)
-        o, t = obs[units], tol[units]
-        n_below = _count_sorted(srt, rows, o - t, "left")  # sims < obs − tol
-        n_le = _count_sorted(srt, rows, o + t, "right")  # sims ≤ obs + tol
+        rows = rank[group[units]] - g0
+        n_below, n_le = _tail_counts(sims, rows, obs[units] - tol[units],
+                                     obs[units] + tol[units])
         p_hot[units] = (1.0 + permutations - n_below) / (permutations + 1.0)
         p_cold[units] = (1.0 + n_le) / (permutations + 1.0)
         mean[units] = sims.mean(axis=1)[rows]
         sd[units] = sims.std(axis=1)[rows]
 
-    starts = range(0, n_groups, chunk_size)
+    starts = range(0, n_live, chunk_size)
     if n_jobs == 1:
         for g0 in starts:  # chunks of groups, each vectorised
             run(g0)
@@ -503,8 +597,6 @@ def conditional_permutation(
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(run, starts))
 
-    const = never_significant(x if window is None else np.asarray(window, float), m,
-                              rule=constant_window, rtol=rtol)
     p_hot[const] = 1.0
     p_cold[const] = 1.0
     p_two = np.minimum(1.0, 2.0 * np.minimum(p_hot, p_cold))

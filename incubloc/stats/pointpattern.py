@@ -257,6 +257,33 @@ class _Window:
         return out
 
 
+# A report tests the same pattern in the same window several times (its summary
+# row, the CSR test, the one-sided test): the window's lookups (a negative buffer
+# and rasters) and the envelope simulations depend only on the window, the
+# distances, the seed and the options, so the last few are kept and reused.
+_REMEMBER = 4
+_WINDOWS: dict[tuple, _Window] = {}
+_SIMULATIONS: dict[tuple, np.ndarray] = {}
+
+
+def _remembered(store: dict, key: tuple, make: Callable[[], Any]) -> Any:
+    """``make()``, or the value kept for ``key`` (the ``_REMEMBER`` latest are kept)."""
+    if key in store:
+        store[key] = store.pop(key)  # now the most recent
+        return store[key]
+    value = make()
+    store[key] = value
+    while len(store) > _REMEMBER:
+        store.pop(next(iter(store)))
+    return value
+
+
+def _window(geom: shapely.Geometry, rmax: float) -> _Window:
+    """The :class:`_Window` of ``geom`` and ``rmax``, built once for repeated calls."""
+    return _remembered(_WINDOWS, (shapely.to_wkb(geom), float(rmax)),
+                       lambda: _Window(geom, rmax))
+
+
 def _boundary_distance(
     geom: shapely.Geometry, xy: np.ndarray, rmax: float, core: shapely.Geometry | None = None
 ) -> np.ndarray:
@@ -1299,7 +1326,7 @@ def ripley(
 
     # Everything that depends only on the window and the distances, computed once
     # for the pattern and every simulation.
-    win = _Window(geom, float(distances.max())) if edge_correction != "none" or n_sim else None
+    win = _window(geom, float(distances.max())) if edge_correction != "none" or n_sim else None
     gen = rng(seed)
     sigma: float | None = None
     if null == "inhomogeneous":
@@ -1329,12 +1356,23 @@ def ripley(
     K, obs = lmd(xy)
     glo = ghi = np.full(len(distances), np.nan)
     if n_sim > 0:
-        if null == "inhomogeneous":
-            lam_surface = intensity.surface(xy)
-            sims_xy = [intensity.sample(lam_surface, n, gen, win.lookup) for _ in range(n_sim)]
+
+        def simulate() -> np.ndarray:
+            if null == "inhomogeneous":
+                lam_surface = intensity.surface(xy)
+                sims_xy = [intensity.sample(lam_surface, n, gen, win.lookup)
+                           for _ in range(n_sim)]
+            else:
+                sims_xy = uniform_in_polygon(geom, n * n_sim, seed=gen).reshape(n_sim, n, 2)
+            return np.vstack([lmd(sp)[1] for sp in sims_xy])  # loop over simulations only
+
+        if isinstance(seed, int | np.integer):  # same input, same seed: same curves
+            key = ("ripley", shapely.to_wkb(geom), distances.tobytes(), int(n_sim), int(seed),
+                   edge_correction, int(n_circle), null, sigma,
+                   xy.tobytes() if null == "inhomogeneous" else n)
+            sims = _remembered(_SIMULATIONS, key, simulate).copy()
         else:
-            sims_xy = uniform_in_polygon(geom, n * n_sim, seed=gen).reshape(n_sim, n, 2)
-        sims = np.vstack([lmd(sp)[1] for sp in sims_xy])  # loop over simulations only
+            sims = simulate()
         lo, hi = np.nanquantile(sims, envelope, axis=0)
         t_obs, p, mean, glo, ghi = _global_test(obs, sims, distances, test, alternative, alpha)
     else:

@@ -1,0 +1,260 @@
+"""Fast paths of the report's statistics change no number: each against the slow path
+or an independent implementation."""
+
+from __future__ import annotations
+
+import esda
+import numpy as np
+import pytest
+from libpysal import weights as lpw
+from shapely.geometry import box
+
+from incubloc.stats._random import legacy_seed
+from incubloc.stats.autocorrelation import (
+    binary_join_counts,
+    join_counts,
+    make_grid,
+    unit_rates,
+    weights,
+)
+from incubloc.stats.permutation import conditional_permutation, permutation_draws
+from incubloc.stats.pointpattern import ripley
+
+CRS = 32650
+MASK = (1 << 64) - 1
+
+
+# ------------------------------------------------------ permutation engine: skipping
+
+
+def sparse_counts_grid(side=14, seed=3):
+    g = make_grid(box(0, 0, side * 1000, side * 1000), cell_size=1000, crs=CRS)
+    rng = np.random.default_rng(seed)
+    counts = np.zeros(len(g))
+    hot = rng.choice(len(g), size=len(g) // 12, replace=False)
+    counts[hot] = rng.integers(1, 4, size=len(hot))
+    g["count"] = counts
+    return g
+
+
+@pytest.mark.parametrize("values", ["counts", "rates"])
+def test_skipping_never_significant_groups_changes_no_other_unit(values):
+    g = sparse_counts_grid()
+    w = weights(g, kind="queen", transform="r").sparse
+    if values == "counts":  # few groups, many units each
+        x = g["count"].to_numpy(float)
+    else:  # continuous: about one group per unit, as the report's EB rates
+        x = g["count"].to_numpy(float) + np.random.default_rng(1).random(len(g)) * 1e-3
+    kw = dict(window=g["count"].to_numpy(float), permutations=299, seed=11)
+    fast = conditional_permutation(x, w, **kw)
+    slow = conditional_permutation(x, w, skip_never_significant=False, **kw)
+    skipped = np.isnan(fast.EI_sim)
+    if values == "rates":  # one group per unit: every empty window is skipped
+        np.testing.assert_array_equal(skipped, fast.constant_window)
+        assert skipped.sum() > len(g) // 3
+    assert fast.constant_window[skipped].all()  # only never-significant units skipped
+    for name in ("obs", "p_hot", "p_cold", "p_sim", "z_sim"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name), err_msg=name)
+    np.testing.assert_array_equal(fast.EI_sim[~skipped], slow.EI_sim[~skipped])
+    np.testing.assert_array_equal(fast.seI_sim[~skipped], slow.seI_sim[~skipped])
+    assert (fast.p_sim[fast.constant_window] == 1.0).all()
+
+
+# ----------------------------------------- permutation draws: the documented generator
+
+
+def _mix(x):
+    x = (x + 0x9E3779B97F4A7C15) & MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK
+    return x ^ (x >> 31)
+
+
+def _bits(v):
+    return int(np.float64(v).view(np.uint64))
+
+
+def reference_draws(values, w, permutations, seed):
+    """Unit i's draws from SplitMix64 keyed by (seed, own value, 0, 1, sorted weights),
+    written from the module's description, one number at a time."""
+    n = len(values)
+    k = int((w > 0).sum(axis=1).max())
+    out = np.empty((n, permutations, k), dtype=np.int64)
+    for i in range(n):
+        slots = sorted(w[i][w[i] > 0]) + [0.0] * (k - int((w[i] > 0).sum()))
+        key = _mix(_mix(seed & MASK))
+        for v in [values[i], 0.0, 1.0, *slots]:
+            key = _mix(key ^ _bits(v))
+        for p in range(permutations):
+            base = key ^ _mix((p * 0x9E3779B97F4A7C15) & MASK)
+            taken = []
+            for j in range(k):
+                u = _mix((base + j + 1) & MASK)
+                r = min(int((u >> 11) * (1.0 / 2**53) * (n - 1 - j)), n - 1 - j - 1)
+                free = [q for q in range(n - 1) if q not in taken]
+                taken.append(free[r])
+            out[i, p] = taken
+    return out
+
+
+def test_draws_follow_the_documented_generator():
+    rng = np.random.default_rng(4)
+    n = 9
+    w = np.zeros((n, n))
+    for i in range(n):  # a ring with a chord or two: 2 to 4 neighbours, unequal weights
+        for d in (1, 2):
+            w[i, (i + d) % n] = w[(i + d) % n, i] = float(d)
+    values = rng.integers(0, 3, n).astype(float)
+    d = permutation_draws(values, w, permutations=25, seed=7)
+    np.testing.assert_array_equal(d.index, reference_draws(values, w, 25, 7))
+
+
+# ------------------------------------------------------------------------ join counts
+
+
+def test_binary_join_counts_equal_esda():
+    rng = np.random.default_rng(1)
+    w = lpw.KNN.from_array(rng.random((150, 2)), k=6).symmetrize()
+    w.transform = "b"
+    for frac in (0.03, 0.3, 0.6):
+        y = (rng.random(150) < frac).astype(int)
+        with legacy_seed(5):
+            ref = esda.Join_Counts(y, w, permutations=199)
+        with legacy_seed(5):
+            got = binary_join_counts(y, w.sparse, permutations=199)
+        expect = {"bb": ref.bb, "bw": ref.bw, "ww": ref.ww, "J": ref.J,
+                  "mean_bb": ref.mean_bb, "p_sim_bb": ref.p_sim_bb}
+        assert got == {k: float(v) for k, v in expect.items()}
+
+
+def test_join_counts_redraw_like_esda_when_a_permuted_table_is_empty():
+    # two islands: a permutation putting both 1s on them has no join from a 1, and
+    # esda (chi-square on an empty margin) draws again; the same draws must follow
+    neighbors = {i: [j for j in (i - 1, i + 1) if 0 <= j < 6] for i in range(6)}
+    neighbors[6], neighbors[7] = [], []
+    w = lpw.W(neighbors, silence_warnings=True)
+    y = np.array([1, 0, 0, 0, 0, 0, 0, 1])
+    with legacy_seed(2):
+        ref = esda.Join_Counts(y, w, permutations=99)
+    with legacy_seed(2):
+        got = binary_join_counts(y, w.sparse, permutations=99)
+    assert (got["bb"], got["mean_bb"], got["p_sim_bb"]) == (ref.bb, ref.mean_bb, ref.p_sim_bb)
+
+
+def test_join_counts_table_equals_esda_on_a_grid():
+    g = make_grid(box(0, 0, 8000, 8000), cell_size=1000, crs=CRS)
+    g["layout"] = np.where((g["grid_col"] < 3) | (g["grid_row"] == 7), "building", "park")
+    res = join_counts(g, "layout", permutations=99, seed=3)
+    w = weights(g.reset_index(drop=True), kind="queen", transform="b")
+    for row in res.table.itertuples():
+        y = (g["layout"].to_numpy() == row.label).astype(int)
+        with legacy_seed(3):
+            ref = esda.Join_Counts(y, w, permutations=99)
+        assert (row.bb, row.bw, row.ww, row.J) == (ref.bb, ref.bw, ref.ww, ref.J)
+        assert (row.mean_bb, row.p_sim_bb) == (ref.mean_bb, ref.p_sim_bb)
+
+
+# ---------------------------------------------------------------------------- Ripley
+
+
+def test_ripley_reuses_simulations_only_for_the_same_input():
+    window = box(0, 0, 5000, 3000)
+    xy = np.random.default_rng(2).uniform((0, 0), (5000, 3000), (60, 2))
+    kw = dict(window=window, distances=[200, 400, 800], n_sim=19)
+    first = ripley(xy, seed=1, **kw)
+    other = ripley(xy, seed=2, **kw)
+    assert not np.array_equal(first.sim_mean, other.sim_mean)
+    again = ripley(xy, seed=1, alternative="clustered", **kw)  # reuses seed 1's curves
+    np.testing.assert_array_equal(again.sim_mean, first.sim_mean)
+    np.testing.assert_array_equal(again.lo, first.lo)
+    fresh = ripley(xy, seed=np.random.default_rng(1), alternative="clustered", **kw)
+    np.testing.assert_array_equal(fresh.sim_mean, first.sim_mean)  # computed anew
+    assert fresh.p == again.p
+    moved = ripley(xy[:-1], seed=1, **kw)  # another pattern: other simulations
+    assert not np.array_equal(moved.sim_mean, first.sim_mean)
+
+
+def test_unit_rates_grid_runs_end_to_end_with_skipping():
+    # the report's path: EB rates with the counts as window
+    from incubloc.stats.autocorrelation import getis_ord, local_moran
+
+    g = sparse_counts_grid(side=10)
+    pts = g[g["count"] > 0].geometry.centroid
+    import geopandas as gpd
+
+    points = gpd.GeoDataFrame(geometry=pts.repeat(g.loc[g["count"] > 0, "count"].astype(int)),
+                              crs=CRS)
+    r = unit_rates(points, g)
+    lm = local_moran(r, "rate_z", window_column="count", permutations=99, seed=1,
+                     correction="none")
+    gi = getis_ord(r, "rate_score", window_column="count", permutations=99, seed=1,
+                   correction="none")
+    empty = lm.attrs["lisa_inference"]["n_constant_window"]
+    assert empty > 0
+    assert np.isfinite(lm["lisa_z"]).all() and np.isfinite(gi["gi_z_sim"]).all()
+
+
+def test_multiscale_profile_keeps_each_scales_moran_result():
+    import dataclasses
+
+    import geopandas as gpd
+
+    from incubloc.stats.autocorrelation import aggregate, global_moran, multiscale_moran
+
+    rng = np.random.default_rng(5)
+    xy = np.vstack([rng.normal(3000, 600, (40, 2)), rng.uniform(0, 10_000, (40, 2))])
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=CRS)
+    area = box(0, 0, 10_000, 10_000)
+    prof = multiscale_moran(pts, area, cell_sizes=(1000, 2000), permutations=99, seed=4)
+    grid = aggregate(pts, make_grid(area, cell_size=2000, crs=CRS), value="count")
+    direct = global_moran(grid, "count", permutations=99, seed=4)
+    kept = dataclasses.replace(prof.attrs["moran"][2000.0], column="count")
+    assert kept == direct
+
+
+# ------------------------------------------------------------------ work done aside
+
+
+def _fails():
+    from incubloc.errors import InputError
+
+    raise InputError("the window has no area: give a polygon")
+
+
+def test_run_aside_returns_the_value_and_raises_the_error():
+    import os
+
+    from incubloc.errors import InputError
+    from incubloc.workflow import run_aside
+
+    wait = run_aside(lambda: (os.getpid(), np.arange(5).sum()))
+    pid, total = wait()
+    assert total == 10
+    if len(os.sched_getaffinity(0)) > 1:  # forked: computed by another process
+        assert pid != os.getpid()
+    with pytest.raises(InputError, match="no area"):
+        run_aside(_fails)()
+
+
+@pytest.mark.slow
+def test_study_is_the_same_with_the_monte_carlo_steps_aside(monkeypatch):
+    import json
+
+    from incubloc import workflow
+    from incubloc._results import jsonable
+    from incubloc.config import resolve_config
+
+    cfg = resolve_config({"input": {"example": "nanjing"},
+                          "stats": {"permutations": 99, "n_sim": 9, "ring_edge_sim": 49,
+                                    "cell_sizes_m": [10000.0, 20000.0]},
+                          "density": {"by_year": False, "cell_size_m": 2000.0}})
+    aside = workflow.run_study(cfg)
+    monkeypatch.setattr(workflow, "run_aside", lambda task: task)  # all in this process
+    here = workflow.run_study(cfg)
+    assert list(aside.tests) == list(here.tests)  # same keys in the same order
+    assert list(aside.tables) == list(here.tables)
+    assert (json.dumps(jsonable(aside.tests), sort_keys=False)
+            == json.dumps(jsonable(here.tests), sort_keys=False))
+    for name, table in here.tables.items():
+        assert aside.tables[name].equals(table), name
+    assert set(aside.results) == set(here.results)
