@@ -1016,20 +1016,20 @@ class RingEdgeResult(Result):
     expected_mean : float
         The same for uniform random locations in the same rings, weighted like the
         incubators (same number per ring).
-    ks_stat, ks_p : float
+    ks_stat, p_ks : float
         Two-sample Kolmogorov–Smirnov test, incubators vs the random locations
         (normalised distances, pooled).
-    mc_p : float
+    p_sim_closer : float
         One-sided Monte-Carlo p of "closer to the edge than random":
         (1 + #{simulated mean ≤ observed mean}) / (n_sim + 1).
-    mc_p_farther : float
+    p_sim_farther : float
         The other side, "farther from the edge than random" (towards the ring's
         inner side, i.e. a gradient towards the core):
         (1 + #{simulated mean ≥ observed mean}) / (n_sim + 1).
     direction : str
         ``"closer"`` or ``"farther"``: where the incubators lie relative to the
         ring's area-weighted distribution (observed vs expected mean), ``"equal"``
-        on a tie; the test on that side is ``mc_p`` or ``mc_p_farther``.
+        on a tie; the test on that side is ``p_sim_closer`` or ``p_sim_farther``.
     n : int
         Incubators tested (those inside a ring).
     n_sim, seed : int
@@ -1037,8 +1037,8 @@ class RingEdgeResult(Result):
         The metric CRS of the distances.
     note : str
     per_ring : DataFrame
-        city, ring, n, observed_mean, expected_mean, max_distance_m, ks_stat, ks_p, mc_p,
-        mc_p_farther.
+        city, ring, n, observed_mean, expected_mean, max_distance_m, ks_stat, p_ks,
+        p_sim_closer, p_sim_farther.
     distances : DataFrame
         Per input incubator (its index): ring_city, ring, distance_m, normalised
         (NaN when not tested). Left out of :meth:`to_dict`.
@@ -1049,9 +1049,9 @@ class RingEdgeResult(Result):
     observed_mean: float
     expected_mean: float
     ks_stat: float
-    ks_p: float
-    mc_p: float
-    mc_p_farther: float
+    p_ks: float
+    p_sim_closer: float
+    p_sim_farther: float
     direction: str
     n: int
     n_sim: int
@@ -1122,9 +1122,9 @@ def ring_edge_test(
     * (a) two-sample KS test of the incubators' normalised distances against all
       random points;
     * (b) Monte-Carlo test of the mean normalised distance: each simulation draws
-      the same number of points per ring; ``mc_p`` = (1 + #{sim ≤ obs}) /
+      the same number of points per ring; ``p_sim_closer`` = (1 + #{sim ≤ obs}) /
       (n_sim + 1), one-sided for "closer to the edge than random", and
-      ``mc_p_farther`` = (1 + #{sim ≥ obs}) / (n_sim + 1) for "farther". The KS
+      ``p_sim_farther`` = (1 + #{sim ≥ obs}) / (n_sim + 1) for "farther". The KS
       test is two-sided: a small KS p alone does not say which way the incubators
       lie; ``direction`` does.
 
@@ -1154,7 +1154,7 @@ def ring_edge_test(
     >>> pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(670_000 + 4_900 * np.cos(angles),
     ...                        3_548_000 + 4_900 * np.sin(angles)), crs=32650)
     >>> res = ring_edge_test(pts, rings, n_sim=99, seed=1)
-    >>> res.n, bool(res.mc_p < 0.05)
+    >>> res.n, bool(res.p_sim_closer < 0.05)
     (12, True)
     """
     n_sim = int(n_sim)
@@ -1227,9 +1227,9 @@ def ring_edge_test(
         per_ring.append(
             {"city": sys_name, "ring": ring, "n": k, "observed_mean": obs_mean,
              "expected_mean": float(n_ref.mean()), "max_distance_m": dmax,
-             "ks_stat": float(ks[0]), "ks_p": float(ks[1]),
-             "mc_p": float((1 + np.sum(sims.mean(axis=1) <= obs_mean)) / (n_sim + 1)),
-             "mc_p_farther": float((1 + np.sum(sims.mean(axis=1) >= obs_mean)) / (n_sim + 1))}
+             "ks_stat": float(ks[0]), "p_ks": float(ks[1]),
+             "p_sim_closer": float((1 + np.sum(sims.mean(axis=1) <= obs_mean)) / (n_sim + 1)),
+             "p_sim_farther": float((1 + np.sum(sims.mean(axis=1) >= obs_mean)) / (n_sim + 1))}
         )
         obs_all.append(n_obs)
         ref_all.append(n_ref)
@@ -1238,12 +1238,12 @@ def ring_edge_test(
         ref = np.concatenate(ref_all)
         observed_mean = float(obs.mean())
         ks = stats.ks_2samp(obs, ref)
-        ks_stat, ks_p = float(ks[0]), float(ks[1])
-        mc_p = float((1 + np.sum(sim_sum / n_total <= observed_mean)) / (n_sim + 1))
-        mc_p_farther = float((1 + np.sum(sim_sum / n_total >= observed_mean)) / (n_sim + 1))
+        ks_stat, p_ks = float(ks[0]), float(ks[1])
+        p_sim_closer = float((1 + np.sum(sim_sum / n_total <= observed_mean)) / (n_sim + 1))
+        p_sim_farther = float((1 + np.sum(sim_sum / n_total >= observed_mean)) / (n_sim + 1))
         expected_mean = float(ref.mean())
     else:
-        observed_mean = expected_mean = ks_stat = ks_p = mc_p = mc_p_farther = float("nan")
+        observed_mean = expected_mean = ks_stat = p_ks = p_sim_closer = p_sim_farther = float("nan")
     direction = (
         "closer" if observed_mean < expected_mean
         else "farther" if observed_mean > expected_mean
@@ -1259,9 +1259,9 @@ def ring_edge_test(
         observed_mean=observed_mean,
         expected_mean=expected_mean,
         ks_stat=ks_stat,
-        ks_p=ks_p,
-        mc_p=mc_p,
-        mc_p_farther=mc_p_farther,
+        p_ks=p_ks,
+        p_sim_closer=p_sim_closer,
+        p_sim_farther=p_sim_farther,
         direction=direction,
         n=n_total,
         n_sim=n_sim,
@@ -1271,7 +1271,7 @@ def ring_edge_test(
         per_ring=pd.DataFrame(
             per_ring,
             columns=["city", "ring", "n", "observed_mean", "expected_mean", "max_distance_m",
-                     "ks_stat", "ks_p", "mc_p", "mc_p_farther"],
+                     "ks_stat", "p_ks", "p_sim_closer", "p_sim_farther"],
         ),
         distances=distances,
     )

@@ -346,7 +346,7 @@ def _kde_overlay(study: Any, coords: str) -> dict[str, Any] | None:
     """The density surface warped to Web Mercator as a PNG data URI with its bounds."""
     surfaces = getattr(study, "surfaces", None) or {}
     surf = surfaces.get("all")
-    if surf is None or getattr(surf, "crs", None) is None:
+    if surf is None or surf.crs is None:
         return None
     from matplotlib import colormaps
     from PIL import Image

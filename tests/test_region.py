@@ -373,7 +373,7 @@ def test_tier_relation_equals_scipy():
     counts = [5, 3, 2, 0, 1]
     expected = stats.spearmanr([7, 5, 3, 1, 2], counts)
     assert res.rho == pytest.approx(expected[0])
-    assert res.p == pytest.approx(expected[1])
+    assert res.p_t == pytest.approx(expected[1])
     assert res.table["count"].tolist() == counts
     assert res.n_settlements == 5 and res.n_incubators == 11
     by_tier = res.by_tier.set_index("tier")

@@ -294,10 +294,10 @@ def test_ring_edge_sentence_states_the_direction(parsed, report_dir):
     assert edge["direction"] == ("farther" if farther else "closer")
     if farther:
         assert "incubators lie farther from the outer edge of their ring (towards the core)" in text
-        p = edge["mc_p_farther"]
+        p = edge["p_sim_farther"]
     else:
         assert "incubators lie closer to the outer edge of their ring than" in text
-        p = edge["mc_p"]
+        p = edge["p_sim_closer"]
     assert f"Monte-Carlo one-sided {fmt_p(p)} for '{edge['direction']}'" in text
     assert "not closer to the edge" not in text
 
