@@ -393,7 +393,7 @@ def _region_step(run: _Run) -> None:
 
 def _rings_step(run: _Run) -> None:
     """Ring patterns, the ring table, density gradient, opening sequence, edge test."""
-    from incubloc import rings as _rings
+    from incubloc.stats import rings as _rings
 
     study, cls, T, tests = run.study, run.study.incubators, run.study.tables, run.study.tests
     rings = study.study_area.get("rings")

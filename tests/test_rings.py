@@ -21,17 +21,14 @@ from incubloc.rings import (
     RING_PATTERNS,
     RINGS,
     assign_ring,
-    density_gradient,
     normalise_ring,
-    opening_sequence,
-    ring_edge_test,
     ring_pattern,
     ring_patterns,
-    ring_table,
     rings_from_distance,
     rings_from_districts,
     rings_from_polygons,
 )
+from incubloc.stats.rings import density_gradient, opening_sequence, ring_edge_test, ring_table
 
 CRS = "EPSG:32650"
 X0, Y0 = 670_000.0, 3_548_000.0

@@ -550,7 +550,8 @@ class RingStatisticsAlgorithm(IncublocAlgorithm):
     def compute(self, parameters, context, feedback):
         import pandas as pd
 
-        from incubloc.rings import normalise_ring, ring_table
+        from incubloc.rings import normalise_ring
+        from incubloc.stats.rings import ring_table
         from incubloc.workflow import classify_with_config
 
         steps = convert.Steps(feedback, 4)
