@@ -376,7 +376,7 @@ def _classify_step(run: _Run) -> None:
 
 def _region_step(run: _Run) -> None:
     """Region tables, the class counts, the tier relation and the province ratio."""
-    from incubloc import region as _region
+    from incubloc.scales import region as _region
 
     study, cls, sa = run.study, run.study.incubators, run.study.study_area
     for name, table in _region.region_tables(cls, study_area=sa).items():

@@ -18,7 +18,7 @@ from scipy import stats
 from shapely.geometry import LineString, Point, box
 
 from incubloc.errors import ConfigError, MissingLayerError, StudyAreaError
-from incubloc.region import (
+from incubloc.scales.region import (
     REGION_COLUMNS,
     TIER_ORDER,
     TIERS_2014,
@@ -472,7 +472,7 @@ def test_tier_from_the_cities_layer_without_settlements():
     or its tier column; a city with neither stays unclassified, with a reason."""
     from shapely.geometry import Point, box
 
-    from incubloc.region import assign_region
+    from incubloc.scales.region import assign_region
     from incubloc.studyarea import StudyArea
 
     cities = gpd.GeoDataFrame(

@@ -17,7 +17,7 @@ from scipy import stats
 from shapely.geometry import Point, box
 
 from incubloc.errors import InputError, StudyAreaError
-from incubloc.rings import (
+from incubloc.scales.rings import (
     RING_PATTERNS,
     RINGS,
     assign_ring,

@@ -7,9 +7,10 @@ import copy
 
 import pytest
 
-from incubloc import plot, study_fields
+from incubloc import study_fields
 from incubloc.config import resolve_config
-from incubloc.report import render_html
+from incubloc.shells import plot
+from incubloc.shells.report import render_html
 from incubloc.study_fields import StudyFieldError
 from incubloc.workflow import STEPS, run_study
 

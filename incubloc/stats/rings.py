@@ -3,7 +3,7 @@ ring-edge test (He & Wang 2016, section 2.2: density falls and opening years ris
 outward; incubators sit at the edges of their rings, 分布在各圈层的边缘地区).
 
 The rings themselves (building a ring layer, assigning incubators, the per-city ring
-pattern) are the town scale, :mod:`incubloc.rings`. Areas are computed in a Lambert
+pattern) are the town scale, :mod:`incubloc.scales.rings`. Areas are computed in a Lambert
 azimuthal equal-area projection centred on the ring layer; distances in the local
 UTM zone. The ring-edge test draws its random locations through
 :func:`incubloc.stats._random.rng`.
@@ -27,7 +27,7 @@ from incubloc._results import Result
 from incubloc.coords import metric_crs
 from incubloc.errors import InputError
 from incubloc.geometry import located_points
-from incubloc.rings import (
+from incubloc.scales.rings import (
     RING_ORDER,
     RINGS,
     assign_ring,
@@ -73,7 +73,7 @@ def ring_table(classified: pd.DataFrame, *, rings: gpd.GeoDataFrame) -> pd.DataF
     --------
     >>> from shapely.geometry import Point
     >>> c = gpd.GeoDataFrame({"city": ["X"]}, geometry=[Point(670_000, 3_548_000)], crs=32650)
-    >>> from incubloc.rings import rings_from_distance
+    >>> from incubloc.scales.rings import rings_from_distance
     >>> rings = rings_from_distance(c, radii=(5_000, 15_000, 30_000))
     >>> df = pd.DataFrame({"ring": ["core", "core", "inner_suburb"], "ring_city": "X",
     ...                    "opened": [2005, 2007, 2012]})
@@ -493,7 +493,7 @@ def ring_edge_test(
     --------
     >>> from shapely.geometry import Point
     >>> c = gpd.GeoDataFrame({"city": ["X"]}, geometry=[Point(670_000, 3_548_000)], crs=32650)
-    >>> from incubloc.rings import rings_from_distance
+    >>> from incubloc.scales.rings import rings_from_distance
     >>> rings = rings_from_distance(c, radii=(5_000, 15_000, 30_000))
     >>> angles = np.linspace(0, 2 * np.pi, 12, endpoint=False)
     >>> pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(670_000 + 4_900 * np.cos(angles),

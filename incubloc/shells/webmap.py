@@ -242,14 +242,14 @@ def _palette(values: pd.Series, known: Mapping[str, str]) -> dict[str, str]:
 
 
 def _labels(kind: str, classes: Mapping[str, str]) -> dict[str, str]:
-    from incubloc.plot import LABELS
+    from incubloc.shells.plot import LABELS
 
     known = LABELS.get(kind, {}) if kind != "gi_bin" else _GI_LABELS
     return {k: known.get(k, k) for k in classes}
 
 
 def _known_colours(kind: str) -> dict[str, str]:
-    from incubloc.plot import COLOURS
+    from incubloc.shells.plot import COLOURS
 
     if kind == "gi_bin":
         return {**_GI_COLOURS, **COLOURS.get("gi_bin", {})}

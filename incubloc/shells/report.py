@@ -2,7 +2,7 @@
 
 :func:`build_report` runs the study (:func:`incubloc.workflow.run_study`), writes its
 files (:func:`incubloc.workflow.write_study`), draws every figure of
-:data:`incubloc.plot.FIGURES` as ``figures/<name>.png`` (and ``.svg`` on request, see
+:data:`incubloc.shells.plot.FIGURES` as ``figures/<name>.png`` (and ``.svg`` on request, see
 ``[report] svg``) and writes
 ``report.html``: figures embedded as base64 PNG, CSS inline, the Chinese glyphs it
 uses embedded as a subset of the bundled font, so the page opens from disk with no
@@ -119,7 +119,7 @@ def save_figure(fig: Any, stem: str | os.PathLike, *, dpi: int = 150,
     True
     """
     from incubloc.io import atomic_path
-    from incubloc.plot import style
+    from incubloc.shells.plot import style
 
     stem = Path(stem)
     out = []
@@ -135,8 +135,8 @@ def save_figure(fig: Any, stem: str | os.PathLike, *, dpi: int = 150,
 
 
 def _draw_one(study: Any, name: str, figdir: Path, svg: str) -> RenderedFigure:
-    """Draw and save one figure of :data:`incubloc.plot.FIGURES` (also in a worker)."""
-    from incubloc.plot import FIGURES, NoData
+    """Draw and save one figure of :data:`incubloc.shells.plot.FIGURES` (also in a worker)."""
+    from incubloc.shells.plot import FIGURES, NoData
 
     spec = next(s for s in FIGURES if s.name == name)
     rf = RenderedFigure(spec.name, spec.section, spec.caption)
@@ -169,7 +169,7 @@ def _figure_workers(workers: int, n_figures: int) -> int:
 
 def write_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
                   workers: int = 1) -> dict[str, RenderedFigure]:
-    """Draw every figure of :data:`incubloc.plot.FIGURES` into ``figdir``.
+    """Draw every figure of :data:`incubloc.shells.plot.FIGURES` into ``figdir``.
 
     A figure whose inputs are missing, or that fails, is skipped with a note; the
     others are still drawn.
@@ -191,7 +191,7 @@ def write_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
     dict of str to RenderedFigure
         In report order.
     """
-    from incubloc.plot import FIGURES
+    from incubloc.shells.plot import FIGURES
 
     if svg not in SVG_POLICIES:
         raise ValueError(f"svg={svg!r}: use one of {', '.join(SVG_POLICIES)}")
@@ -311,7 +311,7 @@ def build_report(
                             workers=int(rep.get("workers", 0)))
     interactive = None
     if rep.get("interactive_map", True):
-        from incubloc.webmap import config_options, write_interactive_map
+        from incubloc.shells.webmap import config_options, write_interactive_map
 
         interactive = write_interactive_map(study, outdir / "interactive.html",
                                             **config_options(config)).name
@@ -481,7 +481,7 @@ def _coerce_figures(figures: Mapping[str, Any] | None) -> dict[str, RenderedFigu
     """Accept RenderedFigure, PNG bytes, a PNG path, a Matplotlib Figure or a skip note."""
     import io
 
-    from incubloc.plot import FIGURES
+    from incubloc.shells.plot import FIGURES
 
     specs = {s.name: s for s in FIGURES}
     out: dict[str, RenderedFigure] = {}
@@ -537,7 +537,7 @@ class _Ctx:
         # Tests as plain values, as stats.json has them (DataFrames become records).
         self.tests: dict[str, Any] = _plain(dict(getattr(study, "tests", None) or {}))
         self.config: dict[str, Any] = dict(getattr(study, "config", None) or {})
-        from incubloc import plot
+        from incubloc.shells import plot
 
         try:
             self.core = plot.core_city(study)
@@ -546,7 +546,7 @@ class _Ctx:
         self.zh = plot.zh_names(study)
 
     def name(self, en: Any) -> str:
-        from incubloc.plot import short_zh
+        from incubloc.shells.plot import short_zh
 
         zh = self.zh.get(str(en))
         return f"{en} ({short_zh(zh)})" if zh else str(en)
@@ -668,7 +668,7 @@ def _region_findings(c: _Ctx) -> list[str]:
 
 
 def _ring_findings(c: _Ctx) -> list[str]:
-    from incubloc.plot import pattern_label
+    from incubloc.shells.plot import pattern_label
 
     out = []
     order3 = ("core", "inner_suburb", "outer_suburb")
@@ -1247,13 +1247,13 @@ def render_html(
     study : Study
         From :func:`incubloc.workflow.run_study`.
     figures : mapping of name to RenderedFigure, PNG bytes, PNG path, Figure or note
-        The figures (names of :data:`incubloc.plot.FIGURES`); missing ones are listed.
+        The figures (names of :data:`incubloc.shells.plot.FIGURES`); missing ones are listed.
     provenance : mapping, optional
         The ``provenance.json`` record (versions, input hashes, seed, run time).
     embed_font : bool
         Embed the Chinese glyphs the page uses as a WOFF subset of the CJK font.
     interactive_map : str, optional
-        Relative path of the interactive map (:mod:`incubloc.webmap`) to link.
+        Relative path of the interactive map (:mod:`incubloc.shells.webmap`) to link.
 
     Returns
     -------

@@ -620,7 +620,7 @@ def ring_columns(classified: pd.DataFrame, rings: gpd.GeoDataFrame | None) -> pd
         return assign_ring(classified, rings)[["ring", "ring_city"]]
     raise InputError(
         "the incubators have no 'ring' / 'ring_city' columns: classify them first "
-        "(incubloc.rings.assign_ring or incubloc.classify) or pass them as a GeoDataFrame "
+        "(incubloc.scales.rings.assign_ring or incubloc.classify) or pass them as a GeoDataFrame "
         "with rings="
     )
 
