@@ -315,7 +315,7 @@ def task_report_peer(outdir: str) -> None:
 
 
 def task_report_incubloc(config: str, outdir: str, *extra: str) -> None:
-    from incubloc.cli import main
+    from incubloc.shells.cli import main
 
     t = time.perf_counter()
     args = ["-q", "report"] + ([config] if config != "-" else []) + list(extra)

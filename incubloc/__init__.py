@@ -12,10 +12,13 @@ The main entry points are importable from the package (loaded on first use, so
     result = incubloc.classify(ex.incubators, ex.study_area, sites=ex.sites)
 
 Modules: :mod:`incubloc.io`, :mod:`incubloc.geocoding`, :mod:`incubloc.coords`, :mod:`incubloc.studyarea`,
-:mod:`incubloc.region`, :mod:`incubloc.rings`, :mod:`incubloc.relation`,
-:mod:`incubloc.layout`, :mod:`incubloc.classification` (all scales at once),
-:mod:`incubloc.stats`, :mod:`incubloc.factors` (location-factor models),
-:mod:`incubloc.workflow`, :mod:`incubloc.report`.
+:mod:`incubloc.scales` (:mod:`~incubloc.scales.region`, :mod:`~incubloc.scales.rings`,
+:mod:`~incubloc.scales.relation`, :mod:`~incubloc.scales.layout`),
+:mod:`incubloc.classification` (all scales at once), :mod:`incubloc.stats` (the
+statistics, the ring statistics among them), :mod:`incubloc.factors`
+(location-factor models), :mod:`incubloc.workflow`, and the shells in
+:mod:`incubloc.shells` (:mod:`~incubloc.shells.cli`, :mod:`~incubloc.shells.report`,
+:mod:`~incubloc.shells.plot`, :mod:`~incubloc.shells.webmap`).
 
 No exported name is also the name of a submodule: importing ``incubloc.x`` binds
 the package attribute ``x`` to the module, which would shadow a function ``x``
@@ -38,7 +41,7 @@ _EXPORTS = {
     "incubloc.classification": ("Classification", "classify", "write_classification"),
     "incubloc.config": ("load_config", "resolve_config"),
     "incubloc.workflow": ("Study", "run_study", "write_study"),
-    "incubloc.report": ("build_report",),
+    "incubloc.shells.report": ("build_report",),
     "incubloc.factors": ("location_factors",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

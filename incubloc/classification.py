@@ -154,9 +154,9 @@ def classify(
         Site polygons / points with ``incubator_id`` (:func:`incubloc.io.read_sites`).
         Incubators without a site are analysed as one point site.
     core_city, corridor_buffer_m :
-        Region-scale options (see :func:`incubloc.region.assign_region`).
+        Region-scale options (see :func:`incubloc.scales.region.assign_region`).
     min_share, tolerance_m :
-        Relation options (see :func:`incubloc.relation.classify_relation`).
+        Relation options (see :func:`incubloc.scales.relation.classify_relation`).
     layout_thresholds : incubloc.options.LayoutThresholds, optional
         Layout thresholds; defaults documented there.
     crs : CRS-like, optional
@@ -174,10 +174,10 @@ def classify(
     >>> len(result.incubators) == len(ex.incubators)
     True
     """
-    from incubloc import layout as _layout
-    from incubloc import region as _region
-    from incubloc import relation as _relation
-    from incubloc import rings as _rings
+    from incubloc.scales import layout as _layout
+    from incubloc.scales import region as _region
+    from incubloc.scales import relation as _relation
+    from incubloc.scales import rings as _rings
 
     if not isinstance(incubators, gpd.GeoDataFrame):
         raise InputError("incubators must be a GeoDataFrame: read them with incubloc.io.read_incubators")

@@ -109,7 +109,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "dir": None,
         "overwrite": False,
     },
-    # interactive.html (incubloc.webmap): no basemap by default, so it works offline.
+    # interactive.html (incubloc.shells.webmap): no basemap by default, so it works offline.
     "report": {
         "interactive_map": True,
         "basemap": None,
@@ -206,7 +206,7 @@ def _check(section: str, key: str, value: Any, source: str) -> Any:
     if choices and value not in choices:
         raise ConfigError(f"{where} = {value!r} is not one of {', '.join(choices)}")
     if (section, key) == ("report", "basemap"):
-        from incubloc.webmap import check_basemap
+        from incubloc.shells.webmap import check_basemap
 
         value = check_basemap(value, where=where)
     return value

@@ -524,7 +524,7 @@ def covariates(
             for n in ring_names:
                 skipped[n] = "the study area has no rings layer"
         else:
-            from incubloc.rings import normalise_ring
+            from incubloc.scales.rings import normalise_ring
 
             rg = rings.to_crs(crs).reset_index(drop=True)
             hit = rg.sindex.query(pts.values, predicate="within")
@@ -545,7 +545,7 @@ def covariates(
             for n in pop_names:
                 skipped[n] = "the study area has no settlements layer with a population column"
         else:
-            from incubloc.region import TIER_ORDER, tier_from_population
+            from incubloc.scales.region import TIER_ORDER, tier_from_population
 
             se = settlements.to_crs(crs).reset_index(drop=True)
             idx, _ = se.geometry.sindex.nearest(pts.values, return_all=False, return_distance=True)
@@ -1178,7 +1178,7 @@ class FactorResult(Result):
         """Maps of the OLS and Poisson (Pearson) residuals; returns the Figure."""
         from matplotlib.figure import Figure
 
-        from incubloc.plot import style
+        from incubloc.shells.plot import style
 
         cols = [("resid_ols", "OLS residual, log density 对数密度残差"),
                 ("resid_poisson_pearson", "Poisson Pearson residual 泊松残差")]
@@ -1213,7 +1213,7 @@ class FactorResult(Result):
         """
         from matplotlib.figure import Figure
 
-        from incubloc.plot import style
+        from incubloc.shells.plot import style
 
         if not self.gwr.get("fitted"):
             raise LookupError(f"GWR was not fitted: {self.gwr.get('reason')}")
@@ -1385,7 +1385,7 @@ def write_factors(
 
     from incubloc._version import __version__
     from incubloc.io import atomic_path
-    from incubloc.report import render_factors_html, save_figure
+    from incubloc.shells.report import render_factors_html, save_figure
 
     outdir = Path(outdir)
     tdir, fdir = outdir / "tables", outdir / "figures"

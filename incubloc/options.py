@@ -37,7 +37,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class RelationOptions:
-    """Options of the relation scale (:func:`incubloc.relation.classify_relation`).
+    """Options of the relation scale (:func:`incubloc.scales.relation.classify_relation`).
 
     Attributes
     ----------
@@ -132,7 +132,7 @@ class LayoutThresholds:
 
 @dataclass(frozen=True)
 class RegionOptions:
-    """Options of the region scale (:func:`incubloc.region.assign_region` and summaries).
+    """Options of the region scale (:func:`incubloc.scales.region.assign_region` and summaries).
 
     Attributes
     ----------
@@ -143,7 +143,7 @@ class RegionOptions:
         ``buffer_m`` (else 30 km).
     province_ratio : tuple of two str
         ("Jiangsu", "Anhui"). Numerator and denominator provinces of
-        :func:`incubloc.region.province_ratio` (the paper reports 3.6 for Jiangsu's
+        :func:`incubloc.scales.region.province_ratio` (the paper reports 3.6 for Jiangsu's
         four cities against Anhui's four).
     """
 

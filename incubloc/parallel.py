@@ -9,7 +9,7 @@ pairs are tested with the vectorised :func:`shapely.intersects_xy` /
 
 A point may fall in several polygons (overlaps, shared boundaries): the rule is
 **first match**, the polygon with the lowest position, as
-:func:`incubloc.region.assign_region` does (both call
+:func:`incubloc.scales.region.assign_region` does (both call
 :func:`incubloc.geometry.first_match`). With ``predicate="intersects"``
 (default) a point on a boundary belongs to the polygon; with ``"contains"`` only
 interior points count (``geopandas.sjoin(..., predicate="within")``).
@@ -124,7 +124,7 @@ def footprints_in_polygons(
     """Position of the first polygon holding each footprint's representative point.
 
     The representative point is :func:`shapely.point_on_surface` (always inside the
-    footprint), the rule :mod:`incubloc.layout` uses to put buildings in sites. It
+    footprint), the rule :mod:`incubloc.scales.layout` uses to put buildings in sites. It
     is computed only for footprints whose bounding box meets a polygon's (the only
     ones that can match), which on a national buildings layer is the expensive
     part. Same CRS for both layers.

@@ -5,8 +5,8 @@ internal layout, city tier, regional zone) with their order, the paper's Chinese
 term, an English display name, a plot colour and the spellings accepted when
 reading a table (English in any case and with spaces or hyphens, simplified and
 traditional Chinese). The readers (:mod:`incubloc.io`), the scales
-(:mod:`incubloc.region`, :mod:`incubloc.rings`, :mod:`incubloc.relation`,
-:mod:`incubloc.layout`), :mod:`incubloc.agreement`, :mod:`incubloc.plot` and the
+(:mod:`incubloc.scales.region`, :mod:`incubloc.scales.rings`, :mod:`incubloc.scales.relation`,
+:mod:`incubloc.scales.layout`), :mod:`incubloc.agreement`, :mod:`incubloc.shells.plot` and the
 QGIS plugin all read the tables below: adding a class or an alias is an edit of
 this file only.
 
@@ -224,7 +224,7 @@ LAYOUT = Vocabulary(
 )
 
 #: City-size tiers of the State Council 2014 standard (国发〔2014〕51号), largest
-#: first; the population bounds are in :data:`incubloc.region.TIERS_2014`.
+#: first; the population bounds are in :data:`incubloc.scales.region.TIERS_2014`.
 TIER = Vocabulary(
     "tier",
     (

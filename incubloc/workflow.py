@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import functools
 import os
 import pickle
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from incubloc.errors import InputError
 from incubloc.studyarea import StudyArea
 
 __all__ = [
-    "Study", "classify_with_config", "load_inputs", "run_density", "run_stats", "run_study",
+    "STEPS", "Step", "Study", "classify_with_config", "load_inputs", "run_density", "run_stats", "run_study",
     "write_study",
 ]
 
@@ -62,6 +63,12 @@ class Study:
         The metric CRS of the analysis.
     inputs : dict
         Input file paths.
+    steps : list of str
+        The steps of :func:`run_study` that ran (:data:`STEPS`).
+
+    Read tests and results with :meth:`test` and :meth:`result`: they raise
+    :class:`~incubloc.study_fields.StudyFieldError` naming the field when the step
+    that writes it ran but left it out.
     """
 
     config: dict[str, Any]
@@ -75,6 +82,47 @@ class Study:
     surfaces: dict[str, Any] = field(default_factory=dict)
     crs: Any = None
     inputs: dict[str, Any] = field(default_factory=dict)
+    steps: list[str] = field(default_factory=list)
+
+    def _lookup(self, kind: str, store: dict[str, Any], name: str) -> Any:
+        from incubloc.study_fields import StudyFieldError, step_of
+
+        step = step_of(kind, name)
+        if name in store:
+            return store[name]
+        if step in self.steps:
+            raise StudyFieldError(
+                f"step {step!r} ran but study.{kind}s has no {name!r} "
+                f"(it has: {', '.join(store) or 'nothing'})")
+        return None
+
+    def test(self, name: str) -> Any:
+        """Test record ``name`` (a ``stats.json`` key); None when its step did not run.
+
+        Raises
+        ------
+        StudyFieldError
+            When its step ran but the record is absent, or no step writes ``name``.
+        """
+        return self._lookup("test", self.tests, name)
+
+    def result(self, name: str) -> Any:
+        """Result object ``name``; None when its step did not run, or when it is one of
+        :data:`~incubloc.study_fields.OPTIONAL_RESULTS` and its layer is missing (the
+        test record of the same name then says why).
+
+        Raises
+        ------
+        StudyFieldError
+            When its step ran but a result it always writes is absent, or no step
+            writes ``name``.
+        """
+        from incubloc.study_fields import OPTIONAL_RESULTS, step_of
+
+        step = step_of("result", name)
+        if name in self.results or name in OPTIONAL_RESULTS:
+            return self.results.get(name)
+        return self._lookup("result", self.results, name) if step in self.steps else None
 
     @property
     def incubators(self) -> gpd.GeoDataFrame:
@@ -178,10 +226,6 @@ def classify_with_config(inc, sa, *, sites, config) -> Classification:
     )
 
 
-#: Placeholder for a result computed aside (:func:`run_aside`), keeping its place.
-_LATER = object()
-
-
 def run_aside(task: Callable[[], Any]) -> Callable[[], Any]:
     """Start ``task()`` in a forked process; the returned function waits for its value.
 
@@ -237,82 +281,6 @@ _ASIDE: Callable[[], Any] | None = None
 def _run_aside_task() -> Any:
     assert _ASIDE is not None
     return _ASIDE()
-
-
-def _monte_carlo_steps(
-    cls: gpd.GeoDataFrame, located: gpd.GeoDataFrame, rings: gpd.GeoDataFrame | None,
-    windows: gpd.GeoDataFrame | None, pp_window: Any, *, st: dict[str, Any], seed: int,
-    crs: Any,
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """The ring-edge and point-pattern tests: (tables, tests, results) to merge."""
-    from incubloc import rings as _rings
-    from incubloc.stats import pointpattern as _pp
-
-    T: dict[str, Any] = {}
-    tests: dict[str, Any] = {}
-    results: dict[str, Any] = {}
-    if rings is not None:
-        edge = _rings.ring_edge_test(cls, rings, n_sim=st["ring_edge_sim"], seed=seed)
-        results["ring_edge"] = edge
-        tests["ring_edge"] = edge.to_dict()
-    T["point_pattern"] = _pp.point_pattern_summary(
-        located, by="city", windows=windows, n_sim=st["n_sim"], seed=seed
-    )
-    # One claim ("clustered"), two nulls: homogeneous CSR, and an inhomogeneous Poisson
-    # with the kernel intensity, which a trend alone does not reject.
-    rip = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
-                     test=st["envelope_test"], alternative="clustered")
-    results["ripley"] = rip
-    tests["ripley"] = rip.to_dict()
-    cen = _pp.centrography(located.to_crs(crs))
-    results["centrography"] = cen
-    tests["ellipse"] = {k: getattr(cen, k) for k in (
-        "mean_lon", "mean_lat", "mean_x", "mean_y", "standard_distance", "major", "minor",
-        "sd_major", "sd_minor", "rotation_deg", "n", "crs")}
-    all_row = T["point_pattern"].iloc[-1]
-    tests["clark_evans"] = {k: all_row[k] for k in ("n", "R", "R_z", "R_p", "R_p_clustered",
-                                                     "R_p_method") if k in all_row}
-    tests["clark_evans"].update(null="csr", n_sim=st["n_sim"])
-    try:  # the inhomogeneous null needs a pattern that spreads (a kernel bandwidth)
-        rip_inh = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
-                             test=st["envelope_test"], alternative="clustered",
-                             null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
-        results["ripley_inhom"] = rip_inh
-        tests["ripley_inhom"] = rip_inh.to_dict()
-        ce_inh = _pp.clark_evans(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
-                                 null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
-        tests["clark_evans"]["inhomogeneous"] = {
-            k: getattr(ce_inh, k) for k in ("R_null", "p", "p_clustered", "bandwidth_m")}
-    except InputError as exc:
-        log.warning("inhomogeneous point-pattern tests skipped: %s", exc)
-        tests["ripley_inhom"] = {"skipped": str(exc)}
-    return T, tests, results
-
-
-def _preference_step(
-    located: gpd.GeoDataFrame, sa: StudyArea, *, st: dict[str, Any], seed: int, crs: Any
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Location preference for centres and hosts: (tables, tests, results) to merge."""
-    from incubloc.stats import preference as _pref
-
-    T: dict[str, Any] = {}
-    tests: dict[str, Any] = {}
-    results: dict[str, Any] = {}
-    within = sa.get("settlements")
-    prefs = {}
-    if within is not None:
-        for name, targets in (("centres", sa.get("centres")), ("hosts", sa.get("hosts"))):
-            if targets is None:
-                continue
-            res = _pref.location_preference(located, targets, within=within,
-                                            n_sim=st["permutations"], seed=seed, crs=crs,
-                                            placebo="seats",
-                                            alpha=st["alpha"])
-            prefs[name] = res
-            T[f"preference_{name}"] = res.table
-        tests["preference"] = {k: v.table for k, v in prefs.items()}
-        results["preference"] = prefs
-    return T, tests, results
 
 
 def _stats_units(sa: StudyArea) -> gpd.GeoDataFrame | None:
@@ -438,13 +406,319 @@ def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa
     tests["join_counts"] = jc
 
 
+@dataclass
+class _Run:
+    """What the steps of one :func:`run_study` share: the config, the inputs and the
+    study being filled, and values several steps derive once."""
+
+    config: dict[str, Any]
+    data: tuple[Any, Any, Any, dict[str, Any]] | None
+    study: Study | None = None
+    crs: Any = None
+    located: gpd.GeoDataFrame | None = None
+    windows: gpd.GeoDataFrame | None = None
+    land: Any = None
+
+    @property
+    def seed(self) -> int:
+        return self.config["stats"]["seed"]
+
+    @property
+    def st(self) -> dict[str, Any]:
+        return self.config["stats"]
+
+
+def _classify_step(run: _Run) -> None:
+    """Read the inputs, classify every incubator, fix the metric CRS."""
+    from incubloc.coords import metric_crs
+
+    config = run.config
+    inc, sites, sa, inputs = run.data if run.data is not None else load_inputs(config)
+    classification = classify_with_config(inc, sa, sites=sites, config=config)
+    cls = classification.incubators
+    run.crs = config["analysis"]["crs"] or metric_crs(cls, method=config["analysis"]["crs_method"])
+    study = run.study = Study(config, classification, sa, sites, crs=run.crs, inputs=inputs)
+    study.tables["incubators"] = incubator_table(cls, inc)
+    rejected = inc.attrs.get("rejected")
+    if rejected is not None and len(rejected):
+        study.tables["rejected"] = rejected
+    run.windows = _stats_units(sa)
+    run.located = cls[cls["city"] != "unclassified"]
+    run.land = run.windows.union_all() if run.windows is not None else None
+
+
+def _region_step(run: _Run) -> None:
+    """Region tables, the class counts, the tier relation and the province ratio."""
+    from incubloc.scales import region as _region
+
+    study, cls, sa = run.study, run.study.incubators, run.study.study_area
+    for name, table in _region.region_tables(cls, study_area=sa).items():
+        study.tables[f"region_{name}"] = table
+    study.tests["counts"] = study.classification.to_dict()
+    study.tests["tier_relation"] = (
+        _region.tier_relation(cls, study_area=sa).to_dict() if sa.has("settlements")
+        else {"skipped": "the study area has no settlements layer"})
+    num, den = run.config["region"]["province_ratio"]
+    study.tests["province_ratio"] = {
+        "numerator": num, "denominator": den,
+        "ratio": _region.province_ratio(cls, numerator=num, denominator=den)}
+
+
+def _rings_step(run: _Run) -> None:
+    """Ring patterns, the ring table, density gradient, opening sequence, edge test."""
+    from incubloc.stats import rings as _rings
+
+    study, cls, T, tests = run.study, run.study.incubators, run.study.tables, run.study.tests
+    rings = study.study_area.get("rings")
+    T["ring_patterns"] = study.classification.city_rings
+    if rings is None:
+        for key in ("density_gradient", "opening_sequence"):
+            tests[key] = {"skipped": "the study area has no rings layer"}
+        return
+    rt = _rings.ring_table(cls, rings=rings)
+    T["ring_table"] = rt
+    T["density_gradient"] = _rings.density_gradient(rt)
+    T["opening_sequence"] = _rings.opening_sequence(cls, rings=rings)
+    tests["density_gradient"] = T["density_gradient"]
+    tests["opening_sequence"] = T["opening_sequence"]
+
+
+def _ring_edge_step(run: _Run) -> None:
+    """Are incubators closer to the edges of their rings than random locations?"""
+    from incubloc.stats import rings as _rings
+
+    study = run.study
+    rings = study.study_area.get("rings")
+    if rings is None:
+        study.tests["ring_edge"] = {"skipped": "the study area has no rings layer"}
+        return
+    edge = _rings.ring_edge_test(study.incubators, rings, n_sim=run.st["ring_edge_sim"],
+                                 seed=run.seed)
+    study.results["ring_edge"] = edge
+    study.tests["ring_edge"] = edge.to_dict()
+
+
+def _relation_layout_step(run: _Run) -> None:
+    """Cross-tables of relation and layout, and agreement with declared labels."""
+    from incubloc import agreement as _agr
+
+    study, cls = run.study, run.study.incubators
+    for a in ("relation", "layout"):
+        for b in ("city", "ring"):
+            study.tables[f"{a}_by_{b}"] = _agr.crosstab(cls, a, b)
+        declared = cls[f"declared_{a}"]
+        if not declared.notna().any():
+            study.tests[f"{a}_agreement"] = {"skipped": f"no declared {a} labels"}
+            continue
+        agr = _agr.agreement(declared, cls[a])
+        study.results[f"{a}_agreement"] = agr
+        study.tests[f"{a}_agreement"] = agr.to_dict()
+        study.tables[f"{a}_confusion"] = agr.confusion
+
+
+def _point_pattern_step(run: _Run) -> None:
+    """Per-city point-pattern table, Ripley's L and Clark–Evans under two nulls,
+    and the standard deviational ellipse."""
+    from incubloc.errors import InputError
+    from incubloc.stats import pointpattern as _pp
+
+    study, st, seed, located = run.study, run.st, run.seed, run.located
+    T, tests, results = study.tables, study.tests, study.results
+    T["point_pattern"] = _pp.point_pattern_summary(
+        located, by="city", windows=run.windows, n_sim=st["n_sim"], seed=seed
+    )
+    pp_window = run.land if run.land is not None else located.union_all().convex_hull
+    # One claim ("clustered"), two nulls: homogeneous CSR, and an inhomogeneous Poisson
+    # with the kernel intensity, which a trend alone does not reject.
+    rip = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
+                     test=st["envelope_test"], alternative="clustered")
+    results["ripley"] = rip
+    tests["ripley"] = _ripley_record(rip)
+    cen = _pp.centrography(located.to_crs(run.crs))
+    results["centrography"] = cen
+    tests["ellipse"] = {k: getattr(cen, k) for k in (
+        "mean_lon", "mean_lat", "mean_x", "mean_y", "standard_distance", "major", "minor",
+        "sd_major", "sd_minor", "rotation_deg", "n", "crs")}
+    tests["clark_evans"] = _clark_evans_record(T["point_pattern"].iloc[-1])
+    tests["clark_evans"].update(null="csr", n_sim=st["n_sim"])
+    try:  # the inhomogeneous null needs a pattern that spreads (a kernel bandwidth)
+        rip_inh = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
+                             test=st["envelope_test"], alternative="clustered",
+                             null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
+        results["ripley_inhom"] = rip_inh
+        tests["ripley_inhom"] = _ripley_record(rip_inh)
+        ce_inh = _pp.clark_evans(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
+                                 null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
+        tests["clark_evans"]["inhomogeneous"] = {
+            "R_null": ce_inh.R_null, "p_sim": ce_inh.p, "p_sim_clustered": ce_inh.p_clustered,
+            "bandwidth_m": ce_inh.bandwidth_m}
+    except InputError as exc:
+        log.warning("inhomogeneous point-pattern tests skipped: %s", exc)
+        tests["ripley_inhom"] = {"skipped": str(exc)}
+
+
+def _ripley_record(rip: Any) -> dict[str, Any]:
+    """A Ripley result for ``stats.json``: its global envelope-test p named ``p_sim``."""
+    return {("p_sim" if k == "p" else k): v for k, v in rip.to_dict().items()}
+
+
+def _clark_evans_record(row: pd.Series) -> dict[str, Any]:
+    """The whole-area Clark–Evans row of the point-pattern table for ``stats.json``:
+    ``R``, ``z_norm`` and the p-values named after the method that gave them
+    (``p_sim`` / ``p_sim_clustered`` for Monte-Carlo, ``p_norm`` / ``p_norm_clustered``
+    for the normal approximation), with ``p_method``."""
+    kind = "sim" if row.get("R_p_method") == "monte_carlo" else "norm"
+    names = {"n": "n", "R": "R", "R_z": "z_norm", "R_p": f"p_{kind}",
+             "R_p_clustered": f"p_{kind}_clustered", "R_p_method": "p_method"}
+    return {new: row[old] for old, new in names.items() if old in row}
+
+
+def _autocorrelation_run_step(run: _Run) -> None:
+    _autocorrelation_step(run.study, run.located, run.land, run.study.study_area,
+                          crs=run.crs, seed=run.seed)
+
+
+def _preference_step(run: _Run) -> None:
+    """Distance to centres and hosts against random locations in the settlements."""
+    from incubloc.stats import preference as _pref
+
+    study, st, sa = run.study, run.st, run.study.study_area
+    within = sa.get("settlements")
+    if within is None:
+        study.tests["preference"] = {"skipped": "the study area has no settlements layer"}
+        return
+    prefs = {}
+    for name, targets in (("centres", sa.get("centres")), ("hosts", sa.get("hosts"))):
+        if targets is None:
+            continue
+        res = _pref.location_preference(run.located, targets, within=within,
+                                        n_sim=st["permutations"], seed=run.seed, crs=run.crs,
+                                        placebo="seats", alpha=st["alpha"])
+        prefs[name] = res
+        study.tables[f"preference_{name}"] = res.table
+    study.tests["preference"] = {k: v.table for k, v in prefs.items()}
+    study.results["preference"] = prefs
+
+
+def _density_step(run: _Run) -> None:
+    """Kernel density of all incubators and, when asked, one surface per opening year."""
+    from incubloc.stats import density as _dens
+
+    study, dn, located = run.study, run.config["density"], run.located
+    study.surfaces["all"] = _dens.kde(located, area=run.land, kernel=dn["kernel"],
+                                      bandwidth=dn["bandwidth"], cell_size=dn["cell_size_m"],
+                                      crs=run.crs)
+    if dn["by_year"] and located["opened"].notna().any():
+        years = _dens.kde_by_year(located, area=run.land, kernel=dn["kernel"],
+                                  bandwidth=study.surfaces["all"].bandwidth_m,
+                                  cell_size=dn["cell_size_m"], crs=run.crs)
+        for year, surf in years.items():
+            study.surfaces[f"year_{year}"] = surf
+
+
+def _factors_step(run: _Run) -> None:
+    """Location factors (:mod:`incubloc.factors`), when ``[factors] in_report``."""
+    from incubloc.factors import factors_from_config
+
+    study = run.study
+    fx = factors_from_config(study.incubators, study.study_area, config=run.config,
+                             sites=study.sites)
+    study.results["factors"] = fx
+    study.tests["factors"] = fx.to_dict()
+    for name in ("coefficients", "fit", "decomposition", "covariates"):
+        study.tables[f"factor_{name}"] = getattr(fx, name)
+
+
+_STORES = ("tables", "tests", "results", "grids", "surfaces")
+
+
+def _run_step(step: "Step", run: _Run) -> dict[str, list[tuple[str, Any]]]:
+    """Run ``step`` on ``run``; the entries it wrote into each store of the study, in
+    the order written (what a forked process hands back)."""
+    before = {} if run.study is None else {
+        name: dict(getattr(run.study, name)) for name in _STORES}
+    step.run(run)
+    out = {}
+    for name in _STORES:
+        old, new = before.get(name, {}), getattr(run.study, name)
+        out[name] = [(k, v) for k, v in new.items() if k not in old or old[k] is not v]
+    return out
+
+
+def _merge_step(study: Study, written: dict[str, list[tuple[str, Any]]]) -> dict[str, list[str]]:
+    for name, items in written.items():
+        getattr(study, name).update(items)
+    return {name: [k for k, _ in items] for name, items in written.items()}
+
+
+def _order_as_run(study: Study, added: list[dict[str, list[str]]]) -> None:
+    """Put every store's entries in step order, as if no step had run aside (the
+    order of ``stats.json`` and of the report does not depend on the cores)."""
+    for name in _STORES:
+        store = getattr(study, name)
+        keys = [k for step in added for k in step.get(name, ())]
+        keys += [k for k in store if k not in keys]
+        ordered = {k: store[k] for k in dict.fromkeys(keys)}
+        store.clear()
+        store.update(ordered)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named step of :func:`run_study`.
+
+    Attributes
+    ----------
+    name : str
+        Shown in the progress bar and the log, and recorded in ``Study.steps`` and
+        ``provenance.json``; the fields each step writes are listed in
+        :mod:`incubloc.study_fields`.
+    run : callable
+        Fills the study in place.
+    wanted : callable
+        Whether the step runs under a config (default: always).
+    aside : bool
+        The step depends only on the classification and writes fields no later
+        step reads: with a second core it runs in a forked process
+        (:func:`run_aside`) while the next steps go on; same seeds, same numbers.
+    """
+
+    name: str
+    run: Callable[[_Run], None]
+    wanted: Callable[[dict[str, Any]], bool] = lambda config: True
+    aside: bool = False
+
+
+#: The steps of :func:`run_study`, in order.
+STEPS: tuple[Step, ...] = (
+    Step("classify", _classify_step),
+    Step("region", _region_step),
+    Step("rings", _rings_step),
+    Step("ring edge", _ring_edge_step, aside=True),
+    Step("relation and layout", _relation_layout_step),
+    Step("point pattern", _point_pattern_step, aside=True),
+    Step("autocorrelation", _autocorrelation_run_step),
+    Step("location preference", _preference_step, aside=True),
+    Step("density", _density_step),
+    Step("factors", _factors_step,
+         wanted=lambda config: bool((config.get("factors") or {}).get("in_report"))),
+)
+
+
 def run_study(
     config: dict[str, Any],
     *,
     data: tuple[Any, Any, Any, dict[str, Any]] | None = None,
     progress: bool = False,
 ) -> Study:
-    """Classify, then compute every table and test of the study.
+    """Classify, then compute every table and test of the study, step by step.
+
+    The steps (:data:`STEPS`): classify, region, rings, ring edge, relation and
+    layout, point pattern, autocorrelation, location preference, density, and factors
+    when ``[factors] in_report``. Their names are recorded in ``Study.steps``. With a
+    second core the Monte-Carlo steps marked ``aside`` run in forked processes while
+    the others go on; every store is then put back in step order, so the study is
+    the same as one computed step after step.
 
     Parameters
     ----------
@@ -470,136 +744,30 @@ def run_study(
     >>> study = run_study(cfg)
     >>> study.tables["ring_patterns"].set_index("city").loc["Nanjing", "ring_pattern"]
     'core+inner_suburb+outer_suburb'
+    >>> study.steps[:3]
+    ['classify', 'region', 'rings']
     """
     from tqdm.auto import tqdm
 
-    from incubloc import agreement as _agr
-    from incubloc import region as _region
-    from incubloc import rings as _rings
-    from incubloc.coords import metric_crs
-    from incubloc.stats import density as _dens
-
-    steps = ["classify", "region", "rings", "relation and layout", "point pattern",
-             "autocorrelation", "location preference", "density"]
-    bar = tqdm(total=len(steps), desc="incubloc", disable=not progress, unit="step")
-
-    def step(name: str) -> None:
-        bar.set_postfix_str(name)
-        log.info("%s", name)
-
-    step("classify")
-    inc, sites, sa, inputs = data if data is not None else load_inputs(config)
-    classification = classify_with_config(inc, sa, sites=sites, config=config)
-    cls = classification.incubators
-    st = config["stats"]
-    seed = st["seed"]
-    crs = config["analysis"]["crs"] or metric_crs(cls, method=config["analysis"]["crs_method"])
-    study = Study(config, classification, sa, sites, crs=crs, inputs=inputs)
-    T, tests, results = study.tables, study.tests, study.results
-    T["incubators"] = incubator_table(cls, inc)
-    rejected = inc.attrs.get("rejected")
-    if rejected is not None and len(rejected):
-        T["rejected"] = rejected
-    bar.update()
-
-    step("region")
-    for name, table in _region.region_tables(cls, study_area=sa).items():
-        T[f"region_{name}"] = table
-    tests["counts"] = classification.to_dict()
-    if sa.has("settlements"):
-        tests["tier_relation"] = _region.tier_relation(cls, study_area=sa).to_dict()
-    num, den = config["region"]["province_ratio"]
-    tests["province_ratio"] = {"numerator": num, "denominator": den,
-                               "ratio": _region.province_ratio(cls, numerator=num, denominator=den)}
-    bar.update()
-
-    step("rings")
-    rings = sa.get("rings")
-    T["ring_patterns"] = classification.city_rings
-    if rings is not None:
-        rt = _rings.ring_table(cls, rings=rings)
-        T["ring_table"] = rt
-        T["density_gradient"] = _rings.density_gradient(rt)
-        T["opening_sequence"] = _rings.opening_sequence(cls, rings=rings)
-        tests["density_gradient"] = T["density_gradient"]
-        tests["opening_sequence"] = T["opening_sequence"]
-        tests["ring_edge"] = results["ring_edge"] = _LATER  # filled in by `background`
-    bar.update()
-
-    # The Monte-Carlo tests of the ring edge and of the point pattern depend on
-    # nothing computed after them: with a second core they run in a forked process
-    # while this one goes on, and their results take their places in the tables
-    # and tests (same seeds, same numbers, same order).
-    windows = _stats_units(sa)
-    located = cls[cls["city"] != "unclassified"]
-    land = windows.union_all() if windows is not None else None
-    pp_window = land if land is not None else located.union_all().convex_hull
-    background = [
-        run_aside(lambda: _monte_carlo_steps(
-            cls, located, rings, windows, pp_window, st=st, seed=seed, crs=crs)),
-        run_aside(lambda: _preference_step(located, sa, st=st, seed=seed, crs=crs)),
-    ]
-
-    step("relation and layout")
-    for a in ("relation", "layout"):
-        for b in ("city", "ring"):
-            T[f"{a}_by_{b}"] = _agr.crosstab(cls, a, b)
-        declared = cls[f"declared_{a}"]
-        if declared.notna().any():
-            agr = _agr.agreement(declared, cls[a])
-            results[f"{a}_agreement"] = agr
-            tests[f"{a}_agreement"] = agr.to_dict()
-            T[f"{a}_confusion"] = agr.confusion
-    bar.update()
-
-    step("point pattern")
-    for key in ("point_pattern",):
-        T[key] = _LATER
-    for key in ("ripley", "ellipse", "clark_evans", "ripley_inhom"):
-        tests[key] = _LATER
-    bar.update()
-
-    step("autocorrelation")
-    _autocorrelation_step(study, located, land, sa, crs=crs, seed=seed)
-    bar.update()
-
-    step("location preference")  # computed aside, see above
-    if sa.get("settlements") is not None:
-        for name in ("centres", "hosts"):
-            if sa.get(name) is not None:
-                T[f"preference_{name}"] = _LATER
-        tests["preference"] = results["preference"] = _LATER
-    bar.update()
-
-    step("density")
-    dn = config["density"]
-    study.surfaces["all"] = _dens.kde(located, area=land, kernel=dn["kernel"],
-                                      bandwidth=dn["bandwidth"], cell_size=dn["cell_size_m"],
-                                      crs=crs)
-    if dn["by_year"] and located["opened"].notna().any():
-        years = _dens.kde_by_year(located, area=land, kernel=dn["kernel"],
-                                  bandwidth=study.surfaces["all"].bandwidth_m,
-                                  cell_size=dn["cell_size_m"], crs=crs)
-        for year, surf in years.items():
-            study.surfaces[f"year_{year}"] = surf
-    bar.update()
-    for wait in background:
-        for mapping, done in zip((T, tests, results), wait(), strict=True):
-            mapping.update(done)  # keys already placed keep their place
-    for mapping in (T, tests, results):
-        for key in [k for k, v in mapping.items() if v is _LATER]:
-            del mapping[key]
-    if (config.get("factors") or {}).get("in_report"):  # location factors (incubloc.factors)
-        from incubloc.factors import factors_from_config
-
-        log.info("location factors")
-        fx = factors_from_config(cls, sa, config=config, sites=sites)
-        results["factors"] = fx
-        tests["factors"] = fx.to_dict()
-        for name in ("coefficients", "fit", "decomposition", "covariates"):
-            T[f"factor_{name}"] = getattr(fx, name)
-    bar.close()
-    return study
+    steps = [s for s in STEPS if s.wanted(config)]
+    run = _Run(config, data)
+    added: dict[str, dict[str, list[str]]] = {}
+    waiting: list[tuple[Step, Callable[[], dict[str, list[tuple[str, Any]]]]]] = []
+    with tqdm(total=len(steps), desc="incubloc", disable=not progress, unit="step") as bar:
+        for step in steps:
+            bar.set_postfix_str(step.name)
+            log.info("%s", step.name)
+            task = functools.partial(_run_step, step, run)
+            if step.aside:
+                waiting.append((step, run_aside(task)))
+            else:
+                added[step.name] = _merge_step(run.study, task())
+            run.study.steps.append(step.name)
+            bar.update()
+        for step, wait in waiting:
+            added[step.name] = _merge_step(run.study, wait())
+    _order_as_run(run.study, [added[s.name] for s in steps])
+    return run.study
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
@@ -702,6 +870,7 @@ def write_study(
     p = outdir / "provenance.json"
     rec = provenance(parameters=study.config, inputs=study.inputs,
                      seed=study.config["stats"]["seed"], command="incubloc")
+    rec["steps"] = list(study.steps)
     if "all" in study.surfaces:  # the bandwidth a rule resolved to, and the kernel's sd
         surf = study.surfaces["all"]
         rec["density"] = {k: surf.params[k] for k in

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point
 
-from incubloc.cli import main
 from incubloc.coords import wgs84_to_gcj02
 from incubloc.datasets import nanjing_incubators_path, nanjing_study_area_path
+from incubloc.shells.cli import main
 
 OSM = Path(__file__).parent / "fixtures" / "osm" / "nanjing_sample.osm"
 
@@ -200,7 +200,7 @@ def test_skip_bad_rows_reports_lines_and_counts_add_up(tmp_path):
 
 # ---------------------------------------------------------------- newcomer items
 def test_global_flags_work_before_and_after_the_subcommand(tmp_path, capsys):
-    from incubloc.cli import _parser
+    from incubloc.shells.cli import _parser
 
     parser = _parser()
     for argv in (["report", "--quiet"], ["-q", "report"], ["report", "-q", "--example", "nanjing"]):

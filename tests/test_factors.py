@@ -341,8 +341,8 @@ def _config(tmp_path, **factors):
 
 @pytest.mark.slow
 def test_cli_example_writes_tables_maps_and_report(tmp_path, capsys):
-    from incubloc.cli import main
-    from incubloc.report import fmt
+    from incubloc.shells.cli import main
+    from incubloc.shells.report import fmt
 
     out = tmp_path / "fx"
     cfg = _config(tmp_path, n_boot=19)
@@ -369,7 +369,7 @@ def test_cli_example_writes_tables_maps_and_report(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_cli_grid_units_write_gwr_map(tmp_path):
-    from incubloc.cli import main
+    from incubloc.shells.cli import main
 
     out = tmp_path / "fx"
     cfg = _config(tmp_path, n_boot=0, units="grid:20000")
@@ -380,7 +380,7 @@ def test_cli_grid_units_write_gwr_map(tmp_path):
 
 
 def test_cli_too_few_units_exit_2(tmp_path, capsys):
-    from incubloc.cli import main
+    from incubloc.shells.cli import main
 
     rc = main(["-q", "factors", "--example", "nanjing", "--units", "grid:80000",
                "-o", str(tmp_path / "fx")])
@@ -391,8 +391,8 @@ def test_cli_too_few_units_exit_2(tmp_path, capsys):
 
 
 def test_cli_singular_design_exit_2(tmp_path, capsys):
-    from incubloc.cli import main
     from incubloc.datasets import nanjing_study_area_path
+    from incubloc.shells.cli import main
     from incubloc.studyarea import load_study_area, write_study_area
 
     sa = load_study_area(nanjing_study_area_path())
@@ -445,7 +445,7 @@ def test_report_section_in_study_report(nanjing_result):
     import importlib.util
     from pathlib import Path
 
-    from incubloc.report import fmt, fmt_p, render_html
+    from incubloc.shells.report import fmt, fmt_p, render_html
 
     spec = importlib.util.spec_from_file_location("_plot_standin",
                                                   Path(__file__).with_name("test_plot.py"))

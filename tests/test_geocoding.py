@@ -23,10 +23,10 @@ import pandas as pd
 import pytest
 from pyproj import Geod
 
-from incubloc.cli import main
 from incubloc.config import dump_config, resolve_config
 from incubloc.errors import InvalidKeyError, QuotaExceededError
 from incubloc.geocoding import GeocodeCache, geocode, geocode_plan
+from incubloc.shells.cli import main
 
 pytest.importorskip("pytest_httpserver")
 from werkzeug.wrappers import Response

@@ -17,7 +17,6 @@ from shapely.geometry import GeometryCollection, LineString, Point, Polygon, box
 
 from incubloc._guards import available_memory, check_array_memory
 from incubloc.classification import classify
-from incubloc.cli import main
 from incubloc.config import load_config
 from incubloc.datasets import load_example, nanjing_incubators_path
 from incubloc.errors import (
@@ -30,6 +29,7 @@ from incubloc.errors import (
     StudyAreaError,
 )
 from incubloc.io import atomic_path, read_incubators
+from incubloc.shells.cli import main
 from incubloc.studyarea import LAYERS, StudyArea, load_study_area
 
 HEADER = "id,name,level,lon,lat\n"

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from incubloc.cli import main
 from incubloc.datasets import nanjing_incubators_path, nanjing_study_area_path
+from incubloc.shells.cli import main
 from incubloc.stats.autocorrelation import (
     getis_ord,
     local_moran,

@@ -24,9 +24,9 @@ from incubloc.classification import classify
 from incubloc.config import resolve_config
 from incubloc.datasets import load_example
 from incubloc.errors import ConfigError
-from incubloc.layout import classify_layout
-from incubloc.region import assign_region
-from incubloc.relation import classify_relation
+from incubloc.scales.layout import classify_layout
+from incubloc.scales.region import assign_region
+from incubloc.scales.relation import classify_relation
 from incubloc.studyarea import StudyArea
 from incubloc.workflow import classify_with_config
 
@@ -186,7 +186,7 @@ def test_each_study_area_key_of_the_config_reaches_the_classifier(key, value, ex
 
 
 def test_cli_config_reaches_the_classifier(tmp_path):
-    from incubloc.cli import main
+    from incubloc.shells.cli import main
 
     inc, sites, buildings = _layout_case()
     _, rsites, host = _relation_case()
@@ -281,8 +281,8 @@ def test_site_tables_are_measured_in_the_analysis_crs():
     utm = float(tower.to_crs(CRS).area.iloc[0])
     merc = float(tower.to_crs(3857).area.iloc[0])
     assert merc > 1.3 * utm  # Web Mercator inflates areas by ~1/cos²(32°)
-    from incubloc.layout import site_layout
-    from incubloc.relation import site_relation
+    from incubloc.scales.layout import site_layout
+    from incubloc.scales.relation import site_relation
 
     assert site_layout(inc, None, tower)["site_area_m2"].iloc[0] == pytest.approx(utm)
     assert site_layout(inc, None, tower, crs=3857)["site_area_m2"].iloc[0] == pytest.approx(merc)
@@ -304,7 +304,7 @@ def test_site_tables_are_measured_in_the_analysis_crs():
 
 def test_host_layer_defaults_crs_and_degenerate_features():
     from incubloc.errors import StudyAreaError
-    from incubloc.layout import classify_layout as layout_of
+    from incubloc.scales.layout import classify_layout as layout_of
 
     inc = gpd.GeoDataFrame({"id": ["a", "b", "c"]}, crs=4326,
                            geometry=[Point(118.80, 32.05), Point(118.90, 32.05), Point(118.95, 32.05)])

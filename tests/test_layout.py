@@ -9,7 +9,7 @@ import pytest
 from shapely.geometry import Point, box
 
 from incubloc.errors import ConfigError
-from incubloc.layout import LAYOUTS, LayoutThresholds, classify_layout, site_layout
+from incubloc.scales.layout import LAYOUTS, LayoutThresholds, classify_layout, site_layout
 
 CRS = "EPSG:32650"
 X0, Y0 = 670_000.0, 3_548_000.0
@@ -41,7 +41,7 @@ def test_defaults_and_validation():
     with pytest.raises(ConfigError, match="min_coverage"):
         LayoutThresholds(min_coverage=1.5)
     assert set(LAYOUTS) == {"building", "park", "mixed", "unclassified"}
-    assert "楼宇式" in LayoutThresholds.__doc__ or "楼宇式" in __import__("incubloc.layout").layout.__doc__
+    assert "楼宇式" in LayoutThresholds.__doc__ or "楼宇式" in __import__("incubloc.scales.layout").scales.layout.__doc__
 
 
 def test_point_inside_a_20_storey_footprint_is_building():

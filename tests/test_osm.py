@@ -22,7 +22,7 @@ from incubloc.osm import (
     parse_height,
     parse_levels,
 )
-from incubloc.relation import classify_relation
+from incubloc.scales.relation import classify_relation
 from incubloc.studyarea import load_study_area
 
 FIXTURES = Path(__file__).parent / "fixtures" / "osm"

@@ -1,4 +1,4 @@
-"""Figures and maps (incubloc.plot) on a small hand-made study with known contents."""
+"""Figures and maps (incubloc.shells.plot) on a small hand-made study with known contents."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ from matplotlib.text import Text
 from pyproj import CRS
 from shapely.geometry import LineString, Point, box
 
-from incubloc import plot
 from incubloc._fonts import has_glyphs
 from incubloc.classification import Classification
+from incubloc.shells import plot
 from incubloc.stats.density import DensitySurface
 from incubloc.stats.pointpattern import RipleyResult, centrography
 from incubloc.studyarea import StudyArea
@@ -341,7 +341,7 @@ def test_figures_do_not_touch_pyplot():
         "import sys\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "from test_plot import make_study\n"
-        "from incubloc import plot\n"
+        "from incubloc.shells import plot\n"
         "study = make_study(with_stats=False)\n"
         "assert 'matplotlib.pyplot' not in sys.modules, 'imported before drawing'\n"
         "plot.fig_counts_by_city(study)\n"

@@ -387,7 +387,7 @@ def pd_is_numeric(series) -> bool:
 
 
 def test_ring_statistics_matches_api(qgis: Qgis, data, incubators_uri, api, tmp_path) -> None:
-    from incubloc.rings import ring_table
+    from incubloc.stats.rings import ring_table
 
     expected = ring_table(api["classification"].incubators,
                           rings=api["study_area"].get("rings"))

@@ -18,7 +18,7 @@ from scipy import stats
 from shapely.geometry import LineString, Point, box
 
 from incubloc.errors import ConfigError, MissingLayerError, StudyAreaError
-from incubloc.region import (
+from incubloc.scales.region import (
     REGION_COLUMNS,
     TIER_ORDER,
     TIERS_2014,
@@ -373,7 +373,7 @@ def test_tier_relation_equals_scipy():
     counts = [5, 3, 2, 0, 1]
     expected = stats.spearmanr([7, 5, 3, 1, 2], counts)
     assert res.rho == pytest.approx(expected[0])
-    assert res.p == pytest.approx(expected[1])
+    assert res.p_t == pytest.approx(expected[1])
     assert res.table["count"].tolist() == counts
     assert res.n_settlements == 5 and res.n_incubators == 11
     by_tier = res.by_tier.set_index("tier")
@@ -472,7 +472,7 @@ def test_tier_from_the_cities_layer_without_settlements():
     or its tier column; a city with neither stays unclassified, with a reason."""
     from shapely.geometry import Point, box
 
-    from incubloc.region import assign_region
+    from incubloc.scales.region import assign_region
     from incubloc.studyarea import StudyArea
 
     cities = gpd.GeoDataFrame(

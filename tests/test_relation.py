@@ -7,7 +7,7 @@ import pytest
 from shapely.geometry import Point, box
 
 from incubloc.errors import ConfigError, InputError
-from incubloc.relation import HOST_KINDS, RELATIONS, classify_relation, site_relation
+from incubloc.scales.relation import HOST_KINDS, RELATIONS, classify_relation, site_relation
 
 CRS = "EPSG:32650"  # UTM 50N, metres; Nanjing lies in this zone
 X0, Y0 = 670_000.0, 3_548_000.0

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from incubloc import plot
 from incubloc.config import resolve_config
 from incubloc.errors import InputError
-from incubloc.report import build_report, describe_test, fmt, fmt_p, render_html, save_figure
+from incubloc.shells import plot
+from incubloc.shells.report import build_report, describe_test, fmt, fmt_p, render_html, save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "examples" / "nanjing.ipynb"
@@ -54,7 +54,7 @@ ring_edge_sim = 99
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory) -> Path:
     """``incubloc report quick.toml --example nanjing -o DIR`` through the command line."""
-    from incubloc.cli import main
+    from incubloc.shells.cli import main
 
     base = tmp_path_factory.mktemp("report")
     (base / "quick.toml").write_text(QUICK, encoding="utf-8")
@@ -222,7 +222,7 @@ def test_json_files_have_their_keys(report_dir):
 
 
 def test_rerun_from_written_config_is_byte_identical(report_dir, tmp_path):
-    from incubloc.cli import main
+    from incubloc.shells.cli import main
 
     again = tmp_path / "again"
     assert main(["-q", "report", str(report_dir / "config.toml"), "-o", str(again)]) == 0
@@ -296,10 +296,10 @@ def test_ring_edge_sentence_states_the_direction(parsed, report_dir):
     assert edge["direction"] == ("farther" if farther else "closer")
     if farther:
         assert "incubators lie farther from the outer edge of their ring (towards the core)" in text
-        p = edge["mc_p_farther"]
+        p = edge["p_sim_farther"]
     else:
         assert "incubators lie closer to the outer edge of their ring than" in text
-        p = edge["mc_p"]
+        p = edge["p_sim_closer"]
     assert f"Monte-Carlo one-sided {fmt_p(p)} for '{edge['direction']}'" in text
     assert "not closer to the edge" not in text
 
@@ -562,7 +562,7 @@ def test_interactive_map_basemap_tiles_are_the_only_requests(chromium, tmp_path)
 
     import geopandas as gpd
 
-    from incubloc.webmap import write_interactive_map
+    from incubloc.shells.webmap import write_interactive_map
 
     hits: list[str] = []
     png = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9Q"

@@ -17,21 +17,18 @@ from scipy import stats
 from shapely.geometry import Point, box
 
 from incubloc.errors import InputError, StudyAreaError
-from incubloc.rings import (
+from incubloc.scales.rings import (
     RING_PATTERNS,
     RINGS,
     assign_ring,
-    density_gradient,
     normalise_ring,
-    opening_sequence,
-    ring_edge_test,
     ring_pattern,
     ring_patterns,
-    ring_table,
     rings_from_distance,
     rings_from_districts,
     rings_from_polygons,
 )
+from incubloc.stats.rings import density_gradient, opening_sequence, ring_edge_test, ring_table
 
 CRS = "EPSG:32650"
 X0, Y0 = 670_000.0, 3_548_000.0
@@ -426,8 +423,8 @@ def test_ring_edge_points_near_edges_are_detected():
     pts, radius = _edge_points()
     res = ring_edge_test(pts, rings, n_sim=199, seed=3)
     assert res.n == 12
-    assert res.mc_p < 0.01
-    assert res.ks_p < 0.01
+    assert res.p_sim_closer < 0.01
+    assert res.p_ks < 0.01
     assert res.observed_mean < res.expected_mean
     # Distances to the OUTER edge of each ring (not to the inner ring's hole).
     outer = np.repeat([5_000.0, 15_000.0, 30_000.0], 4)
@@ -444,8 +441,8 @@ def test_ring_edge_uniform_points_are_not_flagged():
     pts = _uniform_points(60, seed=11)
     res = ring_edge_test(pts, rings, n_sim=199, seed=5)
     assert res.n == 60
-    assert res.mc_p > 0.05
-    assert res.ks_p > 0.05
+    assert res.p_sim_closer > 0.05
+    assert res.p_ks > 0.05
     assert abs(res.observed_mean - res.expected_mean) < 0.1
 
 
@@ -460,8 +457,8 @@ def test_ring_edge_reproducible_and_serialisable():
     assert "distances" not in d and sum(r["n"] for r in d["per_ring"]) == 30
     assert d["n_sim"] == 99 and d["seed"] == 7 and d["crs"] == "EPSG:32650"
     assert "RingEdgeResult" in a._repr_html_()
-    # mc_p lives on the Monte-Carlo grid 1/(n_sim+1).
-    assert (a.mc_p * 100) == pytest.approx(round(a.mc_p * 100))
+    # p_sim_closer lives on the Monte-Carlo grid 1/(n_sim+1).
+    assert (a.p_sim_closer * 100) == pytest.approx(round(a.p_sim_closer * 100))
 
 
 def test_ring_edge_city_filter_and_outside_points():
@@ -476,7 +473,7 @@ def test_ring_edge_city_filter_and_outside_points():
     assert res.n == 12
     assert math.isnan(res.distances["distance_m"].iloc[-1])
     empty = ring_edge_test(allpts, rings, n_sim=49, seed=0, city="Y")
-    assert empty.n == 0 and math.isnan(empty.mc_p) and empty.note
+    assert empty.n == 0 and math.isnan(empty.p_sim_closer) and empty.note
     with pytest.raises(InputError, match="no ring system"):
         ring_edge_test(allpts, rings, city="Nowhere")
 
@@ -548,7 +545,7 @@ def test_ring_edge_direction_farther_from_edge():
     pts = _points(*_polar(radius, angles))
     res = ring_edge_test(pts, rings, n_sim=199, seed=3)
     assert res.direction == "farther" and res.observed_mean > res.expected_mean
-    assert res.mc_p_farther < 0.01 and res.mc_p > 0.5
+    assert res.p_sim_farther < 0.01 and res.p_sim_closer > 0.5
     near, _ = _edge_points()
     assert ring_edge_test(near, rings, n_sim=99, seed=3).direction == "closer"
 

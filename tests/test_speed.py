@@ -229,7 +229,7 @@ def test_lattice_map_as_one_image_matches_polygon_map(monkeypatch, name):
     import numpy as np
     from matplotlib.colors import to_rgba
 
-    from incubloc import plot
+    from incubloc.shells import plot
 
     study, grid = _lattice_study()
     assert len(grid) > 100 and (grid.geometry.area < 999_999).any()  # clipped cells too
@@ -255,7 +255,7 @@ def test_lattice_map_as_one_image_matches_polygon_map(monkeypatch, name):
 
 
 def test_irregular_grid_falls_back_to_polygons(monkeypatch):
-    from incubloc import plot
+    from incubloc.shells import plot
 
     study, grid = _lattice_study()
     grid = grid.drop(columns=["grid_row", "grid_col"])
@@ -268,8 +268,8 @@ def test_irregular_grid_falls_back_to_polygons(monkeypatch):
 def test_figures_drawn_in_parallel_are_the_same_files(tmp_path, monkeypatch):
     from test_plot import make_study
 
-    from incubloc import plot
-    from incubloc.report import write_figures
+    from incubloc.shells import plot
+    from incubloc.shells.report import write_figures
 
     keep = ("counts_by_city", "ripley", "kde", "moran_profile")
     monkeypatch.setattr(plot, "FIGURES", tuple(f for f in plot.FIGURES if f.name in keep))
@@ -294,8 +294,8 @@ def test_figures_drawn_in_parallel_are_the_same_files(tmp_path, monkeypatch):
 def test_layout_projects_only_buildings_near_sites_with_the_same_result(monkeypatch):
     import pandas as pd
 
-    from incubloc import layout
     from incubloc.datasets import load_example
+    from incubloc.scales import layout
 
     ex = load_example("nanjing")
     buildings = ex.study_area.get("buildings")

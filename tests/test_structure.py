@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 
 from incubloc import _validate as v
-from incubloc import agreement, io, plot, region, relation, rings, vocabulary
-from incubloc import layout as layout_mod
+from incubloc import agreement, io, vocabulary
 from incubloc.classification import OUTPUT_COLUMNS, n_unclassified
+from incubloc.scales import layout as layout_mod
+from incubloc.scales import region, relation, rings
+from incubloc.shells import plot
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted([*(ROOT / "incubloc").rglob("*.py"), *(ROOT / "qgis_plugin").rglob("*.py")])
@@ -89,24 +91,24 @@ def test_the_private_name_scan_finds_what_it_should(tmp_path, monkeypatch):
     pkg.mkdir()
     bad = pkg / "bad.py"
     bad.write_text(
-        "from incubloc.region import _layer\n"
-        "from .relation import _host_frame as hf\n"
-        "from incubloc import rings\n"
-        "import incubloc.region as reg\n"
+        "from incubloc.scales.region import _layer\n"
+        "from .scales.relation import _host_frame as hf\n"
+        "from incubloc.scales import rings\n"
+        "import incubloc.scales.region as reg\n"
         "x = rings._RING_ORDER\n"
         "y = reg._labels\n"
         "from incubloc._results import Result\n"  # a private module is fine
-        "from incubloc.region import TIERS_2014\n",
+        "from incubloc.scales.region import TIERS_2014\n",
         encoding="utf-8",
     )
     monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
     monkeypatch.setattr(f"{__name__}.MODULES", MODULES | {"incubloc.bad"})
     found = private_crossings(bad)
     assert [f.split(": ", 1)[1] for f in found] == [
-        "from incubloc.region import _layer",
-        "from incubloc.relation import _host_frame",
-        "incubloc.rings._RING_ORDER",
-        "incubloc.region._labels",
+        "from incubloc.scales.region import _layer",
+        "from incubloc.scales.relation import _host_frame",
+        "incubloc.scales.rings._RING_ORDER",
+        "incubloc.scales.region._labels",
     ]
 
 
@@ -116,8 +118,8 @@ def test_the_private_name_scan_finds_what_it_should(tmp_path, monkeypatch):
 #: that shows its reason.
 ALLOWED_BROAD = {
     # one failing figure is logged and noted in the report instead of losing it
-    ("incubloc/report.py", "start_figures"): "test_a_failing_figure_is_logged_and_noted",
-    ("incubloc/report.py", "finish_figures"): "test_a_failing_figure_is_logged_and_noted",
+    ("incubloc/shells/report.py", "start_figures"): "test_a_failing_figure_is_logged_and_noted",
+    ("incubloc/shells/report.py", "finish_figures"): "test_a_failing_figure_is_logged_and_noted",
     # fontTools raises many types on unreadable font files; logged, then skipped
     ("incubloc/_fonts.py", "_covers"): "test_an_unreadable_font_is_logged_and_skipped",
 }
@@ -151,14 +153,14 @@ def test_no_broad_except_without_a_reason():
 
 
 def test_a_failing_figure_is_logged_and_noted(tmp_path, monkeypatch, caplog):
-    from incubloc import report
+    from incubloc.shells import report
 
     def broken(study):
         raise RuntimeError("boom")
 
     spec = plot.FIGURES[0]
     monkeypatch.setattr(plot, "FIGURES", (type(spec)(spec.name, broken, spec.section, spec.caption),))
-    with caplog.at_level("WARNING", logger="incubloc.report"):
+    with caplog.at_level("WARNING", logger="incubloc.shells.report"):
         out = report.write_figures(object(), tmp_path)
     assert out[spec.name].note == "not drawn: RuntimeError: boom"
     assert "boom" in caplog.text
@@ -296,7 +298,7 @@ def test_cli_and_qgis_count_unclassified_with_one_function():
     df = pd.DataFrame({"city": ["A", "A", "unclassified"], "tier": ["medium", "unclassified", "x"],
                        "ring": ["core"] * 3, "relation": ["mixed"] * 3, "layout": ["park"] * 3})
     assert n_unclassified(df) == 2
-    for rel in ("incubloc/cli.py", "qgis_plugin/incubloc_qgis/algorithms.py"):
+    for rel in ("incubloc/shells/cli.py", "qgis_plugin/incubloc_qgis/algorithms.py"):
         src = (ROOT / rel).read_text(encoding="utf-8")
         assert "n_unclassified(" in src, rel
         assert '== "unclassified").any(' not in src, rel

@@ -1,4 +1,4 @@
-"""The interactive map's data and page (incubloc.webmap), on a hand-built study.
+"""The interactive map's data and page (incubloc.shells.webmap), on a hand-built study.
 
 The study is a handful of incubators with known classes, three rings, a host, a grid
 and a district layer whose local-statistics classes are set by hand, so every
@@ -21,7 +21,7 @@ from shapely.geometry import Point, box
 from incubloc.config import resolve_config
 from incubloc.coords import wgs84_to_gcj02
 from incubloc.errors import ConfigError
-from incubloc.webmap import (
+from incubloc.shells.webmap import (
     check_basemap,
     config_options,
     map_data,

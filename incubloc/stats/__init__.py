@@ -21,6 +21,8 @@ preference
     placebo target set.
 trend
     Poisson log-linear trend of counts with an exposure offset (density gradient).
+rings
+    Ring table, density gradient and opening sequence over rings, ring-edge test.
 
 Every stochastic function takes ``seed``; see :mod:`incubloc.stats._random`.
 The public names below are imported on first use, so ``import incubloc.stats``
@@ -83,6 +85,8 @@ _EXPORTS = {
     ),
     "preference": ("PreferenceResult", "location_preference"),
     "trend": ("PoissonTrend", "poisson_trend"),
+    "rings": ("RingEdgeResult", "density_gradient", "opening_sequence", "ring_edge_test",
+              "ring_table"),
 }
 
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -550,7 +550,8 @@ class RingStatisticsAlgorithm(IncublocAlgorithm):
     def compute(self, parameters, context, feedback):
         import pandas as pd
 
-        from incubloc.rings import normalise_ring, ring_table
+        from incubloc.scales.rings import normalise_ring
+        from incubloc.stats.rings import ring_table
         from incubloc.workflow import classify_with_config
 
         steps = convert.Steps(feedback, 4)
@@ -900,7 +901,7 @@ class ReportAlgorithm(IncublocAlgorithm):
 
     def compute(self, parameters, context, feedback):
         from incubloc.config import load_config, resolve_config
-        from incubloc.report import build_report
+        from incubloc.shells.report import build_report
 
         feedback.setProgressText("reading inputs")
         config = self.parameterAsFile(parameters, "CONFIG", context)

@@ -709,7 +709,7 @@ class TierRelation(Result):
 
     Attributes
     ----------
-    rho, p : float
+    rho, p_t : float
         Spearman rank correlation (``scipy.stats.spearmanr``) between tier rank
         (1 = smallest tier) and the number of incubators, over settlements with a
         tier, including those with none; NaN when undefined (see ``note``).
@@ -726,7 +726,7 @@ class TierRelation(Result):
     """
 
     rho: float
-    p: float
+    p_t: float
     n_settlements: int
     n_incubators: int
     note: str
@@ -804,7 +804,7 @@ def tier_relation(
     used = table[table["tier_rank"].notna()]
     x = used["tier_rank"].to_numpy(float)
     y = used["count"].to_numpy(float)
-    rho = p = float("nan")
+    rho = p_t = float("nan")
     note = ""
     if len(used) < 3:
         note = f"only {len(used)} settlements with a tier: at least 3 are needed"
@@ -812,7 +812,7 @@ def tier_relation(
         note = "tier or count is the same for every settlement: the correlation is undefined"
     else:
         res = stats.spearmanr(x, y)
-        rho, p = float(res[0]), float(res[1])
+        rho, p_t = float(res[0]), float(res[1])
     order = [t for t in _tier_order(thresholds) if t in set(table["tier"])]
     if UNCLASSIFIED in set(table["tier"]):
         order.append(UNCLASSIFIED)
@@ -825,7 +825,7 @@ def tier_relation(
     by_tier = by_tier.rename_axis("tier").reset_index()
     return TierRelation(
         rho=rho,
-        p=p,
+        p_t=p_t,
         n_settlements=int(len(used)),
         n_incubators=int(used["count"].sum()),
         note=note,

@@ -207,16 +207,11 @@ def _figure(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # ------------------------------------------------------------------ data access
-def _get(obj: Any, *names: str, default: Any = None) -> Any:
-    """First attribute or key of ``obj`` among ``names`` (tolerant of result shapes)."""
-    if obj is None:
-        return default
-    for name in names:
-        if isinstance(obj, dict) and name in obj:
-            return obj[name]
-        if hasattr(obj, name):
-            return getattr(obj, name)
-    return default
+def _f(obj: Any, name: str, where: str) -> Any:
+    """Field ``name`` of a result object, failing loudly when absent."""
+    from incubloc.study_fields import field
+
+    return field(obj, name, where=where)
 
 
 def _crs(study: Any) -> Any:
@@ -231,8 +226,6 @@ def _crs(study: Any) -> Any:
 
 def _incubators(study: Any, crs: Any) -> Any:
     inc = getattr(study, "incubators", None)
-    if inc is None:
-        inc = _get(getattr(study, "classification", None), "incubators")
     if inc is None or len(inc) == 0:
         raise NoData("the study has no incubators")
     if crs is None:
@@ -713,7 +706,7 @@ def fig_ring_maps(study: Any, *, ax: Any = None) -> Any:
 
 
 def _pattern_of(study: Any, city: str) -> str:
-    cr = _get(getattr(study, "classification", None), "city_rings")
+    cr = study.classification.city_rings
     if isinstance(cr, pd.DataFrame) and {"city", "ring_pattern"} <= set(cr.columns):
         sel = cr[cr["city"] == city]
         if len(sel):
@@ -930,14 +923,14 @@ def fig_layout_map(study: Any, *, ax: Any = None) -> Any:
 def fig_kde(study: Any, *, ax: Any = None, surface: str = "all") -> Any:
     """Kernel density surface of incubators (核密度) over the cities."""
     surf = (getattr(study, "surfaces", None) or {}).get(surface)
-    values = _get(surf, "array", "values", "density")
-    transform = _get(surf, "transform")
-    if values is None or transform is None:
+    if surf is None:
         raise NoData(f"the study has no density surface {surface!r}")
-    values = np.asarray(values, dtype=float)
+    w = f"surfaces[{surface!r}]"
+    transform = _f(surf, "transform", w)
+    values = np.asarray(_f(surf, "array", w), dtype=float)
     if values.ndim == 3:
         values = values[0]
-    crs = _get(surf, "crs") or _crs(study)
+    crs = _f(surf, "crs", w) or _crs(study)
     fig, ax = _new(ax, (8, 8.5))
     cities = _basemap(ax, study, crs, labels=False, fill="#fbfbfb")
     nrow, ncol = values.shape
@@ -946,7 +939,7 @@ def fig_kde(study: Any, *, ax: Any = None, surface: str = "all") -> Any:
     # Hide (near-)zero cells so the base map shows where there is no incubator.
     vmax = float(np.nanmax(values)) if np.isfinite(values).any() else 0.0
     shown = np.ma.masked_where(~np.isfinite(values) | (values <= 1e-3 * vmax), values)
-    unit = str(_get(surf, "units", "unit", default="") or "")
+    unit = str(_f(surf, "units", w) or "")
     scale, label = 1.0, "density"
     if "km2" in unit or "km²" in unit:
         label = "incubators per km² 每平方公里" if unit.startswith("points") else f"{unit}"
@@ -961,13 +954,11 @@ def fig_kde(study: Any, *, ax: Any = None, surface: str = "all") -> Any:
         _clip_to(im, ax, cities.union_all())
         cities.boundary.plot(ax=ax, color="#555555", linewidth=0.6, zorder=3)
         _label_polygons(ax, cities, "city_zh" if "city_zh" in cities else "city", size=10)
-    bw = _get(surf, "bandwidth_m", "bandwidth")
-    kernel = _get(surf, "kernel", default="")
-    rule = _get(surf, "bandwidth_rule", default="")
+    bw = _f(surf, "bandwidth_m", w)
+    kernel = _f(surf, "kernel", w)
+    rule = _f(surf, "bandwidth_rule", w)
     rule = f" ({rule})" if rule and rule not in ("fixed", "user") else ""
-    sd = _get(surf, "kernel_sd_m", default=None)
-    if sd is None and bw is not None and kernel in ("quartic", "gaussian"):
-        sd = float(bw) / np.sqrt(8.0) if kernel == "quartic" else float(bw)
+    sd = _f(surf, "kernel_sd_m", w)
     sd_txt = f", kernel sd {float(sd) / 1000:.1f} km" if sd is not None else ""
     sub = (f" — {kernel} kernel, bandwidth {float(bw) / 1000:.1f} km{sd_txt}{rule}"
            if bw is not None else "")
@@ -1206,40 +1197,38 @@ def fig_ripley(study: Any, *, ax: Any = None) -> Any:
     (simultaneous) envelope, whose kind and p are in the title. The inhomogeneous
     result, when the study has one, is drawn beside it.
     """
-    results = getattr(study, "results", None) or {}
-    res = results.get("ripley")
-    d = _get(res, "distances", "d", "support")
-    lmd = _get(res, "L_minus_d", "l_minus_d")
-    if d is None or lmd is None:
+    res = study.result("ripley")
+    if res is None:
         raise NoData("the study has no Ripley result")
-    d = np.asarray(d, float) / 1000.0
-    lmd = np.asarray(lmd, float) / 1000.0
-    lo = _get(res, "lo", "lower", "envelope_low")
-    hi = _get(res, "hi", "upper", "envelope_high")
+    w = "results['ripley']"
+    d = np.asarray(_f(res, "distances", w), float) / 1000.0
+    lmd = np.asarray(_f(res, "L_minus_d", w), float) / 1000.0
+    lo, hi = _f(res, "lo", w), _f(res, "hi", w)
     fig, ax = _new(ax, (7, 4.3))
-    n_sim = _get(res, "n_sim", default="")
-    test = str(_get(res, "test", default="mad") or "mad").upper()
+    n_sim = _f(res, "n_sim", w)
+    test = str(_f(res, "test", w)).upper()
     if lo is not None and hi is not None:
         ax.fill_between(d, np.asarray(lo, float) / 1000, np.asarray(hi, float) / 1000,
                         color="#d9d9d9",
                         label=f"pointwise CSR envelope ({n_sim} simulations; not a test) 逐点包络")
-    ghi = _get(res, "global_hi")
+    ghi = _f(res, "global_hi", w)
     if ghi is not None and np.isfinite(np.asarray(ghi, float)).any():
-        alpha = float(_get(res, "alpha", default=0.05))
+        alpha = float(_f(res, "alpha", w))
         ax.plot(d, np.asarray(ghi, float) / 1000, color="#525252", ls="--", lw=1.1,
                 label=f"global {test} envelope vs CSR, {1 - alpha:.0%} 全局包络")
     ax.plot(d, lmd, color="#a50f15", lw=2, label="observed L(d) − d 观测值")
-    inh = results.get("ripley_inhom")
-    ilmd = _get(inh, "L_minus_d")
-    if ilmd is not None and _get(inh, "distances") is not None:
-        idist = np.asarray(_get(inh, "distances"), float) / 1000.0
-        ip = _get(inh, "p")
-        bw = _get(inh, "bandwidth_m")
-        ax.plot(idist, np.asarray(ilmd, float) / 1000, color="#2171b5", lw=1.6,
+    inh = study.result("ripley_inhom")  # absent when the pattern gives no bandwidth
+    if inh is not None:
+        wi = "results['ripley_inhom']"
+        idist = np.asarray(_f(inh, "distances", wi), float) / 1000.0
+        ip = _f(inh, "p", wi)
+        bw = _f(inh, "bandwidth_m", wi)
+        ax.plot(idist, np.asarray(_f(inh, "L_minus_d", wi), float) / 1000, color="#2171b5",
+                lw=1.6,
                 label=(f"inhomogeneous L(d) − d (σ = {float(bw) / 1000:.1f} km"
                        if bw is not None else "inhomogeneous L(d) − d (")
                 + (f", global p = {float(ip):.3g})" if ip is not None else ")"))
-        ighi = _get(inh, "global_hi")
+        ighi = _f(inh, "global_hi", wi)
         if ighi is not None and np.isfinite(np.asarray(ighi, float)).any():
             ax.plot(idist, np.asarray(ighi, float) / 1000, color="#2171b5", ls="--", lw=0.9,
                     label=f"global {test} envelope vs inhomogeneous Poisson")
@@ -1248,10 +1237,10 @@ def fig_ripley(study: Any, *, ax: Any = None) -> Any:
     ax.set_ylabel("L(d) − d (km)")
     ax.grid(color="#eeeeee", lw=0.6)
     ax.legend(loc="best", fontsize=8)
-    p = _get(res, "p")
-    corr = str(_get(res, "edge_correction", default="") or "")
+    p = _f(res, "p", w)
+    corr = str(_f(res, "edge_correction", w) or "")
     corr = corr[:1].upper() + corr[1:]
-    side = _get(res, "alternative", default="")
+    side = _f(res, "alternative", w)
     side = f", {side}" if side and side != "two-sided" else ""
     sub = (f" ({corr} edge correction; global {test} test vs CSR{side}, p = {float(p):.3g})"
            if p is not None else "")
@@ -1266,13 +1255,14 @@ def fig_sde(study: Any, *, ax: Any = None) -> Any:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Circle, Patch
 
-    res = (getattr(study, "results", None) or {}).get("centrography")
-    ellipse = _get(res, "ellipse", "sde", "polygon")
-    mx, my = _get(res, "mean_x"), _get(res, "mean_y")
-    if res is None or mx is None:
+    res = study.result("centrography")
+    if res is None:
         raise NoData("the study has no centrography result")
+    w = "results['centrography']"
+    ellipse = _f(res, "ellipse", w)
+    mx, my = _f(res, "mean_x", w), _f(res, "mean_y", w)
     crs = _crs(study)
-    res_crs = _get(res, "crs") or crs
+    res_crs = _f(res, "crs", w) or crs
     fig, ax = _new(ax, (8, 8.5))
     cities = _basemap(ax, study, crs, labels=True)
     inc = _incubators(study, crs)
@@ -1284,12 +1274,12 @@ def fig_sde(study: Any, *, ax: Any = None) -> Any:
         e = gpd.GeoSeries([ellipse], crs=res_crs).to_crs(crs)
         e.plot(ax=ax, facecolor="#fdd49e", edgecolor="#d7301f", alpha=0.45, lw=2, zorder=6)
         e.boundary.plot(ax=ax, color="#d7301f", lw=2, zorder=7)
-        rot = _get(res, "rotation_deg")
+        rot = _f(res, "rotation_deg", w)
         lab = "Standard deviational ellipse 标准差椭圆"
         if rot is not None:
             lab += f" (major axis {float(rot):.0f}° from N)"
         handles.append(Patch(facecolor="#fdd49e", edgecolor="#d7301f", label=lab))
-    sd = _get(res, "standard_distance")
+    sd = _f(res, "standard_distance", w)
     if sd is not None and math.isfinite(float(sd)):
         ax.add_patch(Circle((centre.x, centre.y), float(sd), fill=False, ls="--",
                             color="#2171b5", lw=1.4, zorder=7))

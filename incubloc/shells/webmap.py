@@ -242,14 +242,14 @@ def _palette(values: pd.Series, known: Mapping[str, str]) -> dict[str, str]:
 
 
 def _labels(kind: str, classes: Mapping[str, str]) -> dict[str, str]:
-    from incubloc.plot import LABELS
+    from incubloc.shells.plot import LABELS
 
     known = LABELS.get(kind, {}) if kind != "gi_bin" else _GI_LABELS
     return {k: known.get(k, k) for k in classes}
 
 
 def _known_colours(kind: str) -> dict[str, str]:
-    from incubloc.plot import COLOURS
+    from incubloc.shells.plot import COLOURS
 
     if kind == "gi_bin":
         return {**_GI_COLOURS, **COLOURS.get("gi_bin", {})}
@@ -346,7 +346,7 @@ def _kde_overlay(study: Any, coords: str) -> dict[str, Any] | None:
     """The density surface warped to Web Mercator as a PNG data URI with its bounds."""
     surfaces = getattr(study, "surfaces", None) or {}
     surf = surfaces.get("all")
-    if surf is None or getattr(surf, "crs", None) is None:
+    if surf is None or surf.crs is None:
         return None
     from matplotlib import colormaps
     from PIL import Image

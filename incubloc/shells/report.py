@@ -2,7 +2,7 @@
 
 :func:`build_report` runs the study (:func:`incubloc.workflow.run_study`), writes its
 files (:func:`incubloc.workflow.write_study`), draws every figure of
-:data:`incubloc.plot.FIGURES` as ``figures/<name>.png`` (and ``.svg`` on request, see
+:data:`incubloc.shells.plot.FIGURES` as ``figures/<name>.png`` (and ``.svg`` on request, see
 ``[report] svg``) and writes
 ``report.html``: figures embedded as base64 PNG, CSS inline, the Chinese glyphs it
 uses embedded as a subset of the bundled font, so the page opens from disk with no
@@ -29,6 +29,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from incubloc.study_fields import field as study_field
+from incubloc.study_fields import skipped
 
 __all__ = [
     "RenderedFigure", "build_report", "describe_test", "factor_findings", "factors_section_html",
@@ -117,7 +120,7 @@ def save_figure(fig: Any, stem: str | os.PathLike, *, dpi: int = 150,
     True
     """
     from incubloc.io import atomic_path
-    from incubloc.plot import style
+    from incubloc.shells.plot import style
 
     stem = Path(stem)
     out = []
@@ -133,8 +136,8 @@ def save_figure(fig: Any, stem: str | os.PathLike, *, dpi: int = 150,
 
 
 def _draw_one(study: Any, name: str, figdir: Path, svg: str) -> RenderedFigure:
-    """Draw and save one figure of :data:`incubloc.plot.FIGURES` (also in a worker)."""
-    from incubloc.plot import FIGURES, NoData
+    """Draw and save one figure of :data:`incubloc.shells.plot.FIGURES` (also in a worker)."""
+    from incubloc.shells.plot import FIGURES, NoData
 
     spec = next(s for s in FIGURES if s.name == name)
     rf = RenderedFigure(spec.name, spec.section, spec.caption)
@@ -167,7 +170,7 @@ def _figure_workers(workers: int, n_figures: int) -> int:
 
 def write_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
                   workers: int = 1) -> dict[str, RenderedFigure]:
-    """Draw every figure of :data:`incubloc.plot.FIGURES` into ``figdir``.
+    """Draw every figure of :data:`incubloc.shells.plot.FIGURES` into ``figdir``.
 
     A figure whose inputs are missing, or that fails, is skipped with a note; the
     others are still drawn.
@@ -208,7 +211,7 @@ def start_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
     >>> all(rf.note for rf in finish().values())  # nothing to draw from
     True
     """
-    from incubloc.plot import FIGURES
+    from incubloc.shells.plot import FIGURES
 
     if svg not in SVG_POLICIES:
         raise ValueError(f"svg={svg!r}: use one of {', '.join(SVG_POLICIES)}")
@@ -350,7 +353,7 @@ def build_report(
     try:
         write_study(study, outdir)
         if rep.get("interactive_map", True):
-            from incubloc.webmap import config_options, write_interactive_map
+            from incubloc.shells.webmap import config_options, write_interactive_map
 
             interactive = write_interactive_map(study, outdir / "interactive.html",
                                                 **config_options(config)).name
@@ -422,25 +425,14 @@ def _pct(part: float, whole: float) -> str:
     return f"{100 * part / whole:.0f} %" if whole else "–"
 
 
-def _first(d: Any, *keys: str) -> Any:
-    """First present value among ``keys`` of a mapping or object, searching one level down."""
-    if d is None:
-        return None
-    for k in keys:
-        if isinstance(d, Mapping) and d.get(k) is not None:
-            return d[k]
-        if not isinstance(d, Mapping) and getattr(d, k, None) is not None:
-            return getattr(d, k)
-    return None
-
-
 _STAT_KEYS = (
     ("rho", "Spearman ρ"), ("spearman_rho", "Spearman ρ"), ("tau", "Kendall τ"),
     ("kappa", "Cohen's κ"), ("R", "R"), ("ratio", "ratio"), ("I", "Moran's I"),
     ("chi2", "χ²"), ("H", "H"), ("D", "D"), ("ks", "KS D"), ("statistic", "statistic"),
     ("z", "z"), ("z_sim", "z"),
 )
-_P_KEYS = ("p", "p_value", "pvalue", "p_sim", "p_norm", "p_mc")
+# P-values as incubloc names them (incubloc.study_fields); "p" is a table column's.
+_P_KEYS = ("p_sim", "p_norm", "p_t", "p_ks", "p")
 
 
 def describe_test(test: Any) -> str:
@@ -448,7 +440,7 @@ def describe_test(test: Any) -> str:
 
     Examples
     --------
-    >>> describe_test({"method": "Spearman", "rho": -1.0, "p": 0.0})
+    >>> describe_test({"method": "Spearman", "rho": -1.0, "p_t": 0.0})
     'Spearman: Spearman ρ = −1, p < 0.001'
     """
     if not isinstance(test, Mapping):
@@ -533,7 +525,7 @@ def _coerce_figures(figures: Mapping[str, Any] | None) -> dict[str, RenderedFigu
     """Accept RenderedFigure, PNG bytes, a PNG path, a Matplotlib Figure or a skip note."""
     import io
 
-    from incubloc.plot import FIGURES
+    from incubloc.shells.plot import FIGURES
 
     specs = {s.name: s for s in FIGURES}
     out: dict[str, RenderedFigure] = {}
@@ -572,7 +564,13 @@ def _plain(value: Any) -> Any:
 
 
 class _Ctx:
-    """What the findings need from a study, read once and tolerant of gaps."""
+    """What the findings need from a study, read once.
+
+    Tests and results are read through :meth:`test` and :meth:`result`, which fail
+    loudly (:class:`~incubloc.study_fields.StudyFieldError`) when the step that
+    writes them ran but left them out; a step that did not run (a hand-made study)
+    gives None and its findings are left out.
+    """
 
     def __init__(self, study: Any):
         self.study = study
@@ -583,7 +581,7 @@ class _Ctx:
         # Tests as plain values, as stats.json has them (DataFrames become records).
         self.tests: dict[str, Any] = _plain(dict(getattr(study, "tests", None) or {}))
         self.config: dict[str, Any] = dict(getattr(study, "config", None) or {})
-        from incubloc import plot
+        from incubloc.shells import plot
 
         try:
             self.core = plot.core_city(study)
@@ -592,10 +590,22 @@ class _Ctx:
         self.zh = plot.zh_names(study)
 
     def name(self, en: Any) -> str:
-        from incubloc.plot import short_zh
+        from incubloc.shells.plot import short_zh
 
         zh = self.zh.get(str(en))
         return f"{en} ({short_zh(zh)})" if zh else str(en)
+
+    def test(self, name: str) -> Any:
+        """Test record ``name`` as plain values (as ``stats.json`` has it), or None."""
+        getter = getattr(self.study, "test", None)
+        if callable(getter) and getter(name) is None:
+            return None
+        return self.tests.get(name)
+
+    def result(self, name: str) -> Any:
+        """Result object ``name``, or None (see :meth:`incubloc.workflow.Study.result`)."""
+        getter = getattr(self.study, "result", None)
+        return getter(name) if callable(getter) else None
 
     def table(self, name: str) -> pd.DataFrame | None:
         t = self.tables.get(name)
@@ -605,6 +615,11 @@ class _Ctx:
         if self.inc is None or name not in self.inc:
             return None
         return self.inc[name]
+
+
+def _f(record: Any, name: str, where: str) -> Any:
+    """Field ``name`` of a test record or result, failing loudly when absent."""
+    return study_field(record, name, where=where)
 
 
 def _shares(series: pd.Series, classes: Iterable[str]) -> list[tuple[str, int, float]]:
@@ -665,24 +680,28 @@ def _region_findings(c: _Ctx) -> list[str]:
     prov = c.col("province")
     if prov is not None and prov.dropna().nunique() >= 2:
         vc = prov.value_counts()
-        test = c.tests.get("province_ratio")
-        a = str(_first(test, "numerator") or vc.index[0])
-        b = str(_first(test, "denominator") or vc.index[1])
+        test = c.test("province_ratio")
+        w = "tests['province_ratio']"
+        if test is None:  # no region step: the two largest provinces
+            a, b = str(vc.index[0]), str(vc.index[1])
+        else:
+            a, b = str(_f(test, "numerator", w)), str(_f(test, "denominator", w))
         na, nb = int(vc.get(a, 0)), int(vc.get(b, 0))
-        ratio = _num(_first(test, "ratio"))
+        ratio = _num(_f(test, "ratio", w)) if test is not None else None
         ratio = ratio if ratio is not None else (na / nb if nb else None)
         if ratio is not None:
             out.append(f"The {a} cities hold {fmt(ratio, 3)} times as many incubators as the "
                        f"{b} cities ({na} vs {nb}).")
-    tier = c.tests.get("tier_relation")
-    rho = _num(_first(tier, "rho", "spearman_rho"))
+    tier = c.test("tier_relation")
+    w = "tests['tier_relation']"
+    rho = _num(_f(tier, "rho", w)) if tier is not None and not skipped(tier) else None
     if rho is not None:
         trend = ("more incubators in higher-tier settlements (城镇等级越高孵化器越多)" if rho > 0
                  else "no rise of incubator numbers with settlement tier")
-        n_s = _first(tier, "n_settlements")
+        n_s = _f(tier, "n_settlements", w)
         out.append(f"City tier: {trend}; Spearman ρ = {fmt(rho, 2)} between tier rank and "
                    f"count{f' over {n_s} settlements' if n_s else ''}, "
-                   f"{fmt_p(_first(tier, 'p', 'p_value'))}.")
+                   f"{fmt_p(_f(tier, 'p_t', w))}.")
     zone = c.col("zone")
     if zone is not None and zone.notna().any():
         n = len(zone)
@@ -693,7 +712,7 @@ def _region_findings(c: _Ctx) -> list[str]:
 
 
 def _ring_findings(c: _Ctx) -> list[str]:
-    from incubloc.plot import pattern_label
+    from incubloc.shells.plot import pattern_label
 
     out = []
     order3 = ("core", "inner_suburb", "outer_suburb")
@@ -720,24 +739,26 @@ def _ring_findings(c: _Ctx) -> list[str]:
         rings = [r for r in order3 if r in sub.index]
         if "density_100km2" in sub and len(rings) >= 2:
             vals = [float(sub.loc[r, "density_100km2"]) for r in rings]
-            rec = _city_record(c.tests.get("density_gradient"), city) or {}
-            rho = _num(_first(rec, "spearman_rho", "rho"))
+            rec = _city_record(c.test("density_gradient"), city)
+            w = f"tests['density_gradient'][{city!r}]"
+            rho = _num(_f(rec, "spearman_rho", w)) if rec is not None else None
+            rec = rec or {}
             if rho is None:
                 rho = _spearman(list(range(len(vals))), vals)
             falls = all(a > b for a, b in zip(vals, vals[1:], strict=False))
             verb = "falls outward" if falls else "does not fall monotonically outward"
-            rr = _num(rec.get("rate_ratio"))
-            lo, hi = _num(rec.get("rate_ratio_ci_low")), _num(rec.get("rate_ratio_ci_high"))
+            rr, lo, hi = (_num(rec[k]) if rec else None
+                          for k in ("rate_ratio", "rate_ratio_ci_low", "rate_ratio_ci_high"))
             if rr is not None and lo is not None and hi is not None:
                 shown = (f"density changes by a factor {fmt(rr, 3)} per ring outward "
-                         f"(95 % CI {fmt(lo, 3)}–{fmt(hi, 3)}, {fmt_p(rec.get('rate_ratio_p'))}; "
+                         f"(95 % CI {fmt(lo, 3)}–{fmt(hi, 3)}, {fmt_p(_f(rec, 'rate_ratio_p', w))}; "
                          "Poisson log-linear trend of the incubator counts with a log ring-area "
                          "offset")
-                disp = _num(rec.get("dispersion"))
-                if rec.get("rate_ratio_interval") == "quasi-poisson" and disp is not None:
+                disp = _num(_f(rec, "dispersion", w))
+                if _f(rec, "rate_ratio_interval", w) == "quasi-poisson" and disp is not None:
                     shown += (f"; quasi-Poisson interval: Pearson χ²/df = {fmt(disp, 3)}, "
                               "standard error scaled by its square root, t quantiles")
-                    nr = _num(rec.get("n_rings"))
+                    nr = _num(_f(rec, "n_rings", w))
                     if nr is not None and nr - 2 == 1:
                         shown += ("; with 3 rings that dispersion rests on one degree of "
                                   "freedom, so the interval is wide: the counts alone cannot "
@@ -757,10 +778,11 @@ def _ring_findings(c: _Ctx) -> list[str]:
             med = [_num(sub.loc[r, "opened_median"]) for r in rings]
             if all(m is not None for m in med):
                 later = all(a <= b for a, b in zip(med, med[1:], strict=False))
-                rec = _city_record(c.tests.get("opening_sequence"), city) or {}
-                rho = _num(_first(rec, "spearman_rho", "rho"))
+                rec = _city_record(c.test("opening_sequence"), city)
+                w = f"tests['opening_sequence'][{city!r}]"
+                rho = _num(_f(rec, "spearman_rho", w)) if rec is not None else None
                 test = (f"; Spearman ρ between ring order and opening year = {fmt(rho, 2)}, "
-                        f"{fmt_p(_first(rec, 'spearman_p', 'p'))}" if rho is not None else "")
+                        f"{fmt_p(_f(rec, 'spearman_p', w))}" if rho is not None else "")
                 out.append(f"Opening years in {city} "
                            f"{'run later outward' if later else 'do not run later outward'} "
                            f"(建设时序): median {' → '.join(fmt(m) for m in med)}{test}.")
@@ -771,12 +793,14 @@ def _ring_findings(c: _Ctx) -> list[str]:
                 out.append(f"Sites in {city} {'grow larger' if larger else 'do not grow larger'} "
                            "outward (空间规模): mean site area "
                            + " → ".join(f"{fmt(v / 10_000, 3)} ha" for v in vals) + ".")
-    edge = c.tests.get("ring_edge")
-    if isinstance(edge, Mapping) and _num(_first(edge, "observed_mean")) is not None:
-        obs, exp = _num(edge.get("observed_mean")), _num(edge.get("expected_mean"))
-        direction = edge.get("direction") or (
-            "closer" if obs is not None and exp is not None and obs < exp else "farther")
-        p_side = edge.get("mc_p") if direction == "closer" else edge.get("mc_p_farther")
+    edge = c.test("ring_edge")
+    w = "tests['ring_edge']"
+    if edge is not None and skipped(edge):
+        out.append(f"Ring-edge test skipped: {skipped(edge)}.")
+    elif edge is not None and _num(_f(edge, "observed_mean", w)) is not None:
+        obs, exp = _num(_f(edge, "observed_mean", w)), _num(_f(edge, "expected_mean", w))
+        direction = _f(edge, "direction", w)
+        p_side = _f(edge, "p_sim_closer" if direction == "closer" else "p_sim_farther", w)
         sig = _num(p_side) is not None and _num(p_side) <= 0.05
         if direction == "closer":
             where = "closer to the outer edge of their ring than"
@@ -790,10 +814,10 @@ def _ring_findings(c: _Ctx) -> list[str]:
             f"Ring edge (分布在各圈层的边缘地区): incubators lie {where} the ring's "
             f"area-weighted distribution — mean normalised distance {fmt(obs, 2)} against "
             f"{fmt(exp, 2)} for random locations in the same rings; {claim}. Monte-Carlo "
-            f"one-sided {fmt_p(p_side)} for '{direction}' ({edge.get('n_sim', '?')} "
-            f"simulations); KS D = {fmt(edge.get('ks_stat'), 2)}, {fmt_p(edge.get('ks_p'))} "
+            f"one-sided {fmt_p(p_side)} for '{direction}' ({_f(edge, 'n_sim', w)} "
+            f"simulations); KS D = {fmt(_f(edge, 'ks_stat', w), 2)}, {fmt_p(_f(edge, 'p_ks', w))} "
             "(two-sided: it says the distributions differ, not which way).")
-    elif isinstance(edge, Mapping) and describe_test(edge):
+    elif edge is not None and describe_test(edge):
         out.append(f"Ring-edge test: {describe_test(edge)}.")
     return out
 
@@ -826,14 +850,15 @@ def _class_findings(c: _Ctx, column: str, classes: dict[str, str], agreement: st
                 vc = sel.value_counts()
                 out.append(f"{cls.replace('_', '-').capitalize()} incubators are mostly in "
                            f"{c.name(vc.index[0])} ({int(vc.iloc[0])} of {len(sel)}).")
-    agr = c.tests.get(agreement)
-    if isinstance(agr, Mapping):
-        kappa, acc = _num(agr.get("kappa")), _num(_first(agr, "accuracy", "agreement"))
+    agr = c.test(agreement)
+    w = f"tests[{agreement!r}]"
+    if agr is not None and not skipped(agr):
+        kappa, acc = _num(_f(agr, "kappa", w)), _num(_f(agr, "accuracy", w))
         if kappa is not None or acc is not None:
             bits = [f"accuracy {100 * acc:.0f} %" if acc is not None else "",
                     f"Cohen's κ = {fmt(kappa, 3)}" if kappa is not None else ""]
             out.append(f"Agreement with the declared {column} labels "
-                       f"(n = {agr.get('n', '?')}): " + ", ".join(b for b in bits if b) + ".")
+                       f"(n = {_f(agr, 'n', w)}): " + ", ".join(b for b in bits if b) + ".")
     return out
 
 
@@ -851,34 +876,39 @@ _TARGETS = {
 
 def _stats_findings(c: _Ctx) -> list[str]:
     out = []
-    ce = c.tests.get("clark_evans")
-    r = _num(_first(ce, "R", "ratio", "nni"))
+    ce = c.test("clark_evans")
+    w = "tests['clark_evans']"
+    r = _num(_f(ce, "R", w)) if ce is not None else None
     if r is not None:
         kind = "clustered (集聚)" if r < 1 else "dispersed (均匀)" if r > 1 else "random"
-        mc = _first(ce, "R_p_method") == "monte_carlo"
-        how = (f"Monte-Carlo test in the study-area window ({_first(ce, 'n_sim') or '?'} CSR "
-               f"patterns), one-sided {fmt_p(_first(ce, 'R_p_clustered'))} for clustering"
-               if mc else f"z = {fmt(_first(ce, 'R_z', 'z'), 3)}, normal approximation "
-               f"{fmt_p(_first(ce, 'R_p', 'p'))}")
+        mc = _f(ce, "p_method", w) == "monte_carlo"
+        how = (f"Monte-Carlo test in the study-area window ({_f(ce, 'n_sim', w)} CSR "
+               f"patterns), one-sided {fmt_p(_f(ce, 'p_sim_clustered', w))} for clustering"
+               if mc else f"z = {fmt(_f(ce, 'z_norm', w), 3)}, normal approximation "
+               f"{fmt_p(_f(ce, 'p_norm', w))}")
         text = (f"Clark–Evans nearest-neighbour index R = {fmt(r, 3)} (mean distance to the "
                 f"nearest incubator over its CSR expectation): {kind} against homogeneous "
                 f"CSR; {how}.")
-        inh = _first(ce, "inhomogeneous")
-        if isinstance(inh, Mapping) and _num(inh.get("p_clustered")) is not None:
-            bw = _num(inh.get("bandwidth_m"))
+        inh_test = c.test("ripley_inhom")
+        inh = (_f(ce, "inhomogeneous", w)
+               if inh_test is not None and not skipped(inh_test) else None)
+        wi = f"{w}['inhomogeneous']"
+        if inh is not None and _num(_f(inh, "p_sim_clustered", wi)) is not None:
+            bw = _num(_f(inh, "bandwidth_m", wi))
             text += (" Against an inhomogeneous Poisson null with the kernel intensity of the "
                      f"incubators (σ = {fmt((bw or 0) / 1000, 3)} km), the intensity-scaled "
-                     f"index is {fmt(inh.get('R_null'), 3)}, one-sided "
-                     f"{fmt_p(inh.get('p_clustered'))} for clustering beyond the trend.")
+                     f"index is {fmt(_f(inh, 'R_null', wi), 3)}, one-sided "
+                     f"{fmt_p(_f(inh, 'p_sim_clustered', wi))} for clustering beyond the trend.")
         out.append(text)
-    pref = c.tests.get("preference")
+    pref = c.test("preference")
     placebo_said = False
-    for group, rec in _records(pref):
-        if rec.get("group", "all") != "all":
+    for group, rec in ([] if pref is None or skipped(pref) else _records(pref)):
+        w = f"tests['preference'][{group!r}]"
+        if _f(rec, "group", w) != "all":
             continue
-        obs = _num(_first(rec, "observed_mean_m", "observed_mean"))
-        exp = _num(_first(rec, "expected_mean_m", "expected_mean"))
-        kind = str(rec.get("kind", group))
+        obs = _num(_f(rec, "observed_mean_m", w))
+        exp = _num(_f(rec, "expected_mean_m", w))
+        kind = str(_f(rec, "kind", w))
         if obs is None or exp is None:
             continue
         if kind == "placebo":
@@ -889,55 +919,58 @@ def _stats_findings(c: _Ctx) -> list[str]:
                     f"{fmt(100 * (1 - obs / exp), 2)} % closer than random locations in the same "
                     "settlements to the settlements' seats of government, which are equally "
                     f"urban and irrelevant to the claims (mean {fmt(obs / 1000, 3)} km vs "
-                    f"{fmt(exp / 1000, 3)} km, {fmt_p(rec.get('p'))}): that much \"preference\" is "
+                    f"{fmt(exp / 1000, 3)} km, {fmt_p(_f(rec, 'p', w))}): that much \"preference\" is "
                     "urban concentration alone, so a target kind counts only beyond it.")
             continue
         target = _TARGETS.get(kind, f"{kind.replace('_', ' ')} sites")
         closer = "closer to" if obs < exp else "no closer to"
         base = (f"Incubators lie {closer} {target} than random locations in the same "
                 f"settlements: mean {fmt(obs / 1000, 3)} km vs {fmt(exp / 1000, 3)} km "
-                f"({fmt(100 * (obs / exp - 1), 2)} %), {fmt_p(rec.get('p'))}")
-        pv = _num(rec.get("p_vs_placebo_holm"))
+                f"({fmt(100 * (obs / exp - 1), 2)} %), {fmt_p(_f(rec, 'p', w))}")
+        pv = _num(rec["p_vs_placebo_holm"]) if "p_vs_placebo_holm" in rec else None  # placebo run
         if pv is not None:
-            ex = _num(rec.get("excess_log_ratio"))
-            verdict = ("a preference beyond the placebo" if rec.get("preference")
+            ex = _num(_f(rec, "excess_log_ratio", w))
+            verdict = ("a preference beyond the placebo" if _f(rec, "preference", w)
                        else "not a preference beyond the placebo")
             base += (f"; against the seats placebo the mean log-distance ratio differs by "
                      f"{fmt(ex, 2)} (Holm-adjusted {fmt_p(pv)}): {verdict}")
         out.append(base + ".")
-    results = getattr(c.study, "results", None) or {}
-    rip = results.get("ripley")
-    if rip is not None and getattr(rip, "L_minus_d", None) is not None:
-        test = str(getattr(rip, "test", "mad")).upper()
-        p = _num(getattr(rip, "p", None))
-        alpha = _num(getattr(rip, "alpha", 0.05)) or 0.05
+    rip = c.test("ripley")
+    w = "tests['ripley']"
+    if rip is not None:
+        test = str(_f(rip, "test", w)).upper()
+        p = _num(_f(rip, "p_sim", w))
+        alpha = _num(_f(rip, "alpha", w))
+        dist = np.asarray(_f(rip, "distances", w), dtype=float)
         text = (f"Ripley's L, global {test} envelope test over 0–"
-                f"{fmt(float(np.nanmax(rip.distances)) / 1000, 3)} km "
-                f"({getattr(rip, 'n_sim', '?')} simulations, one-sided for clustering): "
+                f"{fmt(float(np.nanmax(dist)) / 1000, 3)} km "
+                f"({_f(rip, 'n_sim', w)} simulations, one-sided for clustering): "
                 f"against homogeneous CSR {fmt_p(p)}")
         if p is not None:
             text += (" — CSR rejected: incubators are clustered or follow an intensity trend "
                      "(this null cannot tell which)" if p <= alpha else " — CSR not rejected")
-        inh = results.get("ripley_inhom")
-        ip = _num(getattr(inh, "p", None)) if inh is not None else None
+        inh = c.test("ripley_inhom")
+        wi = "tests['ripley_inhom']"
+        ip = _num(_f(inh, "p_sim", wi)) if inh is not None and not skipped(inh) else None
         if ip is not None:
-            bw = _num(getattr(inh, "bandwidth_m", None))
+            bw = _num(_f(inh, "bandwidth_m", wi))
             text += (f"; against an inhomogeneous Poisson with the kernel intensity "
                      f"(σ = {fmt((bw or 0) / 1000, 3)} km) {fmt_p(ip)} — "
                      + ("clustering beyond the trend" if ip <= alpha
                         else "no evidence of clustering beyond the trend at that bandwidth"))
         out.append(text + ". The grey band in the figure is a pointwise envelope, for "
                    "orientation only; the distance where L(d) − d peaks is not a cluster size.")
-    gm = c.tests.get("global_moran")
-    for name, rec in _records(gm):
-        i = _num(_first(rec, "I", "moran_i"))
-        if i is None:
-            continue
-        size = _num(rec.get("cell_size_m"))
-        where = f" on the {fmt(size / 1000)} km grid" if size else (f" ({name})" if name else "")
+    gm = c.test("global_moran")
+    w = "tests['global_moran']"
+    if gm is not None and skipped(gm):
+        out.append(f"Global Moran's I skipped: {skipped(gm)}.")
+    elif gm is not None and _num(_f(gm, "I", w)) is not None:
+        i = _num(_f(gm, "I", w))
+        size = _num(_f(gm, "cell_size_m", w))
+        where = f" on the {fmt(size / 1000)} km grid" if size else ""
         out.append(f"Global Moran's I of incubator counts{where} (全局空间自相关) = {fmt(i, 3)} "
-                   f"(E[I] = {fmt(rec.get('EI'), 2)}), z = {fmt(_first(rec, 'z_norm', 'z'), 3)}, "
-                   f"permutation {fmt_p(_first(rec, 'p_sim', 'p'))}.")
+                   f"(E[I] = {fmt(_f(gm, 'EI', w), 2)}), z = {fmt(_f(gm, 'z_norm', w), 3)}, "
+                   f"permutation {fmt_p(_f(gm, 'p_sim', w))}.")
     ms = c.table("multiscale_moran")
     if ms is not None and "I" in ms and len(ms):
         sizes = ms["cell_size"] if "cell_size" in ms else ms.iloc[:, 0]
@@ -952,28 +985,31 @@ def _stats_findings(c: _Ctx) -> list[str]:
         elif prof:
             out.append(f"Moran's I over grid sizes: {prof}; no scale is significant.")
     out.extend(_local_sentences(c))
-    cen = (getattr(c.study, "results", None) or {}).get("centrography")
-    if cen is not None and _num(getattr(cen, "standard_distance", None)) is not None:
-        rot = _num(getattr(cen, "rotation_deg", None))
-        ma, mi = _num(getattr(cen, "major", None)), _num(getattr(cen, "minor", None))
+    cen = c.result("centrography")
+    w = "results['centrography']"
+    if cen is not None and _num(_f(cen, "standard_distance", w)) is not None:
+        rot = _num(_f(cen, "rotation_deg", w))
+        ma, mi = _num(_f(cen, "major", w)), _num(_f(cen, "minor", w))
         axes = (f"; the standard deviational ellipse has semi-axes {fmt(ma / 1000, 3)} × "
                 f"{fmt(mi / 1000, 3)} km with its major axis {fmt(rot, 3)}° from north"
                 if None not in (ma, mi, rot) else "")
         out.append(f"Standard distance {fmt(cen.standard_distance / 1000, 3)} km around the mean "
                    f"centre{axes} (标准差椭圆).")
-    jc = c.tests.get("join_counts")
-    if isinstance(jc, Mapping):
-        for name, rec in jc.items():
-            rows = rec.get("table") if isinstance(rec, Mapping) else None
-            for row in rows or []:
-                bb, mean = _num(row.get("bb")), _num(row.get("mean_bb"))
-                if bb is None or mean is None:
-                    continue
-                label = str(row.get("label", name))
-                verb = "cluster" if row.get("clustered") else "do not cluster"
-                out.append(f"Join counts: {label.replace('_', '-')} incubators {verb} — "
-                           f"{fmt(bb)} like–like joins vs {fmt(mean, 3)} expected, "
-                           f"{fmt_p(row.get('p_sim_bb'))}; weights {rec.get('weights', '?')}.")
+    jc = c.test("join_counts")
+    for name, rec in (jc or {}).items():
+        w = f"tests['join_counts'][{name!r}]"
+        if skipped(rec):
+            out.append(f"Join counts on {name} skipped: {skipped(rec)}.")
+            continue
+        for row in _f(rec, "table", w):
+            bb, mean = _num(_f(row, "bb", w)), _num(_f(row, "mean_bb", w))
+            if bb is None or mean is None:
+                continue
+            label = str(_f(row, "label", w))
+            verb = "cluster" if _f(row, "clustered", w) else "do not cluster"
+            out.append(f"Join counts: {label.replace('_', '-')} incubators {verb} — "
+                       f"{fmt(bb)} like–like joins vs {fmt(mean, 3)} expected, "
+                       f"{fmt_p(_f(row, 'p_sim_bb', w))}; weights {_f(rec, 'weights', w)}.")
     return out
 
 
@@ -986,35 +1022,39 @@ _NULL_NAMES = {"permutation": "conditional permutation",
 def _local_sentences(c: _Ctx) -> list[str]:
     """LISA and Gi* on districts, then on the grid: counts, tests, correction, threshold."""
     out: list[str] = []
-    lisa = c.tests.get("local_moran")
-    gi = c.tests.get("getis_ord")
-    if not isinstance(lisa, Mapping) or not isinstance(gi, Mapping):
+    lisa = c.test("local_moran")
+    gi = c.test("getis_ord")
+    if lisa is None or gi is None:
         return out
     for key in ("districts", "grid"):
-        lrec, grec = lisa.get(key), gi.get(key)
-        if not isinstance(lrec, Mapping) or not isinstance(grec, Mapping):
+        if key not in lisa:  # no districts layer, or no land grid
             continue
-        unit = str(lrec.get("unit", key))
-        if lrec.get("skipped"):
-            out.append(f"Local statistics on {unit} were skipped: {lrec['skipped']}.")
+        lrec = lisa[key]
+        wl, wg = f"tests['local_moran'][{key!r}]", f"tests['getis_ord'][{key!r}]"
+        grec = _f(gi, key, "tests['getis_ord']")
+        unit = str(_f(lrec, "unit", wl))
+        if skipped(lrec):
+            out.append(f"Local statistics on {unit} were skipped: {skipped(lrec)}.")
             continue
-        cl = lrec.get("clusters") or {}
-        bins = grec.get("bins") or {}
+        cl = _f(lrec, "clusters", wl)
+        bins = _f(grec, "bins", wg)
         hot = sum(int(v) for k, v in bins.items() if k.startswith("hot"))
         cold = sum(int(v) for k, v in bins.items() if k.startswith("cold"))
-        corr = _CORRECTION_NAMES.get(str(lrec.get("correction")), str(lrec.get("correction")))
+        corr = str(_f(lrec, "correction", wl))
+        corr = _CORRECTION_NAMES.get(corr, corr)
         out.append(
             f"On {unit}: LISA (局部空间自相关) finds {cl.get('HH', 0)} High–High, "
             f"{cl.get('LL', 0)} Low–Low, {cl.get('HL', 0)} High–Low and {cl.get('LH', 0)} "
             f"Low–High units, and Getis–Ord Gi* {hot} hot and {cold} cold spots "
             f"({', '.join(f'{k} {v}' for k, v in bins.items() if v and k != 'ns') or 'none'}), "
-            f"among {lrec.get('n_tests')} tests with {corr} at α = {fmt(lrec.get('alpha'))} "
-            f"(significant when p ≤ {fmt(_num(lrec.get('threshold')), 2)} for LISA, "
-            f"{fmt(_num(grec.get('threshold')), 2)} for Gi*; LISA: "
+            f"among {_f(lrec, 'n_tests', wl)} tests with {corr} at "
+            f"α = {fmt(_f(lrec, 'alpha', wl))} "
+            f"(significant when p ≤ {fmt(_num(_f(lrec, 'threshold', wl)), 2)} for LISA, "
+            f"{fmt(_num(_f(grec, 'threshold', wg)), 2)} for Gi*; LISA: "
             f"{_null_text(lrec)}; Gi*: {_null_text(grec)}; ties counted against "
             "significance).")
-        if lrec.get("attainable") is False:
-            out.append(f"With {lrec.get('permutations')} permutations no unit on {unit} could "
+        if _f(lrec, "attainable", wl) is False:
+            out.append(f"With {_f(lrec, 'permutations', wl)} permutations no unit on {unit} could "
                        "pass the corrected threshold; its maps show no significant unit by "
                        "construction.")
     if out:
@@ -1055,7 +1095,9 @@ def _methods(c: _Ctx) -> str:
     crs = getattr(c.study, "crs", None)
     crs_s = crs.to_string() if hasattr(crs, "to_string") else str(crs)
     sizes = ", ".join(f"{fmt(v / 1000)} km" for v in (g("stats", "cell_sizes_m") or []))
-    gm_size = _num(_first(c.tests.get("global_moran"), "cell_size_m"))
+    gm = c.test("global_moran")
+    gm_size = (_num(_f(gm, "cell_size_m", "tests['global_moran']"))
+               if gm is not None and "cell_size_m" in gm else None)  # none without a land grid
     lisa_grid = f"{fmt(gm_size / 1000)} km" if gm_size else "chosen"
     items = [
         ("Coordinates", f"input {g('input', 'coords', 'wgs84')} longitude/latitude converted to "
@@ -1214,7 +1256,7 @@ def _test_html(name: str, rec: Any) -> str:
 
 
 def _tests_html(c: _Ctx, names: Iterable[str]) -> str:
-    return "".join(_test_html(n, c.tests[n]) for n in names if c.tests.get(n) is not None)
+    return "".join(_test_html(n, rec) for n in names if (rec := c.test(n)) is not None)
 
 
 def _provenance_html(c: _Ctx, prov: Mapping[str, Any] | None) -> str:
@@ -1276,13 +1318,13 @@ def render_html(
     study : Study
         From :func:`incubloc.workflow.run_study`.
     figures : mapping of name to RenderedFigure, PNG bytes, PNG path, Figure or note
-        The figures (names of :data:`incubloc.plot.FIGURES`); missing ones are listed.
+        The figures (names of :data:`incubloc.shells.plot.FIGURES`); missing ones are listed.
     provenance : mapping, optional
         The ``provenance.json`` record (versions, input hashes, seed, run time).
     embed_font : bool
         Embed the Chinese glyphs the page uses as a WOFF subset of the CJK font.
     interactive_map : str, optional
-        Relative path of the interactive map (:mod:`incubloc.webmap`) to link.
+        Relative path of the interactive map (:mod:`incubloc.shells.webmap`) to link.
 
     Returns
     -------
@@ -1340,8 +1382,8 @@ def render_html(
                                             caption=f"{t}: {c.core}", fold=len(df)))
                 body.append(_table_html(df, csv=t))
         body.append("</section>")
-    if (getattr(study, "results", None) or {}).get("factors") is not None:
-        body.append(factors_section_html(study.results["factors"]))
+    if c.result("factors") is not None:
+        body.append(factors_section_html(c.result("factors")))
     body.append(f"<section id='methods'><h2>{_esc(_SECTIONS[6][1])}</h2>{_methods(c)}")
     disabled = getattr(getattr(study, "classification", None), "disabled", None) or {}
     if disabled:
