@@ -9,9 +9,9 @@ density GeoTIFFs, ``config.toml``, ``provenance.json``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
-import functools
 import os
 import pickle
 from collections.abc import Callable
@@ -632,7 +632,7 @@ def _factors_step(run: _Run) -> None:
 _STORES = ("tables", "tests", "results", "grids", "surfaces")
 
 
-def _run_step(step: "Step", run: _Run) -> dict[str, list[tuple[str, Any]]]:
+def _run_step(step: Step, run: _Run) -> dict[str, list[tuple[str, Any]]]:
     """Run ``step`` on ``run``; the entries it wrote into each store of the study, in
     the order written (what a forked process hands back)."""
     before = {} if run.study is None else {
@@ -761,7 +761,8 @@ def run_study(
             if step.aside:
                 waiting.append((step, run_aside(task)))
             else:
-                added[step.name] = _merge_step(run.study, task())
+                written = task()  # the classify step creates run.study
+                added[step.name] = _merge_step(run.study, written)
             run.study.steps.append(step.name)
             bar.update()
         for step, wait in waiting:
