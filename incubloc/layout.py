@@ -78,7 +78,7 @@ def _near_buildings(buildings: gpd.GeoDataFrame, sites: np.ndarray, target: CRS,
     # (negligible over a site's few hundred metres).
     boxes = shapely.box(b[:, 0] - pad, b[:, 1] - pad, b[:, 2] + pad, b[:, 3] + pad)
     there = gpd.GeoSeries(boxes, crs=target).to_crs(buildings.crs).envelope.values
-    tree = shapely.STRtree(np.asarray(buildings.geometry.values, dtype=object))
+    tree = shapely.STRtree(buildings.geometry.to_numpy())
     hit = tree.query(there)[1]
     return np.unique(hit)
 
@@ -94,17 +94,15 @@ def _building_frame(buildings: gpd.GeoDataFrame, target: CRS, storey_height_m: f
     if buildings.crs is None:
         raise StudyAreaError("the buildings layer has no CRS: set one (EPSG:4326 is expected)")
     if near is not None:
-        src = np.asarray(buildings.geometry.values, dtype=object)
-        usable = ~(shapely.is_missing(src) | shapely.is_empty(src))
-        usable[usable] = shapely.area(src[usable]) > 0
+        # A missing geometry has area NaN, an empty one or a line 0.
+        usable = shapely.area(buildings.geometry.to_numpy()) > 0
         if (~usable).any():
             log.warning("buildings layer: ignored %d features without footprint area",
                         int((~usable).sum()))
         buildings = buildings.iloc[near]
     metric = to_metric(gpd.GeoDataFrame(geometry=buildings.geometry.values, crs=buildings.crs), crs=target)
-    geom = np.asarray(metric.geometry.values, dtype=object)
-    keep = ~(shapely.is_missing(geom) | shapely.is_empty(geom))
-    keep[keep] = shapely.area(geom[keep]) > 0
+    geom = metric.geometry.to_numpy()
+    keep = shapely.area(geom) > 0  # NaN for a missing geometry
     if (~keep).any() and near is None:
         log.warning("buildings layer: ignored %d features without footprint area", int((~keep).sum()))
     levels = (
@@ -127,9 +125,9 @@ def _layout_frame(
     sf: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None, t: LayoutThresholds
 ) -> pd.DataFrame:
     n = len(sf)
-    geom = np.asarray(sf.geometry.values, dtype=object)
-    polygon = sf["_polygon"].to_numpy(dtype=bool)
-    empty = sf["_empty"].to_numpy(dtype=bool)
+    geom = sf.geometry.to_numpy()
+    polygon = sf["_polygon"].to_numpy()
+    empty = sf["_empty"].to_numpy()
     point = ~empty & ~polygon
     out = pd.DataFrame(
         {
@@ -140,7 +138,6 @@ def _layout_frame(
             "coverage": np.nan,
             "mean_levels": np.nan,
             "site_area_m2": np.where(polygon, sf["_area"].to_numpy(), np.nan),
-            "reason": "",
             "_inc": sf["_inc"].to_numpy(),
             "_lev_w": 0.0,  # Σ footprint × levels, for pooling over sites
             "_lev_a": 0.0,  # Σ footprint with known levels
@@ -200,7 +197,7 @@ def _layout_frame(
         ok = (
             (n_b <= t.max_buildings)
             & (cover >= t.min_coverage - eps)
-            & (np.nan_to_num(mean_levels, nan=-1.0) >= t.min_levels - eps)
+            & (mean_levels >= t.min_levels - eps)  # False where levels are unknown (NaN)
             & (site_area <= t.max_site_area_m2 * (1 + eps))
         )
         out["layout"] = np.select([decided & ok, decided], ["building", "park"], "unclassified")
@@ -217,10 +214,11 @@ def _layout_frame(
             "point-only site with no building footprint at its location "
             f"(within {t.point_building_tolerance_m:g} m)"
         )
-    out.loc[empty & ~sf["_from_point"].to_numpy(dtype=bool), ["layout", "reason"]] = [
+    from_point = sf["_from_point"].to_numpy()
+    out.loc[empty & ~from_point, ["layout", "reason"]] = [
         "unclassified", "site has no geometry",
     ]
-    out.loc[empty & sf["_from_point"].to_numpy(dtype=bool), ["layout", "reason"]] = [
+    out.loc[empty & from_point, ["layout", "reason"]] = [
         "unclassified", "incubator has no location and no site geometry",
     ]
     return out
@@ -228,7 +226,7 @@ def _layout_frame(
 
 def _reasons(out: pd.DataFrame, decided: np.ndarray, point: np.ndarray, t: LayoutThresholds):
     """Facts behind each decided site, and for park sites the tests that failed."""
-    reason = np.full(len(out), "", dtype=object)
+    reason = np.empty(len(out), dtype=object)  # undecided sites get theirs from the caller
     rows = np.flatnonzero(decided)
     n_b = out["n_buildings"].to_numpy()
     cover = out["coverage"].to_numpy()
@@ -363,9 +361,10 @@ def classify_layout(
         c = np.bincount(inc[ok], minlength=n)
         return np.where(c > 0, s, np.nan)
 
-    n_sites = np.bincount(inc, minlength=n)
-    n_bld = np.bincount(inc, weights=(lay["layout"] == "building").to_numpy(), minlength=n)
-    n_park = np.bincount(inc, weights=(lay["layout"] == "park").to_numpy(), minlength=n)
+    # Every incubator has a site (its own point at least), so these counts have length n.
+    n_sites = np.bincount(inc)
+    n_bld = np.bincount(inc, weights=(lay["layout"] == "building").to_numpy())
+    n_park = np.bincount(inc, weights=(lay["layout"] == "park").to_numpy())
     layout = np.select(
         [(n_bld > 0) & (n_park == 0), (n_bld == 0) & (n_park > 0), (n_bld > 0) & (n_park > 0)],
         list(LAYOUT.labels),
@@ -374,20 +373,20 @@ def classify_layout(
     measured = ~np.isnan(lay["_foot"].to_numpy())
     foot = total(lay["_foot"].to_numpy())
     area_measured = total(np.where(measured, lay["site_area_m2"].to_numpy(), np.nan))
-    lev_w = np.bincount(inc, weights=lay["_lev_w"].to_numpy(), minlength=n)
-    lev_a = np.bincount(inc, weights=lay["_lev_a"].to_numpy(), minlength=n)
+    lev_w = np.bincount(inc, weights=lay["_lev_w"].to_numpy())
+    lev_a = np.bincount(inc, weights=lay["_lev_a"].to_numpy())
     with np.errstate(invalid="ignore", divide="ignore"):
         coverage = np.clip(foot / area_measured, 0.0, 1.0)
         mean_levels = np.where(lev_a > 0, lev_w / lev_a, np.nan)
 
-    reason = np.full(n, "", dtype=object)
+    reason = np.empty(n, dtype=object)  # every incubator has a site: the first fills it
     first = lay.drop_duplicates("_inc")
     reason[first["_inc"].to_numpy()] = first["reason"].to_numpy()
     multi = n_sites > 1
     n_unc = n_sites - n_bld - n_park
     if multi.any():
-        nb = pd.Series(n_bld[multi].astype(int)).astype(str).to_numpy(dtype=object)
-        npk = pd.Series(n_park[multi].astype(int)).astype(str).to_numpy(dtype=object)
+        nb = pd.Series(n_bld[multi].astype(int)).astype(str).to_numpy()
+        npk = pd.Series(n_park[multi].astype(int)).astype(str).to_numpy()
         both = (n_bld[multi] > 0) & (n_park[multi] > 0)
         reason[multi] = np.where(
             both,
