@@ -191,7 +191,7 @@ def _layout_frame(
             lev_a[s_i] = np.where(known, barea[b_i], 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             cover = np.clip(foot / site_area, 0.0, 1.0)
-            mean_levels = np.where(lev_a > 0, lev_w / lev_a, np.nan)
+            mean_levels = lev_w / lev_a  # 0 / 0 = NaN where no level is known
         decided = (polygon & (n_b > 0)) | found
         eps = 1e-9  # a value equal to a threshold passes despite rounding in areas
         ok = (
@@ -377,7 +377,7 @@ def classify_layout(
     lev_a = np.bincount(inc, weights=lay["_lev_a"].to_numpy())
     with np.errstate(invalid="ignore", divide="ignore"):
         coverage = np.clip(foot / area_measured, 0.0, 1.0)
-        mean_levels = np.where(lev_a > 0, lev_w / lev_a, np.nan)
+        mean_levels = lev_w / lev_a  # 0 / 0 = NaN where no level is known
 
     reason = np.empty(n, dtype=object)  # every incubator has a site: the first fills it
     first = lay.drop_duplicates("_inc")

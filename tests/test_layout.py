@@ -397,7 +397,39 @@ def test_large_buildings_layer_is_prefiltered_to_the_same_answer(caplog):
     assert s["n_buildings"].iloc[:2].tolist() == [1, 1]
     assert s["coverage"].iloc[0] == pytest.approx(0.36, abs=1e-4)
     assert s["site_area_m2"].iloc[1] == pytest.approx(400, rel=1e-3)
-    assert "buildings layer: ignored 3 features without footprint area" in caplog.text
+    assert caplog.text.count("buildings layer: ignored 3 features without footprint area") == 1
     # No located site at all: nothing is near, nothing is decided.
     s = site_layout(inc.iloc[2:].to_crs(4326), None, bld.to_crs(4326))
     assert s["layout"].tolist() == ["unclassified"]
+
+
+def test_point_between_footprints_ties_go_to_the_larger_then_the_first():
+    small = box(X0, Y0, X0 + 20, Y0 + 20)  # 400 m², 10 levels
+    large = box(X0 + 20, Y0, X0 + 60, Y0 + 20)  # 800 m², 2 levels; shares the edge x = X0 + 20
+    inc = _gdf({"id": ["edge"]}, [Point(X0 + 20, Y0 + 10)])
+    s = site_layout(inc, None, _gdf({"levels": [10, 2]}, [small, large]))
+    assert s.loc[0, "site_area_m2"] == pytest.approx(800) and s.loc[0, "layout"] == "park"
+    # Same distance (5 m) and area: the first footprint of the layer.
+    left, right = box(X0, Y0, X0 + 20, Y0 + 20), box(X0 + 30, Y0, X0 + 50, Y0 + 20)
+    mid = _gdf({"id": ["mid"]}, [Point(X0 + 25, Y0 + 10)])
+    assert site_layout(mid, None, _gdf({"levels": [10, 2]}, [left, right])).loc[0, "layout"] == "building"
+    assert site_layout(mid, None, _gdf({"levels": [2, 10]}, [left, right])).loc[0, "layout"] == "park"
+
+
+def test_overlapping_footprints_cover_at_most_the_whole_site():
+    site = box(X0, Y0, X0 + 100, Y0 + 100)
+    twice = [box(X0 + 10, Y0 + 10, X0 + 90, Y0 + 90)] * 2  # 2 × 6 400 m² on 10 000 m²
+    inc = _gdf({"id": ["a"]}, [site.centroid])
+    s = site_layout(inc, _gdf({"incubator_id": ["a"]}, [site]), _gdf({"levels": [5, 5]}, twice))
+    assert s.loc[0, "coverage"] == pytest.approx(1.0)
+
+
+def test_footprints_without_area_are_dropped_with_a_warning(caplog):
+    site = box(X0, Y0, X0 + 100, Y0 + 100)
+    inc = _gdf({"id": ["a"]}, [site.centroid])
+    bld = _gdf({"levels": [6, 6, 6]}, [box(X0 + 10, Y0 + 10, X0 + 50, Y0 + 50), None,
+                                        LineString([(X0 + 60, Y0 + 60), (X0 + 70, Y0 + 60)])])
+    with caplog.at_level("WARNING", logger="incubloc.layout"):
+        s = site_layout(inc, _gdf({"incubator_id": ["a"]}, [site]), bld)
+    assert s.loc[0, "n_buildings"] == 1
+    assert caplog.text.count("buildings layer: ignored 2 features without footprint area") == 1
