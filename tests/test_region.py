@@ -619,3 +619,30 @@ def test_belt_widths_from_the_layer_with_bad_values_defaulted():
                                          [LineString()])], ignore_index=True)
     sa = StudyArea({"cities": cities, "corridors": both})
     assert assign_region(inc, sa)["zone"].tolist() == ["belt", "other"]
+
+
+def test_tier_relation_notes_counts_without_city_and_unclassified_tiers():
+    s = _gdf({"settlement": ["A", "B", "C", "C", "X"], "city": ["A", "B", "C", "C", "X"],
+              "kind": ["county"] * 5, "population": [6e6, 8e5, 1e5, 1e5, None]},
+             [box(i, 0, i + 1, 1) for i in range(5)])
+    sa = StudyArea({"settlements": s})
+    # No city column: counted by settlement name. C is listed twice: counted once.
+    df = pd.DataFrame({"settlement": ["A", "A", "A", "B", "X", "nowhere"]})
+    r = tier_relation(df, study_area=sa)
+    assert r.table["settlement"].tolist() == ["A", "B", "C", "X"]
+    assert r.table["count"].tolist() == [3, 1, 0, 1]
+    assert r.table["tier"].tolist() == ["extra_large", "medium", "small_ii", "unclassified"]
+    assert pd.isna(r.table["tier_rank"].iloc[3])
+    assert r.n_settlements == 3 and r.n_incubators == 4  # X (no tier) is left out
+    assert r.rho == pytest.approx(1.0) and r.note == ""
+    by_tier = r.by_tier
+    assert by_tier["tier"].tolist() == ["extra_large", "medium", "small_ii", "unclassified"]
+    assert by_tier["n_settlements"].tolist() == [1, 1, 1, 1]
+    assert by_tier["mean_per_settlement"].tolist() == [3.0, 1.0, 0.0, 1.0]
+    # Two settlements with a tier are too few.
+    two = StudyArea({"settlements": s.iloc[:2]})
+    r = tier_relation(df, study_area=two)
+    assert math.isnan(r.rho) and math.isnan(r.p)
+    assert r.note == "only 2 settlements with a tier: at least 3 are needed"
+    r = tier_relation(pd.DataFrame({"settlement": ["A", "B", "C"]}), study_area=sa)
+    assert r.note == "tier or count is the same for every settlement: the correlation is undefined"
