@@ -100,7 +100,8 @@ def _building_frame(buildings: gpd.GeoDataFrame, target: CRS, storey_height_m: f
             log.warning("buildings layer: ignored %d features without footprint area",
                         int((~usable).sum()))
         buildings = buildings.iloc[near]
-    metric = to_metric(gpd.GeoDataFrame(geometry=buildings.geometry.values, crs=buildings.crs), crs=target)
+    # The geometry array carries the layer's CRS.
+    metric = to_metric(gpd.GeoDataFrame(geometry=buildings.geometry.values), crs=target)
     geom = metric.geometry.to_numpy()
     keep = shapely.area(geom) > 0  # NaN for a missing geometry
     if (~keep).any() and near is None:

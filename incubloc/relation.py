@@ -75,7 +75,8 @@ def _host_frame(hosts: gpd.GeoDataFrame, target: CRS) -> gpd.GeoDataFrame:
             else "other",
         }
     )
-    out = to_metric(gpd.GeoDataFrame(h, geometry=hosts.geometry.values, crs=hosts.crs), crs=target)
+    # The geometry array carries the layer's CRS.
+    out = to_metric(gpd.GeoDataFrame(h, geometry=hosts.geometry.values), crs=target)
     geom = out.geometry.values
     # A missing geometry has area NaN, an empty one or a line 0: neither is a host.
     keep = shapely.area(geom) > 0
@@ -90,7 +91,7 @@ def _host_frame(hosts: gpd.GeoDataFrame, target: CRS) -> gpd.GeoDataFrame:
 
 
 def _pct(x: pd.Series | np.ndarray) -> pd.Series:
-    return pd.Series(np.round(np.asarray(x, dtype=float) * 100).astype(int)).astype(str) + "%"
+    return pd.Series(np.round(np.asarray(x) * 100).astype(int)).astype(str) + "%"
 
 
 def _relation_frame(

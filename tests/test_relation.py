@@ -363,3 +363,20 @@ def test_site_relation_measures_in_the_crs_given():
     assert site_relation(inc, site, host, tolerance_m=50.0)["share_inside"].iloc[0] == pytest.approx(1.0)
     merc = site_relation(inc, site, host, tolerance_m=50.0, crs=3857)["share_inside"].iloc[0]
     assert 0.5 < merc < 0.99
+
+
+def test_analysis_crs_comes_from_the_incubators_then_the_sites():
+    # The site of the CRS test above, with a 50 m tolerance: fully inside in UTM metres,
+    # not in Web Mercator units.
+    site = gpd.GeoDataFrame({"incubator_id": ["a"]}, geometry=[box(118.7995, 32.0495, 118.8005, 32.0505)],
+                            crs=4326)
+    host = gpd.GeoDataFrame({"host_id": ["h"], "kind": ["university"]},
+                            geometry=[box(118.7995, 32.0495, 118.8000, 32.0505)], crs=4326)
+    inc = gpd.GeoDataFrame({"id": ["a"]}, geometry=[Point(118.8, 32.05)], crs=4326)
+    # Projected incubators set the CRS, whatever the sites' CRS.
+    merc = site_relation(inc.to_crs(3857), site, host, tolerance_m=50.0)
+    assert 0.5 < merc["share_inside"].iloc[0] < 0.99
+    # Incubators without a location: the projected sites set it.
+    nowhere = gpd.GeoDataFrame({"id": ["a"]}, geometry=[Point()], crs=4326)
+    utm = site_relation(nowhere, site.to_crs(CRS), host, tolerance_m=50.0)
+    assert utm["share_inside"].iloc[0] == pytest.approx(1.0)
