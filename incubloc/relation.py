@@ -82,7 +82,7 @@ def _host_frame(hosts: gpd.GeoDataFrame, target: CRS) -> gpd.GeoDataFrame:
     keep = shapely.area(geom) > 0
     if (~keep).any():
         log.warning("hosts layer: ignored %d features without polygon area", int((~keep).sum()))
-    out = out.loc[keep].reset_index(drop=True)
+    out = out.loc[keep]  # used by position from here on
     geom = out.geometry.values
     invalid = ~shapely.is_valid(geom)
     if invalid.any():

@@ -4,7 +4,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from shapely.geometry import Point, box
+import shapely
+from shapely.geometry import LineString, Point, box
 
 from incubloc.errors import ConfigError, InputError, StudyAreaError
 from incubloc.relation import HOST_KINDS, RELATIONS, classify_relation, site_relation
@@ -380,3 +381,20 @@ def test_analysis_crs_comes_from_the_incubators_then_the_sites():
     nowhere = gpd.GeoDataFrame({"id": ["a"]}, geometry=[Point()], crs=4326)
     utm = site_relation(nowhere, site.to_crs(CRS), host, tolerance_m=50.0)
     assert utm["share_inside"].iloc[0] == pytest.approx(1.0)
+
+
+def test_degenerate_hosts_are_dropped_with_a_warning_and_broken_ones_repaired(caplog):
+    # A 0.5 m × 0.5 m host still has area; a line and a missing geometry have none.
+    tiny = box(X0, Y0, X0 + 0.5, Y0 + 0.5)
+    # A bow-tie (self-intersecting) host: its large lobe holds the site.
+    bow = shapely.Polygon([(X0 + 1000, Y0), (X0 + 1300, Y0 + 300), (X0 + 1300, Y0), (X0 + 1000, Y0 + 100)])
+    assert not bow.is_valid
+    hosts = _gdf({"host_id": ["tiny", "line", "none", "bow"], "kind": ["other"] * 4},
+                 [tiny, LineString([(X0, Y0), (X0 + 10, Y0)]), None, bow])
+    inc = _gdf({"id": ["t", "b"]}, [Point(X0 + 0.25, Y0 + 0.25), Point(X0 + 1250, Y0 + 100)])
+    sites = _gdf({"incubator_id": ["b"]}, [box(X0 + 1250, Y0 + 20, X0 + 1290, Y0 + 80)])
+    with caplog.at_level("WARNING", logger="incubloc.relation"):
+        s = site_relation(inc, sites, hosts)
+    assert s["host_id"].tolist() == ["tiny", "bow"]
+    assert s["share_inside"].tolist() == pytest.approx([1.0, 1.0])
+    assert caplog.text.count("hosts layer: ignored 2 features without polygon area") == 1
