@@ -366,9 +366,10 @@ def classify_layout(
     n_sites = np.bincount(inc)
     n_bld = np.bincount(inc, weights=(lay["layout"] == "building").to_numpy())
     n_park = np.bincount(inc, weights=(lay["layout"] == "park").to_numpy())
+    building, park, mixed = LAYOUT.labels
     layout = np.select(
-        [(n_bld > 0) & (n_park == 0), (n_bld == 0) & (n_park > 0), (n_bld > 0) & (n_park > 0)],
-        list(LAYOUT.labels),
+        [(n_bld > 0) & (n_park > 0), n_bld > 0, n_park > 0],
+        [mixed, building, park],
         default=UNCLASSIFIED,
     )
     measured = ~np.isnan(lay["_foot"].to_numpy())
@@ -407,7 +408,7 @@ def classify_layout(
     out = pd.DataFrame(
         {
             "layout": layout,
-            "n_sites": n_sites.astype(int),
+            "n_sites": n_sites,
             "n_buildings": total(lay["n_buildings"].to_numpy(dtype=float)),
             "coverage": coverage,
             "mean_levels": mean_levels,

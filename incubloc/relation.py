@@ -304,9 +304,10 @@ def _aggregate(rel: pd.DataFrame, n: int, index: pd.Index) -> pd.DataFrame:
     n_sites = np.bincount(inc)
     n_in = np.bincount(inc, weights=(rel["relation"] == "park_in_park").to_numpy())
     n_out = np.bincount(inc, weights=(rel["relation"] == "standalone").to_numpy())
+    park_in_park, standalone, mixed = RELATION.labels
     relation = np.select(
-        [(n_in > 0) & (n_out == 0), (n_in == 0) & (n_out > 0), (n_in > 0) & (n_out > 0)],
-        list(RELATION.labels),
+        [(n_in > 0) & (n_out > 0), n_in > 0, n_out > 0],
+        [mixed, park_in_park, standalone],
         default=UNCLASSIFIED,
     )
     out = pd.DataFrame({"relation": relation}, index=index)
@@ -325,7 +326,7 @@ def _aggregate(rel: pd.DataFrame, n: int, index: pd.Index) -> pd.DataFrame:
     # As object Series, so that "no host" stays None (pandas would turn it into NaN).
     out["host_id"] = pd.Series(host_id, index=index, dtype=object)
     out["host_kind"] = pd.Series(host_kind, index=index, dtype=object)
-    out["n_sites"] = n_sites.astype(int)
+    out["n_sites"] = n_sites
 
     decided = n_in + n_out
     # One site: its own reason.

@@ -167,6 +167,9 @@ def test_index_and_order_are_kept_and_nothing_dropped():
     r = classify_relation(inc, None, _hosts())
     assert r.index.tolist() == [30, 10, 20]
     assert r["relation"].tolist() == ["park_in_park", "standalone", "unclassified"]
+    assert r["host_id"].tolist() == ["sp", None, None]
+    assert r["host_kind"].tolist() == ["science_park", None, None]
+    assert r["n_sites"].dtype == np.int64
     assert "no location" in r.loc[20, "reason"]
 
 
