@@ -347,8 +347,9 @@ def _aggregate(rel: pd.DataFrame, n: int, index: pd.Index) -> pd.DataFrame:
         rows = why.index.to_numpy()
         multi_rows = rows[multi[rows]]
         if len(multi_rows):
-            some = multi_rows[decided[multi_rows] > 0]
-            none = multi_rows[decided[multi_rows] == 0]
+            any_decided = decided[multi_rows] > 0
+            some = multi_rows[any_decided]
+            none = multi_rows[~any_decided]
             reason[some] = (
                 pd.Series(reason[some]).to_numpy()
                 + "; "

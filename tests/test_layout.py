@@ -357,8 +357,9 @@ def test_incubator_reasons_over_several_sites():
 
 
 def test_classify_layout_of_no_incubators_and_in_the_crs_given():
-    inc = _gdf({"id": []}, [])
+    inc = _gdf({"id": []}, []).rename_axis("key")
     r = classify_layout(inc, None, None)
+    assert r.index.name == "key"
     assert len(r) == 0 and r.columns.tolist() == [
         "layout", "n_sites", "n_buildings", "coverage", "mean_levels", "site_area_m2", "reason",
     ]

@@ -401,3 +401,15 @@ def test_degenerate_hosts_are_dropped_with_a_warning_and_broken_ones_repaired(ca
     assert s["host_id"].tolist() == ["tiny", "bow"]
     assert s["share_inside"].tolist() == pytest.approx([1.0, 1.0])
     assert caplog.text.count("hosts layer: ignored 2 features without polygon area") == 1
+
+
+def test_no_incubators_and_option_ranges_of_classify_relation():
+    inc = _gdf({"id": []}, []).rename_axis("key")
+    r = classify_relation(inc, None, _hosts())
+    assert len(r) == 0 and r.index.name == "key"
+    assert r.columns.tolist() == ["relation", "host_id", "host_kind", "n_sites", "reason"]
+    one = _gdf({"id": ["a"]}, [Point(X0, Y0)])
+    with pytest.raises(ConfigError, match="tolerance_m"):
+        classify_relation(one, None, _hosts(), tolerance_m=-1.0)
+    with pytest.raises(ConfigError, match="min_share"):
+        classify_relation(one, None, _hosts(), min_share=1.5)
