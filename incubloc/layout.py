@@ -353,7 +353,7 @@ def classify_layout(
     target = analysis_crs(incubators, sites, crs)
     sf = site_frame(incubators, sites, target)
     lay = _layout_frame(sf, buildings, thresholds or LayoutThresholds())
-    lay = lay.loc[lay["_inc"] >= 0].reset_index(drop=True)
+    lay = lay.loc[lay["_inc"] >= 0]  # sites naming unknown incubators: per site only
     inc = lay["_inc"].to_numpy()
 
     def total(values: np.ndarray) -> np.ndarray:

@@ -294,7 +294,7 @@ def classify_relation(
     target = analysis_crs(incubators, sites, crs)
     sf = site_frame(incubators, sites, target)
     rel = _relation_frame(sf, hosts, min_share, tolerance_m)
-    rel = rel.loc[rel["_inc"] >= 0].reset_index(drop=True)
+    rel = rel.loc[rel["_inc"] >= 0]  # sites naming unknown incubators: per site only
     return _aggregate(rel, n, index)
 
 

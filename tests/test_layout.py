@@ -368,6 +368,13 @@ def test_classify_layout_of_no_incubators_and_in_the_crs_given():
     one = gpd.GeoDataFrame({"id": ["a"]}, geometry=[Point(118.8, 32.05)], crs=4326)
     merc = float(tower.to_crs(3857).area.iloc[0])
     assert classify_layout(one, None, tower, crs=3857).loc[0, "site_area_m2"] == pytest.approx(merc)
+    assert classify_layout(one.to_crs(3857), None, tower).loc[0, "site_area_m2"] == pytest.approx(merc)
+    # Incubators without a location: the sites' projected CRS is the analysis CRS.
+    utm = float(tower.to_crs(CRS).area.iloc[0])
+    nowhere = gpd.GeoDataFrame({"id": ["a"]}, geometry=[Point()], crs=4326)
+    site = tower.assign(incubator_id=["a"]).to_crs(CRS)
+    for f in (classify_layout, site_layout):
+        assert f(nowhere, site, tower)["site_area_m2"].iloc[0] == pytest.approx(utm)
 
 
 def test_buildings_layer_without_crs_is_named_in_the_error():

@@ -384,6 +384,16 @@ def test_analysis_crs_comes_from_the_incubators_then_the_sites():
     nowhere = gpd.GeoDataFrame({"id": ["a"]}, geometry=[Point()], crs=4326)
     utm = site_relation(nowhere, site.to_crs(CRS), host, tolerance_m=50.0)
     assert utm["share_inside"].iloc[0] == pytest.approx(1.0)
+    # classify_relation follows the same rule, and the crs it is given.
+    strict = {"tolerance_m": 50.0, "min_share": 0.95}
+    assert classify_relation(inc, site, host, **strict)["relation"].tolist() == ["park_in_park"]
+    assert classify_relation(inc, site, host, crs=3857, **strict)["relation"].tolist() == ["standalone"]
+    assert classify_relation(inc.to_crs(3857), site, host, **strict)["relation"].tolist() == [
+        "standalone"
+    ]
+    assert classify_relation(nowhere, site.to_crs(CRS), host, **strict)["relation"].tolist() == [
+        "park_in_park"
+    ]
 
 
 def test_degenerate_hosts_are_dropped_with_a_warning_and_broken_ones_repaired(caplog):
