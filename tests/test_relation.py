@@ -423,3 +423,18 @@ def test_no_incubators_and_option_ranges_of_classify_relation():
         classify_relation(one, None, _hosts(), tolerance_m=-1.0)
     with pytest.raises(ConfigError, match="min_share"):
         classify_relation(one, None, _hosts(), min_share=1.5)
+
+
+def test_equal_hosts_larger_share_then_layer_order():
+    # Two overlapping 100 m × 100 m hosts (equal areas): A spans x 0-100, B x 20-120.
+    a, b = box(X0, Y0, X0 + 100, Y0 + 100), box(X0 + 20, Y0, X0 + 120, Y0 + 100)
+    straddle = box(X0 + 10, Y0 + 40, X0 + 90, Y0 + 60)  # 100 % in A, 87.5 % in B
+    both = box(X0 + 30, Y0 + 40, X0 + 90, Y0 + 60)  # 100 % in each
+    inc = _gdf({"id": ["s", "t"]}, [Point(X0 + 50, Y0 + 50)] * 2)
+    sites = _gdf({"incubator_id": ["s", "t"]}, [straddle, both])
+    for order in (["A", "B"], ["B", "A"]):
+        geoms = {"A": a, "B": b}
+        hosts = _gdf({"host_id": order, "kind": ["university"] * 2}, [geoms[h] for h in order])
+        s = site_relation(inc, sites, hosts)
+        assert s.loc[0, "host_id"] == "A"  # the larger share
+        assert s.loc[1, "host_id"] == order[0]  # a full tie: the first host of the layer
