@@ -381,9 +381,9 @@ def classify_layout(
         coverage = np.clip(foot / area_measured, 0.0, 1.0)
         mean_levels = lev_w / lev_a  # 0 / 0 = NaN where no level is known
 
-    reason = np.empty(n, dtype=object)  # every incubator has a site: the first fills it
-    first = lay.drop_duplicates("_inc")
-    reason[first["_inc"].to_numpy()] = first["reason"].to_numpy()
+    # One site: its own reason (several sites: replaced just below).
+    reason = np.empty(n, dtype=object)
+    reason[inc] = lay["reason"].to_numpy()
     multi = n_sites > 1
     n_unc = n_sites - n_bld - n_park
     if multi.any():

@@ -316,11 +316,7 @@ def _aggregate(rel: pd.DataFrame, n: int, index: pd.Index) -> pd.DataFrame:
     # Host of the largest site inside a host (points have area 0, ties: first site).
     inside = rel.loc[rel["relation"] == "park_in_park"]
     if len(inside):
-        top = (
-            inside.assign(_order=np.arange(len(inside)))
-            .sort_values(["_area", "_order"], ascending=[False, True])
-            .drop_duplicates("_inc")
-        )
+        top = inside.loc[inside.groupby("_inc")["_area"].idxmax()]  # idxmax: first of ties
         host_id[top["_inc"].to_numpy()] = top["host_id"].to_numpy()
         host_kind[top["_inc"].to_numpy()] = top["host_kind"].to_numpy()
     # As object Series, so that "no host" stays None (pandas would turn it into NaN).
@@ -329,10 +325,9 @@ def _aggregate(rel: pd.DataFrame, n: int, index: pd.Index) -> pd.DataFrame:
     out["n_sites"] = n_sites
 
     decided = n_in + n_out
-    # One site: its own reason.
+    # One site: its own reason (several sites: replaced just below).
     reason = np.empty(n, dtype=object)
-    first = rel.drop_duplicates("_inc")
-    reason[first["_inc"].to_numpy()] = first["reason"].to_numpy()
+    reason[inc] = rel["reason"].to_numpy()
     multi = n_sites > 1
     reason[multi] = (
         pd.Series(n_in[multi].astype(int)).astype(str)

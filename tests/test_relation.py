@@ -402,15 +402,21 @@ def test_degenerate_hosts_are_dropped_with_a_warning_and_broken_ones_repaired(ca
     # A bow-tie (self-intersecting) host: its large lobe holds the site.
     bow = shapely.Polygon([(X0 + 1000, Y0), (X0 + 1300, Y0 + 300), (X0 + 1300, Y0), (X0 + 1000, Y0 + 100)])
     assert not bow.is_valid
-    hosts = _gdf({"host_id": ["tiny", "line", "none", "bow"], "kind": ["other"] * 4},
-                 [tiny, LineString([(X0, Y0), (X0 + 10, Y0)]), None, bow])
+    hosts = _gdf({"host_id": ["tiny", "line", "none", "empty", "bow"], "kind": ["other"] * 5},
+                 [tiny, LineString([(X0, Y0), (X0 + 10, Y0)]), None, shapely.Polygon(), bow])
     inc = _gdf({"id": ["t", "b"]}, [Point(X0 + 0.25, Y0 + 0.25), Point(X0 + 1250, Y0 + 100)])
     sites = _gdf({"incubator_id": ["b"]}, [box(X0 + 1250, Y0 + 20, X0 + 1290, Y0 + 80)])
     with caplog.at_level("WARNING", logger="incubloc.relation"):
         s = site_relation(inc, sites, hosts)
     assert s["host_id"].tolist() == ["tiny", "bow"]
     assert s["share_inside"].tolist() == pytest.approx([1.0, 1.0])
-    assert caplog.text.count("hosts layer: ignored 2 features without polygon area") == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "hosts layer: ignored 3 features without polygon area"
+    ]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="incubloc.relation"):
+        site_relation(inc, sites, hosts.iloc[[0, 4]])
+    assert caplog.records == []  # nothing dropped, nothing said
 
 
 def test_no_incubators_and_option_ranges_of_classify_relation():
