@@ -444,3 +444,13 @@ def test_equal_hosts_larger_share_then_layer_order():
         s = site_relation(inc, sites, hosts)
         assert s.loc[0, "host_id"] == "A"  # the larger share
         assert s.loc[1, "host_id"] == order[0]  # a full tie: the first host of the layer
+
+
+def test_share_reported_is_that_of_the_winning_host():
+    # 60 % in the science park (the smallest qualifying host), 100 % in the zone around it.
+    inc = _gdf({"id": ["a"]}, [Point(X0 + 1990, Y0 + 1150)])
+    sites = _gdf({"incubator_id": ["a"]}, [box(X0 + 1940, Y0 + 1100, X0 + 2040, Y0 + 1200)])
+    s = site_relation(inc, sites, _hosts())
+    assert s.loc[0, "host_id"] == "sp"
+    assert s.loc[0, "share_inside"] == pytest.approx(0.6)
+    assert s.loc[0, "reason"] == "60% of the site inside science_park 软件园"
