@@ -377,9 +377,10 @@ def classify_layout(
     area_measured = total(np.where(measured, lay["site_area_m2"].to_numpy(), np.nan))
     lev_w = np.bincount(inc, weights=lay["_lev_w"].to_numpy())
     lev_a = np.bincount(inc, weights=lay["_lev_a"].to_numpy())
-    with np.errstate(invalid="ignore", divide="ignore"):
-        coverage = np.clip(foot / area_measured, 0.0, 1.0)
-        mean_levels = lev_w / lev_a  # 0 / 0 = NaN where no level is known
+    # 0 / 0 = NaN where nothing was measured or no level is known (never x / 0, x > 0).
+    with np.errstate(invalid="ignore"):
+        coverage = np.minimum(foot / area_measured, 1.0)  # overlapping footprints
+        mean_levels = lev_w / lev_a
 
     # One site: its own reason (several sites: replaced just below).
     reason = np.empty(n, dtype=object)

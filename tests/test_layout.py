@@ -1,6 +1,7 @@
 """Internal layout (楼宇式 / 园区式 / 混合式) on hand-built geometry."""
 
 import dataclasses
+import warnings
 
 import geopandas as gpd
 import numpy as np
@@ -432,6 +433,21 @@ def test_overlapping_footprints_cover_at_most_the_whole_site():
     inc = _gdf({"id": ["a"]}, [site.centroid])
     s = site_layout(inc, _gdf({"incubator_id": ["a"]}, [site]), _gdf({"levels": [5, 5]}, twice))
     assert s.loc[0, "coverage"] == pytest.approx(1.0)
+    r = classify_layout(inc, _gdf({"incubator_id": ["a"]}, [site]), _gdf({"levels": [5, 5]}, twice))
+    assert r.loc[0, "coverage"] == pytest.approx(1.0)
+
+
+def test_unknown_levels_and_unmeasured_sites_raise_no_numpy_warning():
+    tower, tb, _ = _tower_site(X0, Y0)
+    inc = _gdf({"id": ["a", "far"]}, [tower.centroid, Point(X0 + 5000, Y0)])
+    sites = _gdf({"incubator_id": ["a"]}, [tower])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for bld in (_gdf({"height": [None]}, tb), None):
+            r = classify_layout(inc, sites, bld)
+            assert r["mean_levels"].isna().all()
+            s = site_layout(inc, sites, bld)
+            assert s["mean_levels"].isna().all()
 
 
 def test_footprints_without_area_are_dropped_with_a_warning(caplog):
