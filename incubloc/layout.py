@@ -68,11 +68,7 @@ def _near_buildings(buildings: gpd.GeoDataFrame, sites: np.ndarray, target: CRS,
     not worth it (few buildings)."""
     if len(buildings) < _PREFILTER_MIN_BUILDINGS or not len(sites):
         return None
-    b = shapely.bounds(sites)
-    ok = np.isfinite(b).all(axis=1)
-    if not ok.any():
-        return np.zeros(0, dtype=np.int64)
-    b = b[ok]
+    b = shapely.bounds(sites)  # located sites: finite bounds
     pad = margin_m + 1.0 + 0.01 * np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
     # The 1 % pad covers the bending of the boxes' edges under the projection
     # (negligible over a site's few hundred metres).
