@@ -466,3 +466,21 @@ def test_footprints_without_area_are_dropped_with_a_warning(caplog):
     with caplog.at_level("WARNING", logger="incubloc.layout"):
         site_layout(inc, _gdf({"incubator_id": ["a"]}, [site]), bld.iloc[:1])
     assert caplog.records == []  # nothing dropped, nothing said
+
+
+def test_point_site_on_a_footprint_of_unknown_levels():
+    # A tower plot (12 levels) and a point on a 400 m² footprint with no levels or height.
+    tower, tb, tl = _tower_site(X0, Y0)
+    foot = box(X0 + 1000, Y0, X0 + 1020, Y0 + 20)
+    inc = _gdf({"id": ["a"]}, [tower.centroid])
+    sites = _gdf({"incubator_id": ["a", "a"]}, [tower, Point(X0 + 1010, Y0 + 10)])
+    bld = _gdf({"levels": tl + [None]}, tb + [foot])
+    s = site_layout(inc, sites, bld)
+    assert s["layout"].tolist() == ["building", "park"]
+    assert np.isnan(s.loc[1, "mean_levels"])
+    assert s.loc[1, "reason"] == (
+        "point in a 400 m² footprint, levels unknown (not building-type: levels unknown)"
+    )
+    r = classify_layout(inc, sites, bld)
+    assert r.loc[0, "layout"] == "mixed"
+    assert r.loc[0, "mean_levels"] == pytest.approx(12.0)  # only the known levels count
