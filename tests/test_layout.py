@@ -399,14 +399,20 @@ def test_large_buildings_layer_is_prefiltered_to_the_same_answer(caplog):
     tower, tb, tl = _tower_site(X0, Y0)
     foot = box(X0 + 2000, Y0, X0 + 2020, Y0 + 20)  # a point site 9.5 m east of it
     broken = [None, shapely.Polygon(), LineString([(X0, Y0), (X0 + 5, Y0)])]
-    near = _gdf({"levels": tl + [6.0] + [9.0] * 3}, tb + [foot] + broken).to_crs(4326)
-    bld = pd.concat([far, near], ignore_index=True)
+    # Four more 20 m footprints, each 9.5 m from its point site to the E, W, N and S.
+    x4, y4 = X0 + 5000, Y0 + 5000
+    sides = [box(x4 + 9.5, y4 - 10, x4 + 29.5, y4 + 10), box(x4 - 1029.5, y4 - 10, x4 - 1009.5, y4 + 10),
+             box(x4 + 990, y4 + 9.5, x4 + 1010, y4 + 29.5), box(x4 - 10, y4 - 1029.5, x4 + 10, y4 - 1009.5)]
+    pts4 = [Point(x4, y4), Point(x4 - 1000, y4), Point(x4 + 1000, y4), Point(x4, y4 - 1000)]
+    near = _gdf({"levels": tl + [6.0] + [9.0] * 3 + [5.0] * 4}, tb + [foot] + broken + sides).to_crs(4326)
+    bld = pd.concat([far.iloc[4:], near], ignore_index=True)
     assert len(bld) == 50_000
-    inc = _gdf({"id": ["t", "p", "nowhere"]}, [tower.centroid, Point(X0 + 2029.5, Y0 + 10), Point()])
+    inc = _gdf({"id": ["t", "p", "nowhere", "e", "w", "n", "s"]},
+               [tower.centroid, Point(X0 + 2029.5, Y0 + 10), Point(), *pts4])
     sites = _gdf({"incubator_id": ["t"]}, [tower])
     with caplog.at_level("WARNING", logger="incubloc.layout"):
         s = site_layout(inc.to_crs(4326), sites.to_crs(4326), bld)
-    assert s["layout"].tolist() == ["building", "building", "unclassified"]
+    assert s["layout"].tolist() == ["building", "building", "unclassified"] + ["building"] * 4
     assert s["n_buildings"].iloc[:2].tolist() == [1, 1]
     assert s["coverage"].iloc[0] == pytest.approx(0.36, abs=1e-4)
     assert s["site_area_m2"].iloc[1] == pytest.approx(400, rel=1e-3)
