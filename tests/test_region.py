@@ -17,7 +17,7 @@ from bundled_data import bundled
 from scipy import stats
 from shapely.geometry import LineString, Point, box
 
-from incubloc.errors import ConfigError, MissingLayerError, StudyAreaError
+from incubloc.errors import ConfigError, InputError, MissingLayerError, StudyAreaError
 from incubloc.scales.region import (
     REGION_COLUMNS,
     TIER_ORDER,
@@ -495,3 +495,154 @@ def test_tier_from_the_cities_layer_without_settlements():
     r = assign_region(inc, StudyArea({"cities": cities.drop(columns="population")}))
     assert (r["tier"] == "unclassified").all()
     assert r["reason"].str.contains("no settlements layer").all()
+
+
+# --------------------------------------------------------------------------- messages and spellings
+
+
+@pytest.mark.parametrize(
+    ("label", "lower"), [("label", "lower"), ("tier", "lower_bound"), ("label", "lower_bound_persons")]
+)
+def test_thresholds_table_column_spellings(label, lower):
+    table = pd.DataFrame({label: ["big", "small"], lower: [1e6, 0]})
+    assert tier_from_population([2e6, 10], thresholds=table).tolist() == ["big", "small"]
+
+
+def test_thresholds_errors_say_what_to_give():
+    with pytest.raises(ConfigError) as err:
+        tier_from_population([1], thresholds=pd.DataFrame({"label": ["a"], "x": [1]}))
+    assert str(err.value) == (
+        "a thresholds table needs the columns 'label' and 'lower' (inclusive lower bound in "
+        "persons); got ['label', 'x']"
+    )
+    with pytest.raises(ConfigError) as err:
+        tier_from_population([1], thresholds=5)
+    assert str(err.value) == (
+        "thresholds must be a table (label, lower), a dict {label: lower} or a sequence of "
+        "(label, lower) pairs"
+    )
+    with pytest.raises(ConfigError, match=r"^tier labels must be unique; got \['a', 'a'\]$"):
+        tier_from_population([1], thresholds=[("a", 0), ("a", 5)])
+    with pytest.raises(ConfigError) as err:
+        tier_from_population([1], thresholds={"a": "many"})
+    assert str(err.value) == (
+        "the lower bound of tier 'a' is 'many': give a number of persons (or None for a tier "
+        "decided by settlement kind)"
+    )
+    with pytest.raises(ConfigError, match=r"^a thresholds table needs at least one tier with a population bound$"):
+        tier_from_population([1], thresholds={"town": None})
+    with pytest.raises(ConfigError, match=r"^two tiers share a lower bound: \[\(0\.0, 'a'\), \(0\.0, 'b'\)\]$"):
+        tier_from_population([1], thresholds={"a": 0, "b": 0})
+
+
+def test_kind_only_tiers_and_populations_below_every_bound():
+    # NaN and pd.NA bounds mark kind-only tiers like None; kinds are matched trimmed and
+    # case-blind; a population under the lowest bound has no tier.
+    th = {"Town": float("nan"), "Hamlet": pd.NA, "big": 1000, "small": 100}
+    got = tier_from_population([50, 50, 5000, 500, 50], thresholds=th,
+                               kind=[" TOWN ", "hamlet", "county", "Town", "county"])
+    assert got.tolist() == ["Town", "Hamlet", "big", "Town", "unclassified"]
+    assert tier_from_population(np.array([150.0]), thresholds=th).tolist() == ["small"]
+    assert tier_from_population(["-5", "abc", None], thresholds=th).tolist() == ["unclassified"] * 3
+
+
+def test_layer_errors_name_the_layer_and_the_fix():
+    inc = _incubators()
+    sa = _study()
+    sa.layers["settlements"] = sa.layers["settlements"].drop(columns=["kind", "city"])
+    with pytest.raises(StudyAreaError) as err:
+        assign_region(inc, sa)
+    assert str(err.value) == (
+        "the study-area layer 'settlements' lacks column(s) city, kind: see "
+        "docs/architecture.md for the columns each layer needs"
+    )
+    sa = _study()
+    sa.layers["zones"] = sa.layers["zones"].set_crs(None, allow_override=True)
+    with pytest.raises(StudyAreaError, match=r"^the study-area layer 'zones' has no CRS: set one \(EPSG:4326 is expected\)$"):
+        assign_region(inc, sa)
+    with pytest.raises(ConfigError) as err:
+        assign_region(inc, _study(), core_city="Z")
+    assert str(err.value) == (
+        "core_city 'Z' is not a city of the 'cities' layer; choose one of ['A', 'B', 'C', 'D']"
+    )
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
+        with pytest.raises(ConfigError, match=r"^corridor_buffer_m must be a positive number of metres, not "):
+            assign_region(inc, _study(), corridor_buffer_m=bad)
+    with pytest.raises(InputError, match=r"^study_area must be a StudyArea: load it with incubloc.load_study_area$"):
+        assign_region(inc, {"cities": _cities()})
+
+
+def test_reasons_are_joined_in_order():
+    inc = _gdf({"id": ["x", "gone"]}, [Point(118.85, 32.05), None])
+    r = assign_region(inc, _study(settlements=1, corridors=1, zones=1))
+    assert r["reason"].tolist() == [
+        "no settlements layer in the study area; belt not tested: no corridors layer in the "
+        "study area; named zones not tested: no zones layer in the study area",
+        "no location (missing or empty geometry)",
+    ]
+    assert r.loc[1].drop("reason").tolist() == ["unclassified"] * 6
+    r = assign_region(inc, StudyArea({}))
+    assert r.loc[0, "reason"] == (
+        "no cities layer in the study area; no settlements layer in the study area"
+    )
+    assert r.columns.tolist() == list(REGION_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("flags", "core"),
+    [
+        ([1.0, np.nan, 0.0, 0.0], ["A"]),
+        (["yes", "Y", "no", ""], ["A", "B"]),
+        ([" true ", "T", "1", "1.0"], ["A", "B", "C", "D"]),
+        (["false", "0", None, "n"], []),
+    ],
+)
+def test_core_flag_spellings(flags, core):
+    cities = _cities().assign(core=flags)
+    inc = _gdf({"id": list("ABCD")}, [Point(118.6, 32.05), Point(118.8, 32.05),
+                                      Point(119.0, 32.05), Point(119.6, 32.05)])
+    zone = assign_region(inc, StudyArea({"cities": cities}))["zone"].tolist()
+    assert [c for c, z in zip("ABCD", zone, strict=True) if z == "core"] == core
+
+
+def test_belt_widths_from_the_layer_with_bad_values_defaulted():
+    # Points 2.2 km and 33 km (0.30° of latitude) south of the corridor.
+    inc = _gdf({"id": ["near", "far"]}, [Point(118.8, 31.93), Point(118.8, 31.65)])
+    cities = _cities(core=(False,) * 4).assign(geometry=lambda d: d.geometry.buffer(0.0).envelope)
+    cities.loc[1, "geometry"] = box(118.7, 31.5, 118.9, 32.1)
+    for width, expected in ((0.0, ["belt", "other"]), (np.nan, ["belt", "other"]),
+                            (40_000.0, ["belt", "belt"]), (1_000.0, ["other", "other"])):
+        sa = StudyArea({"cities": cities, "corridors": _corridors(buffer_m=width)})
+        assert assign_region(inc, sa)["zone"].tolist() == expected, width
+    # An empty corridor feature is skipped.
+    both = pd.concat([_corridors(), _gdf({"name": ["none"], "buffer_m": [3000.0]},
+                                         [LineString()])], ignore_index=True)
+    sa = StudyArea({"cities": cities, "corridors": both})
+    assert assign_region(inc, sa)["zone"].tolist() == ["belt", "other"]
+
+
+def test_tier_relation_notes_counts_without_city_and_unclassified_tiers():
+    s = _gdf({"settlement": ["A", "B", "C", "C", "X"], "city": ["A", "B", "C", "C", "X"],
+              "kind": ["county"] * 5, "population": [6e6, 8e5, 1e5, 1e5, None]},
+             [box(i, 0, i + 1, 1) for i in range(5)])
+    sa = StudyArea({"settlements": s})
+    # No city column: counted by settlement name. C is listed twice: counted once.
+    df = pd.DataFrame({"settlement": ["A", "A", "A", "B", "X", "nowhere"]})
+    r = tier_relation(df, study_area=sa)
+    assert r.table["settlement"].tolist() == ["A", "B", "C", "X"]
+    assert r.table["count"].tolist() == [3, 1, 0, 1]
+    assert r.table["tier"].tolist() == ["extra_large", "medium", "small_ii", "unclassified"]
+    assert pd.isna(r.table["tier_rank"].iloc[3])
+    assert r.n_settlements == 3 and r.n_incubators == 4  # X (no tier) is left out
+    assert r.rho == pytest.approx(1.0) and r.note == ""
+    by_tier = r.by_tier
+    assert by_tier["tier"].tolist() == ["extra_large", "medium", "small_ii", "unclassified"]
+    assert by_tier["n_settlements"].tolist() == [1, 1, 1, 1]
+    assert by_tier["mean_per_settlement"].tolist() == [3.0, 1.0, 0.0, 1.0]
+    # Two settlements with a tier are too few.
+    two = StudyArea({"settlements": s.iloc[:2]})
+    r = tier_relation(df, study_area=two)
+    assert math.isnan(r.rho) and math.isnan(r.p)
+    assert r.note == "only 2 settlements with a tier: at least 3 are needed"
+    r = tier_relation(pd.DataFrame({"settlement": ["A", "B", "C"]}), study_area=sa)
+    assert r.note == "tier or count is the same for every settlement: the correlation is undefined"

@@ -68,17 +68,13 @@ def _near_buildings(buildings: gpd.GeoDataFrame, sites: np.ndarray, target: CRS,
     not worth it (few buildings)."""
     if len(buildings) < _PREFILTER_MIN_BUILDINGS or not len(sites):
         return None
-    b = shapely.bounds(sites)
-    ok = np.isfinite(b).all(axis=1)
-    if not ok.any():
-        return np.zeros(0, dtype=np.int64)
-    b = b[ok]
+    b = shapely.bounds(sites)  # located sites: finite bounds
     pad = margin_m + 1.0 + 0.01 * np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
     # The 1 % pad covers the bending of the boxes' edges under the projection
     # (negligible over a site's few hundred metres).
     boxes = shapely.box(b[:, 0] - pad, b[:, 1] - pad, b[:, 2] + pad, b[:, 3] + pad)
     there = gpd.GeoSeries(boxes, crs=target).to_crs(buildings.crs).envelope.values
-    tree = shapely.STRtree(np.asarray(buildings.geometry.values, dtype=object))
+    tree = shapely.STRtree(buildings.geometry.to_numpy())
     hit = tree.query(there)[1]
     return np.unique(hit)
 
@@ -94,17 +90,16 @@ def _building_frame(buildings: gpd.GeoDataFrame, target: CRS, storey_height_m: f
     if buildings.crs is None:
         raise StudyAreaError("the buildings layer has no CRS: set one (EPSG:4326 is expected)")
     if near is not None:
-        src = np.asarray(buildings.geometry.values, dtype=object)
-        usable = ~(shapely.is_missing(src) | shapely.is_empty(src))
-        usable[usable] = shapely.area(src[usable]) > 0
+        # A missing geometry has area NaN, an empty one or a line 0.
+        usable = shapely.area(buildings.geometry.to_numpy()) > 0
         if (~usable).any():
             log.warning("buildings layer: ignored %d features without footprint area",
                         int((~usable).sum()))
         buildings = buildings.iloc[near]
-    metric = to_metric(gpd.GeoDataFrame(geometry=buildings.geometry.values, crs=buildings.crs), crs=target)
-    geom = np.asarray(metric.geometry.values, dtype=object)
-    keep = ~(shapely.is_missing(geom) | shapely.is_empty(geom))
-    keep[keep] = shapely.area(geom[keep]) > 0
+    # The geometry array carries the layer's CRS.
+    metric = to_metric(gpd.GeoDataFrame(geometry=buildings.geometry.values), crs=target)
+    geom = metric.geometry.to_numpy()
+    keep = shapely.area(geom) > 0  # NaN for a missing geometry
     if (~keep).any() and near is None:
         log.warning("buildings layer: ignored %d features without footprint area", int((~keep).sum()))
     levels = (
@@ -127,9 +122,9 @@ def _layout_frame(
     sf: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None, t: LayoutThresholds
 ) -> pd.DataFrame:
     n = len(sf)
-    geom = np.asarray(sf.geometry.values, dtype=object)
-    polygon = sf["_polygon"].to_numpy(dtype=bool)
-    empty = sf["_empty"].to_numpy(dtype=bool)
+    geom = sf.geometry.to_numpy()
+    polygon = sf["_polygon"].to_numpy()
+    empty = sf["_empty"].to_numpy()
     point = ~empty & ~polygon
     out = pd.DataFrame(
         {
@@ -140,7 +135,6 @@ def _layout_frame(
             "coverage": np.nan,
             "mean_levels": np.nan,
             "site_area_m2": np.where(polygon, sf["_area"].to_numpy(), np.nan),
-            "reason": "",
             "_inc": sf["_inc"].to_numpy(),
             "_lev_w": 0.0,  # Σ footprint × levels, for pooling over sites
             "_lev_a": 0.0,  # Σ footprint with known levels
@@ -194,13 +188,13 @@ def _layout_frame(
             lev_a[s_i] = np.where(known, barea[b_i], 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             cover = np.clip(foot / site_area, 0.0, 1.0)
-            mean_levels = np.where(lev_a > 0, lev_w / lev_a, np.nan)
+            mean_levels = lev_w / lev_a  # 0 / 0 = NaN where no level is known
         decided = (polygon & (n_b > 0)) | found
         eps = 1e-9  # a value equal to a threshold passes despite rounding in areas
         ok = (
             (n_b <= t.max_buildings)
             & (cover >= t.min_coverage - eps)
-            & (np.nan_to_num(mean_levels, nan=-1.0) >= t.min_levels - eps)
+            & (mean_levels >= t.min_levels - eps)  # False where levels are unknown (NaN)
             & (site_area <= t.max_site_area_m2 * (1 + eps))
         )
         out["layout"] = np.select([decided & ok, decided], ["building", "park"], "unclassified")
@@ -217,10 +211,11 @@ def _layout_frame(
             "point-only site with no building footprint at its location "
             f"(within {t.point_building_tolerance_m:g} m)"
         )
-    out.loc[empty & ~sf["_from_point"].to_numpy(dtype=bool), ["layout", "reason"]] = [
+    from_point = sf["_from_point"].to_numpy()
+    out.loc[empty & ~from_point, ["layout", "reason"]] = [
         "unclassified", "site has no geometry",
     ]
-    out.loc[empty & sf["_from_point"].to_numpy(dtype=bool), ["layout", "reason"]] = [
+    out.loc[empty & from_point, ["layout", "reason"]] = [
         "unclassified", "incubator has no location and no site geometry",
     ]
     return out
@@ -228,7 +223,7 @@ def _layout_frame(
 
 def _reasons(out: pd.DataFrame, decided: np.ndarray, point: np.ndarray, t: LayoutThresholds):
     """Facts behind each decided site, and for park sites the tests that failed."""
-    reason = np.full(len(out), "", dtype=object)
+    reason = np.empty(len(out), dtype=object)  # undecided sites get theirs from the caller
     rows = np.flatnonzero(decided)
     n_b = out["n_buildings"].to_numpy()
     cover = out["coverage"].to_numpy()
@@ -354,7 +349,7 @@ def classify_layout(
     target = analysis_crs(incubators, sites, crs)
     sf = site_frame(incubators, sites, target)
     lay = _layout_frame(sf, buildings, thresholds or LayoutThresholds())
-    lay = lay.loc[lay["_inc"] >= 0].reset_index(drop=True)
+    lay = lay.loc[lay["_inc"] >= 0]  # sites naming unknown incubators: per site only
     inc = lay["_inc"].to_numpy()
 
     def total(values: np.ndarray) -> np.ndarray:
@@ -363,31 +358,34 @@ def classify_layout(
         c = np.bincount(inc[ok], minlength=n)
         return np.where(c > 0, s, np.nan)
 
-    n_sites = np.bincount(inc, minlength=n)
-    n_bld = np.bincount(inc, weights=(lay["layout"] == "building").to_numpy(), minlength=n)
-    n_park = np.bincount(inc, weights=(lay["layout"] == "park").to_numpy(), minlength=n)
+    # Every incubator has a site (its own point at least), so these counts have length n.
+    n_sites = np.bincount(inc)
+    n_bld = np.bincount(inc, weights=(lay["layout"] == "building").to_numpy())
+    n_park = np.bincount(inc, weights=(lay["layout"] == "park").to_numpy())
+    building, park, mixed = LAYOUT.labels
     layout = np.select(
-        [(n_bld > 0) & (n_park == 0), (n_bld == 0) & (n_park > 0), (n_bld > 0) & (n_park > 0)],
-        list(LAYOUT.labels),
+        [(n_bld > 0) & (n_park > 0), n_bld > 0, n_park > 0],
+        [mixed, building, park],
         default=UNCLASSIFIED,
     )
     measured = ~np.isnan(lay["_foot"].to_numpy())
     foot = total(lay["_foot"].to_numpy())
     area_measured = total(np.where(measured, lay["site_area_m2"].to_numpy(), np.nan))
-    lev_w = np.bincount(inc, weights=lay["_lev_w"].to_numpy(), minlength=n)
-    lev_a = np.bincount(inc, weights=lay["_lev_a"].to_numpy(), minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        coverage = np.clip(foot / area_measured, 0.0, 1.0)
-        mean_levels = np.where(lev_a > 0, lev_w / lev_a, np.nan)
+    lev_w = np.bincount(inc, weights=lay["_lev_w"].to_numpy())
+    lev_a = np.bincount(inc, weights=lay["_lev_a"].to_numpy())
+    # 0 / 0 = NaN where nothing was measured or no level is known (never x / 0, x > 0).
+    with np.errstate(invalid="ignore"):
+        coverage = np.minimum(foot / area_measured, 1.0)  # overlapping footprints
+        mean_levels = lev_w / lev_a
 
-    reason = np.full(n, "", dtype=object)
-    first = lay.drop_duplicates("_inc")
-    reason[first["_inc"].to_numpy()] = first["reason"].to_numpy()
+    # One site: its own reason (several sites: replaced just below).
+    reason = np.empty(n, dtype=object)
+    reason[inc] = lay["reason"].to_numpy()
     multi = n_sites > 1
     n_unc = n_sites - n_bld - n_park
     if multi.any():
-        nb = pd.Series(n_bld[multi].astype(int)).astype(str).to_numpy(dtype=object)
-        npk = pd.Series(n_park[multi].astype(int)).astype(str).to_numpy(dtype=object)
+        nb = pd.Series(n_bld[multi].astype(int)).astype(str).to_numpy()
+        npk = pd.Series(n_park[multi].astype(int)).astype(str).to_numpy()
         both = (n_bld[multi] > 0) & (n_park[multi] > 0)
         reason[multi] = np.where(
             both,
@@ -407,7 +405,7 @@ def classify_layout(
     out = pd.DataFrame(
         {
             "layout": layout,
-            "n_sites": n_sites.astype(int),
+            "n_sites": n_sites,
             "n_buildings": total(lay["n_buildings"].to_numpy(dtype=float)),
             "coverage": coverage,
             "mean_levels": mean_levels,

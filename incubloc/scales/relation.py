@@ -64,21 +64,25 @@ def _host_frame(hosts: gpd.GeoDataFrame, target: CRS) -> gpd.GeoDataFrame:
     """Hosts in ``target`` with ``host_id``, ``name``, ``kind``; polygons only."""
     if hosts.crs is None:
         raise StudyAreaError("the hosts layer has no CRS: set one (EPSG:4326 is expected)")
-    n = len(hosts)
-    h = pd.DataFrame(index=hosts.index)
-    h["host_id"] = (
-        hosts["host_id"].astype(str) if "host_id" in hosts.columns
-        else pd.Series([f"host-{i + 1}" for i in range(n)], index=hosts.index)
+    cols = hosts.columns
+    # Positional columns: the layer's index plays no part.
+    h = pd.DataFrame(
+        {
+            "host_id": hosts["host_id"].astype(str).to_numpy() if "host_id" in cols
+            else [f"host-{i + 1}" for i in range(len(hosts))],
+            "name": hosts["name"].to_numpy() if "name" in cols else None,
+            "kind": hosts["kind"].fillna("other").astype(str).to_numpy() if "kind" in cols
+            else "other",
+        }
     )
-    h["name"] = hosts["name"] if "name" in hosts.columns else None
-    h["kind"] = hosts["kind"].fillna("other").astype(str) if "kind" in hosts.columns else "other"
-    out = to_metric(gpd.GeoDataFrame(h, geometry=hosts.geometry.values, crs=hosts.crs), crs=target)
+    # The geometry array carries the layer's CRS.
+    out = to_metric(gpd.GeoDataFrame(h, geometry=hosts.geometry.values), crs=target)
     geom = out.geometry.values
-    keep = ~(shapely.is_missing(geom) | shapely.is_empty(geom))
-    keep[keep] = shapely.area(geom[keep]) > 0
+    # A missing geometry has area NaN, an empty one or a line 0: neither is a host.
+    keep = shapely.area(geom) > 0
     if (~keep).any():
         log.warning("hosts layer: ignored %d features without polygon area", int((~keep).sum()))
-    out = out.loc[keep].reset_index(drop=True)
+    out = out.loc[keep]  # used by position from here on
     geom = out.geometry.values
     invalid = ~shapely.is_valid(geom)
     if invalid.any():
@@ -87,7 +91,7 @@ def _host_frame(hosts: gpd.GeoDataFrame, target: CRS) -> gpd.GeoDataFrame:
 
 
 def _pct(x: pd.Series | np.ndarray) -> pd.Series:
-    return pd.Series(np.round(np.asarray(x, dtype=float) * 100).astype(int)).astype(str) + "%"
+    return pd.Series(np.round(np.asarray(x) * 100).astype(int)).astype(str) + "%"
 
 
 def _relation_frame(
@@ -99,25 +103,24 @@ def _relation_frame(
             "incubator_id": sf["incubator_id"].to_numpy(),
             "site_id": sf["site_id"].to_numpy(),
             "relation": "unclassified",
-            "host_id": pd.Series([None] * n, dtype=object),
-            "host_kind": pd.Series([None] * n, dtype=object),
+            "host_id": None,
+            "host_kind": None,
             "share_inside": np.nan,
-            "reason": "",
             "_inc": sf["_inc"].to_numpy(),
             "_area": sf["_area"].to_numpy(),
         }
     )
-    empty = sf["_empty"].to_numpy(dtype=bool)
-    from_point = sf["_from_point"].to_numpy(dtype=bool)
+    empty = sf["_empty"].to_numpy()
+    from_point = sf["_from_point"].to_numpy()
     if hosts is None or len(hosts) == 0:
         out["reason"] = "no hosts layer" if hosts is None else "hosts layer is empty"
     else:
         hf = _host_frame(hosts, sf.crs)
-        host_geom = np.asarray(hf.geometry.values, dtype=object)
+        host_geom = hf.geometry.to_numpy()
         host_area = shapely.area(host_geom)
         grown = shapely.buffer(host_geom, tolerance_m) if tolerance_m > 0 else host_geom
-        geom = np.asarray(sf.geometry.values, dtype=object)
-        polygon = sf["_polygon"].to_numpy(dtype=bool)
+        geom = sf.geometry.to_numpy()
+        polygon = sf["_polygon"].to_numpy()
         located = ~empty
         s_idx, h_idx = match_pairs(geom[located], grown)
         s_idx = np.flatnonzero(located)[s_idx]
@@ -132,17 +135,16 @@ def _relation_frame(
         ok = np.flatnonzero(share >= min_share - 1e-9)
         win = best_match(s_idx[ok], ok, n, host_area[h_idx[ok]], -share[ok], h_idx[ok])
         inside = win >= 0
-        win_host = np.full(n, -1)
-        win_host[inside] = h_idx[win[inside]]
+        win_host = h_idx[win[inside]]  # host of each site inside one
         win_share = np.full(n, np.nan)
         win_share[inside] = share[win[inside]]
         max_share = best.reindex(np.arange(n)).fillna(0.0).to_numpy()
 
         out.loc[located, "relation"] = "standalone"
         out.loc[inside, "relation"] = "park_in_park"
-        hid = hf["host_id"].to_numpy()[win_host[inside]]
-        hkind = hf["kind"].to_numpy()[win_host[inside]]
-        hname = hf["name"].to_numpy()[win_host[inside]]
+        hid = hf["host_id"].to_numpy()[win_host]
+        hkind = hf["kind"].to_numpy()[win_host]
+        hname = hf["name"].to_numpy()[win_host]
         out.loc[inside, "host_id"] = hid
         out.loc[inside, "host_kind"] = hkind
         out["share_inside"] = np.where(inside, win_share, np.where(located, max_share, np.nan))
@@ -150,11 +152,12 @@ def _relation_frame(
             np.where(pd.isna(hname), hid, hname)
         ).astype(str)
         tol = f" (hosts grown by {tolerance_m:g} m)" if tolerance_m > 0 else ""
-        # Reasons, built column-wise.
-        reason = pd.Series([""] * n, dtype=object)
+        # Reasons, built column-wise; every located site falls in one of four cases
+        # (empty sites get theirs below).
+        reason = np.empty(n, dtype=object)
         ins_poly = inside & polygon
         ins_pt = inside & ~polygon
-        lab = np.full(n, None, dtype=object)
+        lab = np.empty(n, dtype=object)
         lab[inside] = label.to_numpy()
         reason[ins_poly] = (
             _pct(win_share[ins_poly]).to_numpy() + " of the site inside " + lab[ins_poly] + tol
@@ -167,8 +170,7 @@ def _relation_frame(
             f"(needs {min_share:.0%}){tol}"
         )
         reason[out_pt] = f"point outside every host{tol}"
-        out["reason"] = reason.to_numpy()
-        out.loc[empty, "reason"] = ""
+        out["reason"] = reason
     out.loc[empty & ~from_point, ["relation", "reason"]] = ["unclassified", "site has no geometry"]
     out.loc[empty & from_point, ["relation", "reason"]] = [
         "unclassified",
@@ -292,43 +294,41 @@ def classify_relation(
     target = analysis_crs(incubators, sites, crs)
     sf = site_frame(incubators, sites, target)
     rel = _relation_frame(sf, hosts, min_share, tolerance_m)
-    rel = rel.loc[rel["_inc"] >= 0].reset_index(drop=True)
+    rel = rel.loc[rel["_inc"] >= 0]  # sites naming unknown incubators: per site only
     return _aggregate(rel, n, index)
 
 
 def _aggregate(rel: pd.DataFrame, n: int, index: pd.Index) -> pd.DataFrame:
     inc = rel["_inc"].to_numpy()
-    n_sites = np.bincount(inc, minlength=n)
-    n_in = np.bincount(inc, weights=(rel["relation"] == "park_in_park").to_numpy(), minlength=n)
-    n_out = np.bincount(inc, weights=(rel["relation"] == "standalone").to_numpy(), minlength=n)
+    # Every incubator has a site (its own point at least), so each count has length n.
+    n_sites = np.bincount(inc)
+    n_in = np.bincount(inc, weights=(rel["relation"] == "park_in_park").to_numpy())
+    n_out = np.bincount(inc, weights=(rel["relation"] == "standalone").to_numpy())
+    park_in_park, standalone, mixed = RELATION.labels
     relation = np.select(
-        [(n_in > 0) & (n_out == 0), (n_in == 0) & (n_out > 0), (n_in > 0) & (n_out > 0)],
-        list(RELATION.labels),
+        [(n_in > 0) & (n_out > 0), n_in > 0, n_out > 0],
+        [mixed, park_in_park, standalone],
         default=UNCLASSIFIED,
     )
     out = pd.DataFrame({"relation": relation}, index=index)
-    host_id = np.full(n, None, dtype=object)
-    host_kind = np.full(n, None, dtype=object)
+    host_id = np.empty(n, dtype=object)
+    host_kind = np.empty(n, dtype=object)
     # Host of the largest site inside a host (points have area 0, ties: first site).
     inside = rel.loc[rel["relation"] == "park_in_park"]
     if len(inside):
-        top = (
-            inside.assign(_order=np.arange(len(inside)))
-            .sort_values(["_inc", "_area", "_order"], ascending=[True, False, True])
-            .drop_duplicates("_inc")
-        )
+        top = inside.loc[inside.groupby("_inc")["_area"].idxmax()]  # idxmax: first of ties
         host_id[top["_inc"].to_numpy()] = top["host_id"].to_numpy()
         host_kind[top["_inc"].to_numpy()] = top["host_kind"].to_numpy()
+    # As object Series, so that "no host" stays None (pandas would turn it into NaN).
     out["host_id"] = pd.Series(host_id, index=index, dtype=object)
     out["host_kind"] = pd.Series(host_kind, index=index, dtype=object)
-    out["n_sites"] = n_sites.astype(int)
+    out["n_sites"] = n_sites
 
     decided = n_in + n_out
-    reason = np.full(n, "", dtype=object)
-    single = n_sites == 1
-    first = rel.drop_duplicates("_inc")
-    reason[first["_inc"].to_numpy()] = first["reason"].to_numpy()
-    multi = ~single & (n_sites > 0)
+    # One site: its own reason (several sites: replaced just below).
+    reason = np.empty(n, dtype=object)
+    reason[inc] = rel["reason"].to_numpy()
+    multi = n_sites > 1
     reason[multi] = (
         pd.Series(n_in[multi].astype(int)).astype(str)
         + " of "
@@ -342,8 +342,9 @@ def _aggregate(rel: pd.DataFrame, n: int, index: pd.Index) -> pd.DataFrame:
         rows = why.index.to_numpy()
         multi_rows = rows[multi[rows]]
         if len(multi_rows):
-            some = multi_rows[decided[multi_rows] > 0]
-            none = multi_rows[decided[multi_rows] == 0]
+            any_decided = decided[multi_rows] > 0
+            some = multi_rows[any_decided]
+            none = multi_rows[~any_decided]
             reason[some] = (
                 pd.Series(reason[some]).to_numpy()
                 + "; "
@@ -352,6 +353,5 @@ def _aggregate(rel: pd.DataFrame, n: int, index: pd.Index) -> pd.DataFrame:
                 + why[some].to_numpy()
             )
             reason[none] = ("all sites unclassified: " + why[none]).to_numpy()
-    reason[n_sites == 0] = "no site"
     out["reason"] = reason
     return out
