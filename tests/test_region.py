@@ -642,7 +642,7 @@ def test_tier_relation_notes_counts_without_city_and_unclassified_tiers():
     # Two settlements with a tier are too few.
     two = StudyArea({"settlements": s.iloc[:2]})
     r = tier_relation(df, study_area=two)
-    assert math.isnan(r.rho) and math.isnan(r.p)
+    assert math.isnan(r.rho) and math.isnan(r.p_t)
     assert r.note == "only 2 settlements with a tier: at least 3 are needed"
     r = tier_relation(pd.DataFrame({"settlement": ["A", "B", "C"]}), study_area=sa)
     assert r.note == "tier or count is the same for every settlement: the correlation is undefined"
