@@ -211,7 +211,7 @@ def test_wgs84_inputs_and_index_kept():
     assert r.index.tolist() == ["x", "y"]
     assert r["layout"].tolist() == ["building", "unclassified"]
     assert r.loc["x", "coverage"] == pytest.approx(0.36, abs=1e-4)
-    assert "no location" in r.loc["y", "reason"]
+    assert r.loc["y", "reason"] == "incubator has no location and no site geometry"
 
 
 def test_undecided_site_is_ignored_when_others_decide():
@@ -325,6 +325,7 @@ def test_no_buildings_layer_keeps_the_site_measures():
     inc = _gdf({"id": ["a", "b"]}, [Point(X0 + 50, Y0 + 50), Point(X0 + 500, Y0)])
     sites = _gdf({"incubator_id": ["a"]}, [box(X0, Y0, X0 + 100, Y0 + 100)])
     s = site_layout(inc, sites, None)
+    assert s["layout"].tolist() == ["unclassified", "unclassified"]
     assert s["site_area_m2"].iloc[0] == pytest.approx(10_000) and np.isnan(s["site_area_m2"].iloc[1])
     assert s[["n_buildings", "coverage", "mean_levels"]].isna().all().all()
     r = classify_layout(inc, sites, None)
