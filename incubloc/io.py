@@ -1180,7 +1180,8 @@ def read_incubators(
         log.warning("%s: %d of %d %ss rejected (see gdf.attrs['rejected'])",
                     src.where, len(rejected), n, src.unit)
         gdf = gdf.loc[~problems.bad(n)].reset_index(drop=True)
-    _warn_shared_locations(gdf, src)
+        x, y = x[~problems.bad(n)], y[~problems.bad(n)]
+    _warn_shared_locations(gdf, src, xy=(x, y))
     if errors == "report":
         rejected = problems.table(src.rows, out["id"])
         # Keep what identifies a rejected row: its name and, for a list written by
@@ -1205,13 +1206,19 @@ def _column(values: pd.Series) -> object:
     return values.to_numpy(dtype=object) if values.dtype == object else values.to_numpy()
 
 
-def _warn_shared_locations(gdf: gpd.GeoDataFrame, src: _Source) -> None:
+def _warn_shared_locations(gdf: gpd.GeoDataFrame, src: _Source,
+                           xy: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Log incubators that share one location: kept (several incubators can sit in one
-    building), but often a geocoder's fallback to a district centre."""
+    building), but often a geocoder's fallback to a district centre. ``xy``: the
+    coordinates the points were built from, when at hand (the same numbers)."""
     if len(gdf) < 2:
         return
-    coords = shapely.get_coordinates(gdf.geometry.values, include_z=False)
-    rx, ry = np.round(coords[:, 0], 7), np.round(coords[:, 1], 7)
+    if xy is not None and len(xy[0]) == len(gdf) and np.isfinite(xy[0]).all() \
+            and np.isfinite(xy[1]).all():
+        rx, ry = np.round(xy[0], 7), np.round(xy[1], 7)
+    else:
+        coords = shapely.get_coordinates(gdf.geometry.values, include_z=False)
+        rx, ry = np.round(coords[:, 0], 7), np.round(coords[:, 1], 7)
     if len(rx) != len(gdf):  # empty geometries: the general test below
         rx, ry = gdf.geometry.x.round(7).to_numpy(), gdf.geometry.y.round(7).to_numpy()
     if (np.abs(rx) <= 180).all() and (np.abs(ry) <= 90).all():
