@@ -75,6 +75,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # point-pattern nulls (docs/methods.md)
         "envelope_test": "mad",
         "intensity_bandwidth": "scott",
+        # largest Ripley distance (metres); unset: a quarter of the window's shorter side
+        "ripley_max_distance_m": None,
     },
     "density": {
         "kernel": "quartic",
@@ -146,6 +148,7 @@ _FLEX = {
     ("analysis", "crs"): (str, int, type(None)),
     ("factors", "covariates"): (list,),
     ("stats", "intensity_bandwidth"): (str, float, int),
+    ("stats", "ripley_max_distance_m"): (float, int),
 }
 _CHOICES = {
     ("input", "coords"): ("wgs84", "gcj02", "bd09"),
