@@ -87,3 +87,18 @@ def test_chunked_kernel_sums_hold_a_bounded_number_of_pairs():
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert peak < 40e6
+
+
+def test_ripley_max_distance_is_read_from_the_config():
+    from incubloc.config import resolve_config
+    from incubloc.errors import ConfigError, InputError
+    from incubloc.workflow import ripley_distances
+
+    cfg = resolve_config({"stats": {"ripley_max_distance_m": 50000}})
+    d = ripley_distances(cfg["stats"])
+    assert len(d) == 50 and d[0] == 1000.0 and d[-1] == 50000.0
+    assert ripley_distances(resolve_config({})["stats"]) is None  # the default range
+    with pytest.raises(ConfigError):
+        resolve_config({"stats": {"ripley_max_distance_m": "far"}})
+    with pytest.raises(InputError):
+        ripley_distances({"ripley_max_distance_m": -1.0})
