@@ -1153,12 +1153,12 @@ def read_incubators(
     out = pd.DataFrame({
         "id": _column(ids),
         "name": _column(name),
-        "level": level.to_numpy(dtype=object),
-        "opened": opened.to_numpy(),
+        "level": _label_column(level),
+        "opened": opened.array,
         "site_area_m2": _numbers(table, col["site_area_m2"], "site_area_m2", problems, n),
         "floor_area_m2": _numbers(table, col["floor_area_m2"], "floor_area_m2", problems, n),
-        "declared_relation": relation.to_numpy(dtype=object),
-        "declared_layout": layout.to_numpy(dtype=object),
+        "declared_relation": _label_column(relation),
+        "declared_layout": _label_column(layout),
         "row": np.asarray(src.rows, dtype="int64"),
     })
     out["opened"] = out["opened"].astype("Int64")
@@ -1196,6 +1196,15 @@ def read_incubators(
             rejected = pd.concat([rejected, extra], axis=1)
         gdf.attrs["rejected"] = rejected
     return gdf
+
+
+def _label_column(values: pd.Series) -> object:
+    """Normalised labels for an output column: as NumPy objects (pandas infers their
+    text type), or, when every label is missing, the object Series itself (the same
+    object column, without a scan of a million NaNs)."""
+    if values.dtype == object and not values.notna().any():
+        return values.reset_index(drop=True)
+    return values.to_numpy(dtype=object)
 
 
 def _column(values: pd.Series) -> object:
