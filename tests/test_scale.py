@@ -102,3 +102,24 @@ def test_ripley_max_distance_is_read_from_the_config():
         resolve_config({"stats": {"ripley_max_distance_m": "far"}})
     with pytest.raises(InputError):
         ripley_distances({"ripley_max_distance_m": -1.0})
+
+
+def test_quadrat_cells_kept_as_by_overlaying_every_cell():
+    # cell_fraction_inside overlays only the boundary cells; which quadrats are kept
+    # (land fraction ≥ 0.5) must equal the decision from overlaying every cell.
+    import shapely
+
+    from incubloc.stats import pointpattern as pp
+
+    rng = np.random.default_rng(5)
+    window = shapely.union_all(shapely.buffer(shapely.points(rng.uniform(0, 10000, (40, 2))),
+                                              rng.uniform(300, 1500, 40)))
+    minx, miny, maxx, maxy = window.bounds
+    xs, ys = np.meshgrid(np.arange(minx, maxx, 370.0), np.arange(miny, maxy, 370.0))
+    cells = shapely.box(xs.ravel(), ys.ravel(), xs.ravel() + 370.0, ys.ravel() + 370.0)
+    shapely.prepare(window)
+    fast = pp.cell_fraction_inside(cells, window, 370.0**2)
+    full = shapely.area(shapely.intersection(cells, window)) / 370.0**2
+    np.testing.assert_allclose(fast, full, atol=1e-9)
+    assert ((fast >= 0.5) == (full >= 0.5)).all()
+    assert 0 < (fast == 1.0).sum() < len(cells) and (fast == 0).any()
