@@ -55,7 +55,7 @@ def blank(values: pd.Series) -> np.ndarray:
     """Missing cells: NaN/None or text that is empty after stripping."""
     missing = values.isna().to_numpy()
     if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-        present = values[~missing]
+        present = values[~missing] if missing.any() else values  # no copy when full
         maybe = _may_need_strip(present, ends=False)
         text = present[maybe].astype(object).map(str).str.strip()
         empty = np.zeros(len(present), dtype=bool)
@@ -340,7 +340,7 @@ def map_labels(values: pd.Series, aliases: dict[str, str]) -> tuple[pd.Series, n
     values = pd.Series(values)
     missing = blank(values)
     out = np.full(len(values), np.nan, dtype=object)
-    present = values[~missing]
+    present = values[~missing] if missing.any() else values
     # Each distinct label is looked up once; rows take their label's result by code.
     codes, uniques = pd.factorize(present)
     lookup = np.array([aliases.get(label_key(v)) for v in uniques] + [None], dtype=object)
@@ -360,7 +360,7 @@ def as_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
         if np.all(np.isnan(num) | (num % 1 == 0)):
             values = values.astype("Int64")
     present = np.flatnonzero(~missing)
-    fix = _may_need_strip(values.iloc[present])
+    fix = _may_need_strip(values.iloc[present] if len(present) < len(values) else values)
     if values.dtype != object and pd.api.types.is_string_dtype(values.dtype) \
             and not missing.any() and not fix.any():
         return values, missing  # clean text: kept in its (Arrow) string array
