@@ -413,14 +413,14 @@ def run_study(
     step("point pattern")
     windows = _stats_units(sa)
     located = cls[cls["city"] != "unclassified"]
+    distances = ripley_distances(st)
     T["point_pattern"] = _pp.point_pattern_summary(
-        located, by="city", windows=windows, n_sim=st["n_sim"], seed=seed
+        located, by="city", windows=windows, n_sim=st["n_sim"], seed=seed, distances=distances
     )
     land = windows.union_all() if windows is not None else None
     pp_window = land if land is not None else located.union_all().convex_hull
     # One claim ("clustered"), two nulls: homogeneous CSR, and an inhomogeneous Poisson
     # with the kernel intensity, which a trend alone does not reject.
-    distances = ripley_distances(st)
     rip = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
                      test=st["envelope_test"], alternative="clustered", distances=distances)
     results["ripley"] = rip

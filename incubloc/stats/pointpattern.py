@@ -1723,6 +1723,7 @@ def point_pattern_summary(
     seed: Seed = 0,
     edge_correction: Literal["auto", "donnelly", "none"] = "auto",
     ripley_null: Literal["csr", "inhomogeneous"] = "csr",
+    distances: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Point-pattern statistics per group (e.g. per city) and for the whole pattern.
 
@@ -1754,6 +1755,9 @@ def point_pattern_summary(
         only).
     ripley_null : {"csr", "inhomogeneous"}
         The null of the L test.
+    distances : array, optional
+        Distances (metres) of every group's L test (default: :func:`ripley`'s, up to
+        a quarter of each window's shorter side).
 
     Returns
     -------
@@ -1811,7 +1815,8 @@ def point_pattern_summary(
     groups.append(("all", metric, overall))
     for key, part, geom in groups:
         rows.append(
-            _summary_row(key, part, geom, ripley_test, n_sim, seed, edge_correction, ripley_null)
+            _summary_row(key, part, geom, ripley_test, n_sim, seed, edge_correction, ripley_null,
+                         distances)
         )
     return pd.DataFrame(rows)
 
@@ -1825,6 +1830,7 @@ def _summary_row(
     seed: Seed,
     edge_correction: str,
     ripley_null: str = "csr",
+    distances: np.ndarray | None = None,
 ) -> dict[str, Any]:
     nan = float("nan")
     row: dict[str, Any] = {"group": key, "n": len(part)}
@@ -1875,7 +1881,8 @@ def _summary_row(
         q = quadrat_test(xy, window=geom)
         row.update(quadrat_vmr=q.vmr, quadrat_p=q.p)
         if ripley_test:
-            r = ripley(xy, window=geom, n_sim=n_sim, seed=seed, null=ripley_null)  # type: ignore[arg-type]
+            r = ripley(xy, window=geom, n_sim=n_sim, seed=seed, null=ripley_null,  # type: ignore[arg-type]
+                       distances=distances)
             row.update(ripley_p=r.p, ripley_peak_m=r.peak_distance)
     except InputError as exc:  # degenerate group (collinear points, tiny window)
         log.warning("point-pattern statistics for %s incomplete: %s", key, exc)
