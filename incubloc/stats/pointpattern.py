@@ -129,7 +129,7 @@ def metric_window(window: WindowLike, crs: CRS | None, source_crs: Any = None) -
             geoms = geoms.set_crs(source_crs)
         if crs is not None and geoms.crs is not None:
             geoms = geoms.to_crs(crs)
-        geom = shapely.union_all(geoms.dropna().to_numpy())
+        geom = shapely.union_all(valid_parts(geoms.dropna().to_numpy()))
     elif isinstance(window, shapely.Geometry):
         geom = window
         if crs is not None and source_crs is not None:
@@ -145,6 +145,26 @@ def metric_window(window: WindowLike, crs: CRS | None, source_crs: Any = None) -
     if not shapely.area(geom) > 0:
         raise InputError("the window (study area) has no area: give polygons, not points or lines")
     return geom
+
+
+def valid_parts(geoms: np.ndarray) -> np.ndarray:
+    """``geoms`` with the invalid ones repaired (``make_valid``), the valid ones as
+    they are: a national boundary projected from degrees can bend thin parts
+    invalid, and a union of invalid polygons fails with a GEOS topology error.
+
+    Examples
+    --------
+    >>> from shapely.geometry import Polygon, box
+    >>> bow = Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])  # self-crossing
+    >>> [bool(g.is_valid) for g in valid_parts(np.array([box(0, 0, 1, 1), bow]))]
+    [True, True]
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    bad = ~shapely.is_valid(geoms)
+    if bad.any():
+        geoms = geoms.copy()
+        geoms[bad] = shapely.make_valid(geoms[bad])
+    return geoms
 
 
 def _source_crs(points: PointsLike) -> Any:
