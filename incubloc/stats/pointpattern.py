@@ -211,7 +211,11 @@ class _WindowLookup:
         self.geom = geom
         shapely.prepare(geom)
         if max_pixels is None:  # finer for detailed boundaries, where exact tests are slow
-            max_pixels = int(np.clip(400 * shapely.get_num_coordinates(geom), 10_000, 1_000_000))
+            # up to 16 M one-byte pixels (16 MB) for national windows of ~10⁵ vertices,
+            # whose exact tests cost most; smaller windows are unchanged (≤ 1 M below
+            # 2 500 vertices)
+            max_pixels = int(np.clip(400 * shapely.get_num_coordinates(geom), 10_000,
+                                     16_000_000))
         minx, miny, maxx, maxy = shapely.bounds(geom)
         c = float(np.sqrt(max((maxx - minx) * (maxy - miny), 1e-12) / max_pixels))
         self.c, self.x0, self.ytop = c, float(minx - c), float(maxy + c)
