@@ -401,8 +401,9 @@ def bench_national(Row: Any, quick: bool) -> list:
         wall, rss, res = _child("report-incubloc", str(folder / "national.toml"),
                                 f"{tmp}/national", timeout=3600)
     return [Row("report, national synthetic study", "2e4", wall, "—", None, "—",
-                f"370 cities, 1e4 hosts, 1e6 buildings; target < 5 min; CPU "
-                f"{res['cpu_s']:.0f} s", incubloc_rss_mb=rss)]
+                f"370 cities, 1e4 hosts, 1e6 buildings; Ripley to 50 km, intensity σ "
+                f"20 km (national.toml); target < 5 min; CPU {res['cpu_s']:.0f} s",
+                incubloc_rss_mb=rss)]
 
 
 def _has(module: str) -> bool:

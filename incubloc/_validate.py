@@ -55,7 +55,7 @@ def blank(values: pd.Series) -> np.ndarray:
     """Missing cells: NaN/None or text that is empty after stripping."""
     missing = values.isna().to_numpy()
     if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
-        present = values[~missing]
+        present = values[~missing] if missing.any() else values  # no copy when full
         maybe = _may_need_strip(present, ends=False)
         text = present[maybe].astype(object).map(str).str.strip()
         empty = np.zeros(len(present), dtype=bool)
@@ -82,11 +82,36 @@ def _may_need_strip(values: pd.Series, *, ends: bool = True) -> np.ndarray:
         return np.ones(len(values), dtype=bool)
     if values.dtype == object and pd.api.types.infer_dtype(values, skipna=False) != "string":
         return np.ones(len(values), dtype=bool)  # numbers or mixed cells: all exact
+    arrow = _arrow_spacey(values, ends=ends)
+    if arrow is not None:
+        return arrow
     out = np.zeros(len(values), dtype=bool)
     for part in (values.str[:1], values.str[-1:]) if ends else (values.str[:1],):
         spacey = (part < "!") | part.isin(_SPACES) | part.str.isspace()
         out |= spacey.fillna(True).to_numpy(dtype=bool)
     return out
+
+
+def _arrow_spacey(values: pd.Series, *, ends: bool) -> np.ndarray | None:
+    """:func:`_may_need_strip` on an Arrow string column with the same Arrow kernels
+    that pandas' ``.str`` methods call, without the pandas wrappers. None for other
+    columns."""
+    if getattr(values.dtype, "storage", None) != "pyarrow" \
+            or not pd.api.types.is_string_dtype(values.dtype):
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pa.array(values)
+    spaces = pa.array(sorted(_SPACES), type=arr.type)
+    out = None
+    for part in ((pc.utf8_slice_codeunits(arr, 0, 1), pc.utf8_slice_codeunits(arr, -1))
+                 if ends else (pc.utf8_slice_codeunits(arr, 0, 1),)):
+        spacey = pc.or_(pc.or_(pc.less(part, "!"), pc.is_in(part, value_set=spaces)),
+                        pc.utf8_is_space(part))
+        spacey = pc.fill_null(spacey, True)
+        out = spacey if out is None else pc.or_(out, spacey)
+    return out.to_numpy(zero_copy_only=False).astype(bool)
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -140,22 +165,41 @@ def _to_numeric_then_exact(values: pd.Series, exact) -> tuple[np.ndarray, np.nda
     return out, bad
 
 
-def _plain_decimals(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
-    """For text in an Arrow string array: the mask of plain decimals (``-?d+(.d+)?``
-    with at most 15 digits) and their values, parsed by Arrow. Such numbers are
-    exact integers scaled by a power of ten below 10^16, which both Arrow's and
-    pandas' parsers round correctly, so the values are those ``pd.to_numeric``
-    gives. None when the values are not an Arrow string array."""
+def _arrow_text(values: pd.Series):
+    """The cells as a pyarrow string array when they are all text (or missing): an
+    Arrow string column as it is, an object column of Python strings converted once.
+    None when pyarrow is missing or the cells are not all text."""
     dtype = values.dtype
-    if dtype == np.dtype(object) or not pd.api.types.is_string_dtype(dtype) \
-            or getattr(dtype, "storage", None) != "pyarrow":
+    arrow_backed = (dtype != np.dtype(object) and pd.api.types.is_string_dtype(dtype)
+                    and getattr(dtype, "storage", None) == "pyarrow")
+    if not arrow_backed and not (
+            dtype == np.dtype(object) and len(values)
+            and pd.api.types.infer_dtype(values, skipna=True) == "string"):
         return None
     try:
         import pyarrow as pa
-        import pyarrow.compute as pc
     except ImportError:
         return None
-    arr = pa.array(values)
+    try:
+        if arrow_backed:
+            return pa.array(values)
+        return pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+
+
+def _plain_decimals(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """For text cells: the mask of plain decimals (``-?d+(.d+)?`` with at most 15
+    digits) and their values, parsed by Arrow. Such numbers are exact integers
+    scaled by a power of ten below 10^16, which both Arrow's and pandas' parsers
+    round correctly, so the values are those ``pd.to_numeric`` gives. None when the
+    cells are not all text or pyarrow is missing."""
+    arr = _arrow_text(values)
+    if arr is None:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     shape = pc.fill_null(pc.match_substring_regex(arr, r"^-?[0-9]+(\.[0-9]+)?$"), False)
     digits = pc.subtract(pc.subtract(pc.utf8_length(arr),
                                      pc.cast(pc.starts_with(arr, "-"), pa.int32())),
@@ -163,9 +207,29 @@ def _plain_decimals(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     ok = pc.and_(shape, pc.fill_null(pc.less_equal(digits, 15), False))
     mask = ok.to_numpy(zero_copy_only=False).astype(bool)
     out = np.full(len(values), np.nan)
-    if mask.any():
+    if mask.all():  # a writable copy: callers fill in cells
+        out = np.array(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False))
+    elif mask.any():
         out[mask] = pc.cast(pc.filter(arr, ok), pa.float64()).to_numpy()
     return mask, out
+
+
+def _plain_years(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """For text cells: the mask of plain four-digit years (ASCII ``dddd``, which the
+    cell-by-cell parser leaves as they are) and their values, parsed by Arrow. None
+    when the cells are not all text or pyarrow is missing."""
+    arr = _arrow_text(values)
+    if arr is None:
+        return None
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ok = pc.fill_null(pc.match_substring_regex(arr, r"^[0-9]{4}$"), False)
+    mask = ok.to_numpy(zero_copy_only=False).astype(bool)
+    years = np.zeros(len(values), dtype=np.int64)
+    if mask.any():
+        years[mask] = pc.cast(pc.filter(arr, ok), pa.int64()).to_numpy()
+    return mask, years
 
 
 def _parse_numbers_exact(values: pd.Series, *, strip: str = "") -> tuple[np.ndarray, np.ndarray]:
@@ -252,20 +316,31 @@ def parse_years(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
         years[ok] = num[ok].astype("int64")
         bad = ~missing & ~ok
         return years, bad
-    text = _text(values[~missing])
-    found = text.str.extract(r"^(\d{4})(?:\.0+)?(?:[年/\-.].*)?$", expand=False)
-    ok = found.notna()
-    years[found.index[ok]] = found[ok].astype("int64").to_numpy()
-    bad[~missing] = ~ok.to_numpy()
-    return years, bad
+    year = np.zeros(len(values), dtype=np.int64)
+    has = np.zeros(len(values), dtype=bool)
+    rest = ~missing
+    plain = _plain_years(values)
+    if plain is not None:  # plain "2012" parsed at once, the rest cell by cell
+        mask, found_years = plain
+        year[mask], has[mask] = found_years[mask], True
+        rest &= ~mask
+    idx = np.flatnonzero(rest)
+    if len(idx):
+        text = _text(values.iloc[idx])
+        found = text.str.extract(r"^(\d{4})(?:\.0+)?(?:[年/\-.].*)?$", expand=False)
+        ok = found.notna().to_numpy()
+        year[idx[ok]] = found[ok].astype("int64").to_numpy()
+        has[idx[ok]] = True
+        bad[idx] = ~ok
+    return pd.Series(pd.arrays.IntegerArray(year, ~has), index=values.index), bad
 
 
 def map_labels(values: pd.Series, aliases: dict[str, str]) -> tuple[pd.Series, np.ndarray]:
     """Map labels through ``aliases``; missing stays NaN; returns (labels, unknown mask)."""
     values = pd.Series(values)
     missing = blank(values)
-    out = pd.Series(np.nan, index=values.index, dtype=object)
-    present = values[~missing]
+    out = np.full(len(values), np.nan, dtype=object)
+    present = values[~missing] if missing.any() else values
     # Each distinct label is looked up once; rows take their label's result by code.
     codes, uniques = pd.factorize(present)
     lookup = np.array([aliases.get(label_key(v)) for v in uniques] + [None], dtype=object)
@@ -273,7 +348,7 @@ def map_labels(values: pd.Series, aliases: dict[str, str]) -> tuple[pd.Series, n
     out[~missing] = mapped
     unknown = np.zeros(len(values), dtype=bool)
     unknown[~missing] = pd.isna(mapped)
-    return out, unknown
+    return pd.Series(out, index=values.index, dtype=object), unknown
 
 
 def as_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -285,7 +360,7 @@ def as_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
         if np.all(np.isnan(num) | (num % 1 == 0)):
             values = values.astype("Int64")
     present = np.flatnonzero(~missing)
-    fix = _may_need_strip(values.iloc[present])
+    fix = _may_need_strip(values.iloc[present] if len(present) < len(values) else values)
     if values.dtype != object and pd.api.types.is_string_dtype(values.dtype) \
             and not missing.any() and not fix.any():
         return values, missing  # clean text: kept in its (Arrow) string array
@@ -294,6 +369,18 @@ def as_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
         cells = text.iloc[present[fix]]
         text.iloc[present[fix]] = cells.map(str).str.strip().to_numpy(dtype=object)
     return text.where(~missing, None).astype(object), missing
+
+
+def any_duplicated(values: pd.Series) -> bool:
+    """Whether any value occurs twice (missing values count as equal), by one hash
+    pass of Arrow for an Arrow string column."""
+    if getattr(values.dtype, "storage", None) == "pyarrow" \
+            and pd.api.types.is_string_dtype(values.dtype):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        return len(pc.unique(pa.array(values))) < len(values)
+    return bool(values.duplicated().any())
 
 
 def coordinate_problems(

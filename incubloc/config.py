@@ -78,6 +78,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # nulls of Gi* and LISA on incubator counts (docs/methods.md)
         "gi_null": "constant_risk",
         "lisa_null": "permutation",
+        # largest Ripley distance (metres); unset: a quarter of the window's shorter side
+        "ripley_max_distance_m": None,
     },
     "density": {
         "kernel": "quartic",
@@ -149,6 +151,7 @@ _FLEX = {
     ("analysis", "crs"): (str, int, type(None)),
     ("factors", "covariates"): (list,),
     ("stats", "intensity_bandwidth"): (str, float, int),
+    ("stats", "ripley_max_distance_m"): (float, int),
 }
 _CHOICES = {
     ("input", "coords"): ("wgs84", "gcj02", "bd09"),

@@ -35,6 +35,7 @@ Policies
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import logging
@@ -44,7 +45,7 @@ import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from io import StringIO
+from io import BytesIO, StringIO
 from pathlib import Path
 from typing import Literal
 
@@ -248,11 +249,12 @@ def _load(
     return _read_vector(path, layer=layer, what=what)
 
 
-def _decode(path: Path, encoding: str | None) -> str:
-    data = path.read_bytes()
+def _decode_bytes(path: Path, encoding: str | None, data: bytes) -> tuple[str, bool]:
+    """The text of ``data`` and whether it was decoded as UTF-8 (so that ``data`` is
+    its UTF-8, a byte-order mark aside)."""
     if encoding is not None:
         try:
-            return data.decode(encoding)
+            text = data.decode(encoding)
         except LookupError:
             raise InputError(
                 f"unknown encoding {encoding!r} for {path}: give a Python codec name such "
@@ -264,14 +266,15 @@ def _decode(path: Path, encoding: str | None) -> str:
                 f"{path} is not valid {encoding} (line {line}): pass the file's real "
                 "encoding with encoding= (--encoding), or leave it out to try UTF-8 and GBK"
             ) from None
+        return text, codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
     if data[:2] not in (b"\xff\xfe", b"\xfe\xff"):
         try:  # plain UTF-8, the common case (what the checks below would also find)
-            return data.decode("utf-8-sig")
+            return data.decode("utf-8-sig"), True
         except UnicodeDecodeError:
             pass
     mixed = _decode_mixed(path, data)
     if mixed is not None:
-        return mixed
+        return mixed, False
     candidates = ["utf-8-sig", "gb18030"]
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         candidates.insert(0, "utf-16")
@@ -284,7 +287,7 @@ def _decode(path: Path, encoding: str | None) -> str:
             continue
         if enc != "utf-8-sig":
             log.info("%s: read as %s", path, enc)
-        return text
+        return text, enc == "utf-8-sig"
     assert first_error is not None
     line = data[: first_error.start].count(b"\n") + 1
     raise InputError(
@@ -330,7 +333,11 @@ def _decode_mixed(path: Path, data: bytes) -> str | None:
 def _separator(path: Path, text: str) -> str:
     if path.suffix.lower() in (".tsv", ".tab"):
         return "\t"
-    header = text.lstrip("\ufeff\r\n").split("\n", 1)[0]
+    start = 0  # the first line after a byte-order mark and blank lines, without
+    while start < len(text) and text[start] in "\ufeff\r\n":  # copying the text
+        start += 1
+    end = text.find("\n", start)
+    header = text[start:] if end < 0 else text[start:end]
     for sep in (",", "\t", ";"):
         if sep in header:
             return sep
@@ -358,16 +365,31 @@ def _record_lines(text: str, sep: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(starts[1:], dtype="int64"), np.asarray(sizes[1:], dtype="int64")
 
 
+def _head(text: str, lines: int = 2) -> str:
+    """The first ``lines`` lines of ``text`` (the whole text if a quote could make a
+    record span lines there): enough for pandas to read the header and to see
+    whether the first record has an extra cell (an implicit index)."""
+    end = -1
+    for _ in range(lines):
+        end = text.find("\n", end + 1)
+        if end < 0:
+            return text
+    head = text[: end + 1]
+    return text if '"' in head else head
+
+
 def _read_table(path: Path, *, encoding: str | None, text_columns: Iterable[str]) -> _Source:
-    text = _decode(path, encoding)
+    data = path.read_bytes()
+    text, is_utf8 = _decode_bytes(path, encoding, data)
     sep = _separator(path, text)
     wanted = {str(c).strip().lower() for c in text_columns}
     try:
-        header = pd.read_csv(StringIO(text), sep=sep, nrows=0).columns
+        header = pd.read_csv(StringIO(_head(text)), sep=sep, nrows=0).columns
         # Coordinates, ids and labels are read as text so that "001" stays "001"
         # and "118.78°" can be cleaned before parsing.
         dtype = {c: str for c in header if str(c).strip().lower() in wanted}
-        table = _read_arrow(text, sep, header, dtype)
+        # The file's bytes are the UTF-8 of the text when it decoded as UTF-8.
+        table = _read_arrow(text, sep, header, dtype, utf8=data if is_utf8 else None)
         if table is not None:
             n = len(table)
             rows, too_many = np.arange(2, n + 2), np.zeros(n, dtype=bool)
@@ -390,24 +412,32 @@ def _read_table(path: Path, *, encoding: str | None, text_columns: Iterable[str]
 _ARROW_MIN_CHARS = 1 << 20
 
 
-def _read_arrow(text: str, sep: str, header: pd.Index, dtype: dict) -> pd.DataFrame | None:
+def _read_arrow(text: str, sep: str, header: pd.Index, dtype: dict,
+                utf8: bytes | None = None) -> pd.DataFrame | None:
     """Large, plain tables (no quotes, no blank lines, one record per line, a header
     of unique names) read with Arrow: the text columns in ``dtype`` by pyarrow's CSV
     reader, the other columns by pandas' C parser (so their types are inferred as
     in the general path). Returns None when pyarrow is missing or the table is not
-    plain; the caller then uses the general path, which gives the same frame."""
-    if len(text) < _ARROW_MIN_CHARS or not dtype or '"' in text:
+    plain; the caller then uses the general path, which gives the same frame.
+    ``utf8`` is the file's bytes when they are the UTF-8 of ``text`` (the checks
+    and the parsers then work on them without encoding the text again)."""
+    if len(text) < _ARROW_MIN_CHARS or not dtype:
         return None
-    if "\r" in text:
-        text = text.replace("\r\n", "\n")
-        if "\r" in text:  # old Mac line ends
+    raw = utf8 if utf8 is not None else text.encode("utf-8")
+    if b'"' in raw:
+        return None
+    if b"\r" in raw:
+        raw = raw.replace(b"\r\n", b"\n")
+        if b"\r" in raw:  # old Mac line ends
             return None
     names = [str(c) for c in header]
     if len(set(names)) != len(names) or any(not c or c.startswith("Unnamed:") for c in names):
         return None
-    body = text.lstrip("\ufeff").rstrip("\n")
-    if "\n\n" in body:
-        return None
+    body = raw
+    while body.startswith(codecs.BOM_UTF8):
+        body = body[len(codecs.BOM_UTF8):]
+    body = body.rstrip(b"\n")
+    # A blank line inside makes Arrow's row count differ from the line count below.
     try:
         import pyarrow as pa
         import pyarrow.csv as pacsv
@@ -418,7 +448,7 @@ def _read_arrow(text: str, sep: str, header: pd.Index, dtype: dict) -> pd.DataFr
     columns = list(dtype)
     try:
         arrow = pacsv.read_csv(
-            pa.py_buffer(body.encode("utf-8")),
+            pa.py_buffer(body),
             parse_options=pacsv.ParseOptions(delimiter=sep),
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.string() for c in columns}, include_columns=columns,
@@ -427,7 +457,7 @@ def _read_arrow(text: str, sep: str, header: pd.Index, dtype: dict) -> pd.DataFr
         )
     except (pa.ArrowInvalid, pa.ArrowKeyError, ValueError):
         return None  # ragged lines and the like: the general path reports them
-    n = body.count("\n")  # lines after the header
+    n = body.count(b"\n")  # lines after the header
     if arrow.num_rows != n:
         return None
     text_dtype = pd.Series([], dtype=str).dtype
@@ -442,7 +472,8 @@ def _read_arrow(text: str, sep: str, header: pd.Index, dtype: dict) -> pd.DataFr
     if others:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            rest = pd.read_csv(StringIO(body), sep=sep, usecols=others, index_col=False)
+            rest = pd.read_csv(BytesIO(body), sep=sep, usecols=others, index_col=False,
+                               encoding="utf-8")
         if len(rest) != n:
             return None
         parts.update({c: rest[c] for c in others})
@@ -943,8 +974,8 @@ def _ids(src: _Source, id_col: str, problems: v.Problems) -> tuple[pd.Series, ob
         generated = pd.Series(np.nan, index=ids.index, dtype=object)
         generated[missing] = [f"row-{r}" for r in src.rows[missing]]
         ids = ids.where(~missing, generated)
-    dup_all = ids.duplicated(keep=False).to_numpy()
-    if dup_all.any():
+    dup_all = ids.duplicated(keep=False).to_numpy() if v.any_duplicated(ids) else None
+    if dup_all is not None:
         later = ids.duplicated(keep="first").to_numpy()
         first_row = dict(zip(ids[dup_all][::-1], src.rows[dup_all][::-1], strict=True))
         problems.add(later, "duplicate", [
@@ -1122,12 +1153,12 @@ def read_incubators(
     out = pd.DataFrame({
         "id": _column(ids),
         "name": _column(name),
-        "level": level.to_numpy(dtype=object),
-        "opened": opened.to_numpy(),
+        "level": _label_column(level),
+        "opened": opened.array,
         "site_area_m2": _numbers(table, col["site_area_m2"], "site_area_m2", problems, n),
         "floor_area_m2": _numbers(table, col["floor_area_m2"], "floor_area_m2", problems, n),
-        "declared_relation": relation.to_numpy(dtype=object),
-        "declared_layout": layout.to_numpy(dtype=object),
+        "declared_relation": _label_column(relation),
+        "declared_layout": _label_column(layout),
         "row": np.asarray(src.rows, dtype="int64"),
     })
     out["opened"] = out["opened"].astype("Int64")
@@ -1149,7 +1180,8 @@ def read_incubators(
         log.warning("%s: %d of %d %ss rejected (see gdf.attrs['rejected'])",
                     src.where, len(rejected), n, src.unit)
         gdf = gdf.loc[~problems.bad(n)].reset_index(drop=True)
-    _warn_shared_locations(gdf, src)
+        x, y = x[~problems.bad(n)], y[~problems.bad(n)]
+    _warn_shared_locations(gdf, src, xy=(x, y))
     if errors == "report":
         rejected = problems.table(src.rows, out["id"])
         # Keep what identifies a rejected row: its name and, for a list written by
@@ -1166,6 +1198,15 @@ def read_incubators(
     return gdf
 
 
+def _label_column(values: pd.Series) -> object:
+    """Normalised labels for an output column: as NumPy objects (pandas infers their
+    text type), or, when every label is missing, the object Series itself (the same
+    object column, without a scan of a million NaNs)."""
+    if values.dtype == object and not values.notna().any():
+        return values.reset_index(drop=True)
+    return values.to_numpy(dtype=object)
+
+
 def _column(values: pd.Series) -> object:
     """Values for a new output column: a string array as it is (no round trip through
     Python objects), anything else as a NumPy array (whose text pandas infers)."""
@@ -1174,13 +1215,19 @@ def _column(values: pd.Series) -> object:
     return values.to_numpy(dtype=object) if values.dtype == object else values.to_numpy()
 
 
-def _warn_shared_locations(gdf: gpd.GeoDataFrame, src: _Source) -> None:
+def _warn_shared_locations(gdf: gpd.GeoDataFrame, src: _Source,
+                           xy: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Log incubators that share one location: kept (several incubators can sit in one
-    building), but often a geocoder's fallback to a district centre."""
+    building), but often a geocoder's fallback to a district centre. ``xy``: the
+    coordinates the points were built from, when at hand (the same numbers)."""
     if len(gdf) < 2:
         return
-    coords = shapely.get_coordinates(gdf.geometry.values, include_z=False)
-    rx, ry = np.round(coords[:, 0], 7), np.round(coords[:, 1], 7)
+    if xy is not None and len(xy[0]) == len(gdf) and np.isfinite(xy[0]).all() \
+            and np.isfinite(xy[1]).all():
+        rx, ry = np.round(xy[0], 7), np.round(xy[1], 7)
+    else:
+        coords = shapely.get_coordinates(gdf.geometry.values, include_z=False)
+        rx, ry = np.round(coords[:, 0], 7), np.round(coords[:, 1], 7)
     if len(rx) != len(gdf):  # empty geometries: the general test below
         rx, ry = gdf.geometry.x.round(7).to_numpy(), gdf.geometry.y.round(7).to_numpy()
     if (np.abs(rx) <= 180).all() and (np.abs(ry) <= 90).all():

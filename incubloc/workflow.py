@@ -30,8 +30,8 @@ from incubloc.errors import InputError
 from incubloc.studyarea import StudyArea
 
 __all__ = [
-    "STEPS", "Step", "Study", "classify_with_config", "load_inputs", "run_density", "run_stats", "run_study",
-    "write_study",
+    "STEPS", "Step", "Study", "classify_with_config", "load_inputs", "ripley_distances",
+    "run_density", "run_stats", "run_study", "write_study",
 ]
 
 log = logging.getLogger(__name__)
@@ -406,6 +406,27 @@ def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa
     tests["join_counts"] = jc
 
 
+def ripley_distances(stats: dict[str, Any]) -> np.ndarray | None:
+    """The 50 Ripley distances up to ``[stats] ripley_max_distance_m`` (None: the
+    default range of :func:`incubloc.stats.pointpattern.ripley`, up to a quarter of
+    the window's shorter side, which at national extent means ~900 km and ~10⁸
+    pairs per simulation).
+
+    Examples
+    --------
+    >>> ripley_distances({"ripley_max_distance_m": 5000.0})[[0, -1]].tolist()
+    [100.0, 5000.0]
+    >>> ripley_distances({}) is None
+    True
+    """
+    rmax = stats.get("ripley_max_distance_m")
+    if rmax is None:
+        return None
+    if not float(rmax) > 0:
+        raise InputError(f"[stats] ripley_max_distance_m must be positive metres, got {rmax!r}")
+    return np.linspace(float(rmax) / 50, float(rmax), 50)
+
+
 @dataclass
 class _Run:
     """What the steps of one :func:`run_study` share: the config, the inputs and the
@@ -524,14 +545,16 @@ def _point_pattern_step(run: _Run) -> None:
 
     study, st, seed, located = run.study, run.st, run.seed, run.located
     T, tests, results = study.tables, study.tests, study.results
+    distances = ripley_distances(st)
     T["point_pattern"] = _pp.point_pattern_summary(
-        located, by="city", windows=run.windows, n_sim=st["n_sim"], seed=seed
+        located, by="city", windows=run.windows, n_sim=st["n_sim"], seed=seed,
+        distances=distances,
     )
     pp_window = run.land if run.land is not None else located.union_all().convex_hull
     # One claim ("clustered"), two nulls: homogeneous CSR, and an inhomogeneous Poisson
     # with the kernel intensity, which a trend alone does not reject.
     rip = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
-                     test=st["envelope_test"], alternative="clustered")
+                     test=st["envelope_test"], alternative="clustered", distances=distances)
     results["ripley"] = rip
     tests["ripley"] = _ripley_record(rip)
     cen = _pp.centrography(located.to_crs(run.crs))
@@ -544,7 +567,8 @@ def _point_pattern_step(run: _Run) -> None:
     try:  # the inhomogeneous null needs a pattern that spreads (a kernel bandwidth)
         rip_inh = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
                              test=st["envelope_test"], alternative="clustered",
-                             null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
+                             null="inhomogeneous", bandwidth=st["intensity_bandwidth"],
+                             distances=distances)
         results["ripley_inhom"] = rip_inh
         tests["ripley_inhom"] = _ripley_record(rip_inh)
         ce_inh = _pp.clark_evans(located, window=pp_window, n_sim=st["n_sim"], seed=seed,

@@ -195,6 +195,12 @@ permutations = 999
 n_sim = 99
 cell_sizes_m = [50000.0, 100000.0, 200000.0]
 ring_edge_sim = 99
+# National extent: Ripley's K up to 50 km (clustering within metropolitan areas; the
+# default, a quarter of the window's shorter side, is ~900 km and ~10^8 pairs per
+# simulation) and a city-scale intensity for the inhomogeneous null (Scott's rule
+# gives ~170 km, a trend smoother than the cities themselves).
+ripley_max_distance_m = 50000.0
+intensity_bandwidth = 20000.0
 
 [density]
 cell_size_m = 5000.0

@@ -129,7 +129,7 @@ def metric_window(window: WindowLike, crs: CRS | None, source_crs: Any = None) -
             geoms = geoms.set_crs(source_crs)
         if crs is not None and geoms.crs is not None:
             geoms = geoms.to_crs(crs)
-        geom = shapely.union_all(geoms.dropna().to_numpy())
+        geom = shapely.union_all(valid_parts(geoms.dropna().to_numpy()))
     elif isinstance(window, shapely.Geometry):
         geom = window
         if crs is not None and source_crs is not None:
@@ -145,6 +145,26 @@ def metric_window(window: WindowLike, crs: CRS | None, source_crs: Any = None) -
     if not shapely.area(geom) > 0:
         raise InputError("the window (study area) has no area: give polygons, not points or lines")
     return geom
+
+
+def valid_parts(geoms: np.ndarray) -> np.ndarray:
+    """``geoms`` with the invalid ones repaired (``make_valid``), the valid ones as
+    they are: a national boundary projected from degrees can bend thin parts
+    invalid, and a union of invalid polygons fails with a GEOS topology error.
+
+    Examples
+    --------
+    >>> from shapely.geometry import Polygon, box
+    >>> bow = Polygon([(0, 0), (2, 2), (2, 0), (0, 2)])  # self-crossing
+    >>> [bool(g.is_valid) for g in valid_parts(np.array([box(0, 0, 1, 1), bow]))]
+    [True, True]
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    bad = ~shapely.is_valid(geoms)
+    if bad.any():
+        geoms = geoms.copy()
+        geoms[bad] = shapely.make_valid(geoms[bad])
+    return geoms
 
 
 def _source_crs(points: PointsLike) -> Any:
@@ -191,7 +211,11 @@ class _WindowLookup:
         self.geom = geom
         shapely.prepare(geom)
         if max_pixels is None:  # finer for detailed boundaries, where exact tests are slow
-            max_pixels = int(np.clip(400 * shapely.get_num_coordinates(geom), 10_000, 1_000_000))
+            # up to 16 M one-byte pixels (16 MB) for national windows of ~10⁵ vertices,
+            # whose exact tests cost most; smaller windows are unchanged (≤ 1 M below
+            # 2 500 vertices)
+            max_pixels = int(np.clip(400 * shapely.get_num_coordinates(geom), 10_000,
+                                     16_000_000))
         minx, miny, maxx, maxy = shapely.bounds(geom)
         c = float(np.sqrt(max((maxx - minx) * (maxy - miny), 1e-12) / max_pixels))
         self.c, self.x0, self.ytop = c, float(minx - c), float(maxy + c)
@@ -1082,10 +1106,14 @@ class _Intensity:
         # Every pair up to 8σ (all pairs for small patterns): isolated points keep the
         # Gaussian's tail instead of an arbitrary floor, which would let one pair of
         # them dominate K_inhom through 1 / (λ_i λ_j).
-        pairs = cKDTree(xy).query_pairs(8.0 * self.sigma, output_type="ndarray")
-        d2 = ((xy[pairs[:, 0]] - xy[pairs[:, 1]]) ** 2).sum(axis=1)
-        phi = np.exp(-0.5 * d2 / self.sigma**2) / (2.0 * np.pi * self.sigma**2)
-        s = np.bincount(pairs[:, 0], phi, minlength=n) + np.bincount(pairs[:, 1], phi, minlength=n)
+        if n >= _FAST_K_MIN_N:  # memory bound: pairs in chunks (same sums)
+            s = kernel_sums_chunked(xy, self.sigma, 8.0 * self.sigma)
+        else:
+            pairs = cKDTree(xy).query_pairs(8.0 * self.sigma, output_type="ndarray")
+            d2 = ((xy[pairs[:, 0]] - xy[pairs[:, 1]]) ** 2).sum(axis=1)
+            phi = np.exp(-0.5 * d2 / self.sigma**2) / (2.0 * np.pi * self.sigma**2)
+            s = (np.bincount(pairs[:, 0], phi, minlength=n)
+                 + np.bincount(pairs[:, 1], phi, minlength=n))
         row, col = self._cell(xy)
         e = np.maximum(self.edge[row, col], 1e-12)
         floor = np.exp(-32.0) / (2.0 * np.pi * self.sigma**2)  # no neighbour within 8σ
@@ -1138,6 +1166,8 @@ def _k_inhom(
     (spatstat's default ``renormalise=TRUE, normpower=1``), e_ij Ripley's isotropic
     weight (or 1).
     """
+    if len(xy) >= _FAST_K_MIN_N:  # memory bound: pairs in chunks (same sums)
+        return k_inhom_chunked(xy, lam, geom, distances, edge_correction, n_circle, window)
     rmax = float(distances.max())
     pairs = cKDTree(xy).query_pairs(rmax, output_type="ndarray")
     i, j = pairs[:, 0], pairs[:, 1]
@@ -1159,6 +1189,79 @@ def _k_inhom(
         )
     w = e / (lam[centre] * lam[other])
     return _count_upto(dd, distances, w) / float(np.sum(1.0 / lam))
+
+
+def kernel_sums_chunked(xy: np.ndarray, sigma: float, reach: float) -> np.ndarray:
+    """Σ_{j≠i} φ_σ(x_i − x_j) over the pairs within ``reach``, for each point, with the
+    pairs generated and summed in bounded chunks (:func:`_pair_chunks`).
+
+    The same sums as holding every pair at once (each pair's term is computed by the
+    same arithmetic; only the order of the additions differs), in O(N + chunk)
+    memory: a national pattern of 2·10⁴ points has ~10⁸ pairs within 8σ of a
+    national-scale bandwidth, several GB as arrays.
+
+    Examples
+    --------
+    >>> xy = np.array([[0.0, 0.0], [100.0, 0.0], [5000.0, 0.0]])
+    >>> s = kernel_sums_chunked(xy, 100.0, 800.0)
+    >>> bool(np.isclose(s[0], np.exp(-0.5) / (2 * np.pi * 100.0**2))), float(s[2])
+    (True, 0.0)
+    """
+    n = len(xy)
+    s = np.zeros(n)
+    r2 = reach * reach
+    norm = 2.0 * np.pi * sigma**2
+    xo = None
+    for order, i, j, _ in _pair_chunks(xy, reach):
+        if xo is None:
+            xo = xy[order]
+        d2 = ((xo[i] - xo[j]) ** 2).sum(axis=1)  # as the in-memory path computes it
+        keep = d2 <= r2
+        phi = np.exp(-0.5 * d2[keep] / sigma**2) / norm
+        s += np.bincount(order[i[keep]], phi, minlength=n)
+        s += np.bincount(order[j[keep]], phi, minlength=n)
+    return s
+
+
+def k_inhom_chunked(
+    xy: np.ndarray,
+    lam: np.ndarray,
+    geom: shapely.Geometry,
+    distances: np.ndarray,
+    edge_correction: str,
+    n_circle: int,
+    window: _Window | None,
+) -> np.ndarray:
+    """:func:`_k_inhom` with the pairs within rmax generated and weighed in bounded
+    chunks (:func:`_pair_chunks`) instead of all at once: the same weighted counts
+    (only the order of the additions differs), in O(N + chunk) memory."""
+    rmax = float(distances.max())
+    if edge_correction == "ripley":
+        b = window.boundary_distance(xy) if window is not None else _boundary_distance(
+            geom, xy, rmax)
+        iso = _Isotropic(geom, xy, b, rmax, n_circle,
+                         lookup=window.lookup if window is not None else None)
+    elif edge_correction == "none":
+        iso = None
+    else:
+        raise InputError(
+            f"the inhomogeneous K supports edge_correction 'ripley' or 'none', "
+            f"not {edge_correction!r}"
+        )
+    total = np.zeros(len(distances))
+    xo = None
+    for order, i, j, _ in _pair_chunks(xy, rmax):
+        if xo is None:
+            xo = xy[order]
+        d = np.hypot(*(xo[i] - xo[j]).T)  # as the in-memory path computes it
+        keep = d <= rmax
+        gi, gj, d = order[i[keep]], order[j[keep]], d[keep]
+        centre = np.concatenate([gi, gj])
+        other = np.concatenate([gj, gi])
+        dd = np.concatenate([d, d])
+        e = iso(centre, dd) if iso is not None else np.ones(len(dd))
+        total += _count_upto(dd, distances, e / (lam[centre] * lam[other]))
+    return total / float(np.sum(1.0 / lam))
 
 
 def _global_test(
@@ -1429,6 +1532,31 @@ class QuadratResult(Result):
     p_clustered: float
 
 
+def cell_fraction_inside(cells: np.ndarray, geom: shapely.Geometry, full_area: float
+                         ) -> np.ndarray:
+    """Fraction of each cell's area inside ``geom``: 1 for cells the (prepared) window
+    properly contains, 0 for cells it does not meet, and the exact overlay only for
+    the cells along its boundary. At national extent (tens of thousands of cells, a
+    window of ~10⁵ vertices) overlaying every cell takes minutes; the boundary cells
+    are a small share of them.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> cells = shapely.box([0, 10, 30], [0, 0, 0], [10, 20, 40], [10, 10, 10])
+    >>> cell_fraction_inside(cells, box(0, 0, 15, 10), 100.0).tolist()
+    [1.0, 0.5, 0.0]
+    """
+    frac = np.zeros(len(cells))
+    meets = shapely.intersects(geom, cells)
+    inside = np.zeros(len(cells), dtype=bool)
+    inside[meets] = shapely.contains_properly(geom, cells[meets])
+    frac[inside] = 1.0
+    edge = meets & ~inside
+    frac[edge] = shapely.area(shapely.intersection(cells[edge], geom)) / full_area
+    return frac
+
+
 def quadrat_test(
     points: PointsLike,
     *,
@@ -1484,7 +1612,7 @@ def quadrat_test(
     x0, y0 = minx + ix.ravel() * cell_size, miny + iy.ravel() * cell_size
     cells = shapely.box(x0, y0, x0 + cell_size, y0 + cell_size)
     shapely.prepare(geom)
-    frac = shapely.area(shapely.intersection(cells, geom)) / cell_size**2
+    frac = cell_fraction_inside(cells, geom, cell_size**2)
     keep = frac >= 0.5
     cx = np.clip(np.floor((xy[:, 0] - minx) / cell_size).astype(int), 0, nx - 1)
     cy = np.clip(np.floor((xy[:, 1] - miny) / cell_size).astype(int), 0, ny - 1)
@@ -1657,6 +1785,7 @@ def point_pattern_summary(
     seed: Seed = 0,
     edge_correction: Literal["auto", "donnelly", "none"] = "auto",
     ripley_null: Literal["csr", "inhomogeneous"] = "csr",
+    distances: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Point-pattern statistics per group (e.g. per city) and for the whole pattern.
 
@@ -1688,6 +1817,9 @@ def point_pattern_summary(
         only).
     ripley_null : {"csr", "inhomogeneous"}
         The null of the L test.
+    distances : array, optional
+        Distances (metres) of every group's L test (default: :func:`ripley`'s, up to
+        a quarter of each window's shorter side).
 
     Returns
     -------
@@ -1745,7 +1877,8 @@ def point_pattern_summary(
     groups.append(("all", metric, overall))
     for key, part, geom in groups:
         rows.append(
-            _summary_row(key, part, geom, ripley_test, n_sim, seed, edge_correction, ripley_null)
+            _summary_row(key, part, geom, ripley_test, n_sim, seed, edge_correction, ripley_null,
+                         distances)
         )
     return pd.DataFrame(rows)
 
@@ -1759,6 +1892,7 @@ def _summary_row(
     seed: Seed,
     edge_correction: str,
     ripley_null: str = "csr",
+    distances: np.ndarray | None = None,
 ) -> dict[str, Any]:
     nan = float("nan")
     row: dict[str, Any] = {"group": key, "n": len(part)}
@@ -1809,7 +1943,8 @@ def _summary_row(
         q = quadrat_test(xy, window=geom)
         row.update(quadrat_vmr=q.vmr, quadrat_p=q.p)
         if ripley_test:
-            r = ripley(xy, window=geom, n_sim=n_sim, seed=seed, null=ripley_null)  # type: ignore[arg-type]
+            r = ripley(xy, window=geom, n_sim=n_sim, seed=seed, null=ripley_null,  # type: ignore[arg-type]
+                       distances=distances)
             row.update(ripley_p=r.p, ripley_peak_m=r.peak_distance)
     except InputError as exc:  # degenerate group (collinear points, tiny window)
         log.warning("point-pattern statistics for %s incomplete: %s", key, exc)

@@ -133,22 +133,29 @@ def poisson_trend(
     beta = np.array([np.log(y.sum() / a.sum()), 0.0])
     converged = False
     dev_old = np.inf
-    for _ in range(max_iter):
-        eta = X @ beta + off
-        mu = np.exp(eta)
-        z = eta - off + (y - mu) / mu  # working response
-        wx = X * mu[:, None]
-        beta = np.linalg.solve(X.T @ wx, wx.T @ z)
-        mu = np.exp(X @ beta + off)
-        with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(max_iter):
+            eta = X @ beta + off
+            mu = np.exp(eta)
+            z = eta - off + (y - mu) / mu  # working response
+            wx = X * mu[:, None]
+            try:
+                beta = np.linalg.solve(X.T @ wx, wx.T @ z)
+            except np.linalg.LinAlgError:  # weights underflow as β1 runs off to ±∞
+                break
+            mu = np.exp(X @ beta + off)
             dev = 2.0 * float(np.sum(np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu)))
-        if abs(dev - dev_old) <= 1e-10 * (abs(dev) + 0.1):
-            converged = True
-            break
-        dev_old = dev
-    mu = np.exp(X @ beta + off)
-    cov = np.linalg.inv(X.T @ (X * mu[:, None]))
-    se = float(np.sqrt(cov[1, 1]))
+            if abs(dev - dev_old) <= 1e-10 * (abs(dev) + 0.1):
+                converged = True
+                break
+            dev_old = dev
+    with np.errstate(over="ignore"):
+        mu = np.exp(X @ beta + off)
+    try:
+        cov = np.linalg.inv(X.T @ (X * mu[:, None]))
+        se = float(np.sqrt(cov[1, 1]))
+    except np.linalg.LinAlgError:
+        se = float("inf")
     b1 = float(beta[1])
     df = n_units - 2
     if not converged or se > 50 or not np.isfinite(se):
