@@ -120,7 +120,7 @@ def step_of(kind: str, name: str) -> str:
     Examples
     --------
     >>> step_of("test", "ring_edge")
-    'rings'
+    'ring edge'
     """
     table = {"test": TESTS, "result": RESULTS, "table": TABLES}[kind]
     try:
