@@ -76,18 +76,23 @@ def eb_standardised_rate(counts: np.ndarray, area: np.ndarray) -> np.ndarray:
     one = e.ndim == 1
     e = e[:, None] if one else e
     b = np.asarray(area, dtype=float)[:, None]
-    y = e / b
+    # Units × simulations temporaries reused in place: the same operations in the
+    # same order (same bits), without allocating every step anew.
     b_sum = float(b.sum())
     rate = e.sum(axis=0) / b_sum
-    d = y - rate
-    s2 = (b * d**2).sum(axis=0) / b_sum
+    d = e / b
+    d -= rate  # y − rate
+    t = np.square(d)
+    t *= b
+    s2 = t.sum(axis=0) / b_sum
     a = s2 - rate / (b_sum / len(b))
     rb = rate / b
-    v = a + rb
-    v = np.where(v < 0, rb, v)
+    v = np.add(a, rb, out=t)
+    np.copyto(v, rb, where=v < 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = d / np.sqrt(v)
-    z = np.where(np.isfinite(z), z, 0.0)
+        np.sqrt(v, out=v)
+        z = np.divide(d, v, out=d)
+    z[~np.isfinite(z)] = 0.0
     return z[:, 0] if one else z
 
 
