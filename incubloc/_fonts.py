@@ -17,7 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SAMPLE", "cjk_font", "cjk_font_path", "font_family", "has_glyphs", "subset_font"]
+__all__ = ["SAMPLE", "cjk_font", "cjk_font_path", "font_cache_dir", "font_family", "has_glyphs",
+           "subset_font"]
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,9 @@ def subset_font(text: str, *, path: str | os.PathLike | None = None) -> bytes | 
     """The CJK font cut down to the characters of ``text`` (WOFF2 if brotli is installed, else WOFF).
 
     Used to embed a small ``@font-face`` in the HTML report so that Chinese text
-    renders in any browser with no network and no system CJK font.
+    renders in any browser with no network and no system CJK font. Subsetting an
+    8 MB CJK font takes most of a second, so each subset is kept in
+    :func:`font_cache_dir` and read back by the next run with the same characters.
 
     Examples
     --------
@@ -159,11 +162,73 @@ def subset_font(text: str, *, path: str | os.PathLike | None = None) -> bytes | 
     path = path or cjk_font_path()
     if path is None:
         return None
+    chars = sorted({ch for ch in text if not ch.isspace()} | set(" 0123456789"))
+    cached = _subset_cache_file(Path(path), "".join(chars))
+    if cached is not None and cached.is_file():
+        return cached.read_bytes()
+    data = _subset(Path(path), chars)
+    if cached is not None:
+        try:  # written whole or not at all; a cache that cannot be written is no error
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, cached)
+        except OSError as exc:
+            log.debug("font subset not cached in %s: %s", cached.parent, exc)
+    return data
+
+
+def font_cache_dir() -> Path | None:
+    """Where font subsets are kept between runs: ``$INCUBLOC_FONT_CACHE``, else
+    ``<user cache dir>/incubloc/fonts``; None when ``INCUBLOC_FONT_CACHE=off``.
+
+    A subset is a pure function of the font file, the characters and the fontTools
+    version, all in its file name, so a cached subset has the same bytes as a new one.
+
+    Examples
+    --------
+    >>> d = font_cache_dir()
+    >>> d is None or d.name == "fonts" or "INCUBLOC_FONT_CACHE" in os.environ
+    True
+    """
+    env = os.environ.get("INCUBLOC_FONT_CACHE")
+    if env:
+        return None if env.lower() in ("off", "0", "no", "false") else Path(env)
+    try:
+        import platformdirs
+    except ImportError:  # pragma: no cover
+        return Path.home() / ".cache" / "incubloc" / "fonts"
+    return Path(platformdirs.user_cache_dir("incubloc")) / "fonts"
+
+
+def _subset_cache_file(path: Path, chars: str) -> Path | None:
+    folder = font_cache_dir()
+    if folder is None:
+        return None
+    import hashlib
+
+    import fontTools
+
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    try:
+        import brotli  # noqa: F401  (WOFF2 needs it)
+
+        flavor = "woff2"
+    except ImportError:
+        flavor = "woff"
+    key = "\n".join([str(path.resolve()), str(st.st_size), str(st.st_mtime_ns),
+                     fontTools.version, flavor, chars])
+    return folder / f"{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}.{flavor}"
+
+
+def _subset(path: Path, chars: list[str]) -> bytes:
     import io
 
     from fontTools import subset
 
-    chars = sorted({ch for ch in text if not ch.isspace()} | set(" 0123456789"))
     options = subset.Options()
     options.name_IDs = ["*"]  # keep the copyright and OFL licence strings
     options.notdef_outline = True

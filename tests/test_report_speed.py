@@ -258,3 +258,82 @@ def test_study_is_the_same_with_the_monte_carlo_steps_aside(monkeypatch):
     for name, table in here.tables.items():
         assert aside.tables[name].equals(table), name
     assert set(aside.results) == set(here.results)
+
+
+# ------------------------------------------------ constant risk, KDE, font subsets
+
+
+@pytest.mark.parametrize("areas", ["equal", "coastal", "skewed"])
+def test_constant_risk_counts_place_points_like_a_binary_search(areas):
+    # Each point goes to the first unit whose cumulative share exceeds its uniform
+    # draw (np.searchsorted), whatever lookup the code uses.
+    from incubloc.stats.constant_risk import constant_risk_counts
+
+    rng = np.random.default_rng(7)
+    m, n, seed = 400, 60, 11
+    a = {"equal": np.ones(m),
+         "coastal": np.where(rng.random(m) < 0.2, rng.random(m) * 0.05 + 1e-6, 1.0),
+         "skewed": rng.random(m) ** 12 + 1e-9}[areas]
+    cum = np.cumsum(a / a.sum())
+    cum[-1] = 1.0
+    got = constant_risk_counts(a, n, permutations=300, seed=seed)
+    want = np.empty((m, 300))
+    for block, start in enumerate(range(0, 300, 250)):
+        k = min(250, 300 - start)
+        u = np.random.default_rng([seed, block]).random((250, n))[:k]
+        cell = np.minimum(np.searchsorted(cum, u, side="right"), m - 1)
+        for j in range(k):
+            want[:, start + j] = np.bincount(cell[j], minlength=m)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_kde_kernel_transform_is_reused_only_for_the_same_grid_and_kernel():
+    # Surfaces on other grids, bandwidths and kernels in between leave a surface
+    # unchanged, and each equals scipy.signal.fftconvolve of the same binned mass
+    # (one point per cell centre: the mass is known).
+    from scipy.signal import fftconvolve
+
+    from incubloc.stats.density import kde
+
+    rng = np.random.default_rng(4)
+    xy = rng.normal(0, 3000, (80, 2))
+    first = kde(xy, bandwidth=1500.0, cell_size=500, crs=CRS)
+    kde(xy * 2, bandwidth=1500.0, cell_size=250, crs=CRS)
+    kde(xy, bandwidth=3000.0, cell_size=500, crs=CRS, kernel="gaussian")
+    kde(xy, bandwidth=2000.0, cell_size=500, crs=CRS)
+    again = kde(xy, bandwidth=1500.0, cell_size=500, crs=CRS)
+    np.testing.assert_array_equal(first.array, again.array)
+    # Points at cell centres: all of a point's mass in its own cell.
+    t = first.transform
+    rows, cols = first.array.shape
+    cells = rng.choice(rows * cols, size=30, replace=False)
+    r, c = np.divmod(cells, cols)
+    centres = np.column_stack([t.c + (c + 0.5) * t.a, t.f + (r + 0.5) * t.e])
+    surf = kde(centres, bandwidth=1500.0, cell_size=500, crs=CRS)
+    mass = np.zeros(surf.array.shape)
+    t2 = surf.transform
+    np.add.at(mass, (np.round((centres[:, 1] - t2.f) / t2.e - 0.5).astype(int),
+                     np.round((centres[:, 0] - t2.c) / t2.a - 0.5).astype(int)), 1.0)
+    off = np.arange(-3, 4) * 500.0
+    d2 = off[None, :] ** 2 + off[:, None] ** 2
+    kern = np.where(d2 < 1500.0**2, (1 - d2 / 1500.0**2) ** 2, 0.0)
+    want = np.clip(fftconvolve(mass, kern / kern.sum(), mode="same"), 0, None)
+    want *= mass.sum() / want.sum()
+    np.testing.assert_allclose(surf.array * 0.25, want, rtol=1e-9, atol=1e-12)
+
+
+def test_font_subsets_are_cached_with_the_same_bytes(tmp_path, monkeypatch):
+    from incubloc import _fonts
+
+    if _fonts.cjk_font_path() is None:
+        pytest.skip("no CJK font")
+    monkeypatch.setenv("INCUBLOC_FONT_CACHE", str(tmp_path))
+    first = _fonts.subset_font("南京镇江")
+    (cached,) = tmp_path.iterdir()
+    assert cached.read_bytes() == first
+    assert _fonts.subset_font("镇江南京") == first  # same characters, read back
+    cached.write_bytes(b"from the cache")
+    assert _fonts.subset_font("南京镇江") == b"from the cache"
+    monkeypatch.setenv("INCUBLOC_FONT_CACHE", "off")
+    assert _fonts.subset_font("南京镇江") == first  # made anew, nothing written
+    assert len(list(tmp_path.iterdir())) == 1

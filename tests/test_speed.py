@@ -128,14 +128,14 @@ def test_arrow_reader_equals_general_reader(tmp_path, monkeypatch, bad):
     used = []
     real = io._read_arrow
 
-    def spy(*args):
-        used.append(real(*args))
+    def spy(*args, **kwargs):
+        used.append(real(*args, **kwargs))
         return used[-1]
 
     monkeypatch.setattr(io, "_read_arrow", spy)
     fast = io.read_incubators(p, errors="report")
     assert used and used[0] is not None, "the Arrow path must have read this file"
-    monkeypatch.setattr(io, "_read_arrow", lambda *a: None)
+    monkeypatch.setattr(io, "_read_arrow", lambda *a, **k: None)
     slow = io.read_incubators(p, errors="report")
     pd.testing.assert_frame_equal(fast.attrs.pop("rejected"), slow.attrs.pop("rejected"))
     pd.testing.assert_frame_equal(pd.DataFrame(fast), pd.DataFrame(slow), check_exact=True)

@@ -1037,14 +1037,31 @@ def _gi_z(values: np.ndarray, W: Any, *, star: bool, row: np.ndarray,
     m = n if star else n - 1
     rem = 0.0 if star else 1.0
     total = y.sum(axis=0)
-    mean = (total - y * rem) / m
-    var = ((y**2).sum(axis=0) - y**2 * rem) / m - mean**2
+    if star:
+        # Nothing to remove: the moments are per column (x − y·0 is x, bit for bit);
+        # units × k temporaries are reused in place (same operations, same bits).
+        mean = total / m
+        var = (y**2).sum(axis=0) / m - mean**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            G = np.asarray(W @ y, dtype=float)
+            G += row[:, None] * y
+            G /= total
+    else:
+        mean = (total - y * rem) / m
+        var = ((y**2).sum(axis=0) - y**2 * rem) / m - mean**2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            G = (W @ y + self_w * row[:, None] * y) / (total - y * rem)
     with np.errstate(divide="ignore", invalid="ignore"):
-        G = (W @ y + self_w * row[:, None] * y) / (total - y * rem)
         ev = (card / m)[:, None]
-        vv = (card * (m - card) / (m - 1) / m**2)[:, None] * var / mean**2
-        gz = np.where(vv > 0, (G - ev) / np.sqrt(np.where(vv > 0, vv, 1.0)), 0.0)
-    return gz[:, 0] if one else gz
+        vv = (card * (m - card) / (m - 1) / m**2)[:, None] * var
+        vv /= mean**2
+        pos = vv > 0
+        vv[~pos] = 1.0
+        np.sqrt(vv, out=vv)
+        G -= ev
+        G /= vv
+        G[~pos] = 0.0
+    return G[:, 0] if one else G
 
 
 def getis_ord_summary(units: gpd.GeoDataFrame, *, unit: str) -> dict[str, Any]:

@@ -76,16 +76,23 @@ def eb_standardised_rate(counts: np.ndarray, area: np.ndarray) -> np.ndarray:
     one = e.ndim == 1
     e = e[:, None] if one else e
     b = np.asarray(area, dtype=float)[:, None]
-    y = e / b
+    # Units × simulations temporaries reused in place: the same operations in the
+    # same order (same bits), without allocating every step anew.
     b_sum = float(b.sum())
     rate = e.sum(axis=0) / b_sum
-    s2 = (b * (y - rate) ** 2).sum(axis=0) / b_sum
+    d = e / b
+    d -= rate  # y − rate
+    t = np.square(d)
+    t *= b
+    s2 = t.sum(axis=0) / b_sum
     a = s2 - rate / (b_sum / len(b))
-    v = a + rate / b
-    v = np.where(v < 0, rate / b, v)
+    rb = rate / b
+    v = np.add(a, rb, out=t)
+    np.copyto(v, rb, where=v < 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = (y - rate) / np.sqrt(v)
-    z = np.where(np.isfinite(z), z, 0.0)
+        np.sqrt(v, out=v)
+        z = np.divide(d, v, out=d)
+    z[~np.isfinite(z)] = 0.0
     return z[:, 0] if one else z
 
 
@@ -108,6 +115,44 @@ def rate_values(counts: np.ndarray, area: np.ndarray, column: str) -> np.ndarray
         z = eb_standardised_rate(c, np.asarray(area, dtype=float))
         return z - z.min(axis=0) if column == "rate_score" else z
     raise ValueError(f"no constant-risk form for {column!r}; use one of {', '.join(RATE_COLUMNS)}")
+
+
+# Guide buckets per unit (the inverse-CDF lookup below), and the most units one
+# bucket may span for the lookup to pay off over a binary search.
+_GUIDE_PER_UNIT = 4
+_GUIDE_MAX_SPAN = 8
+
+
+def _guide_table(cum: np.ndarray) -> np.ndarray | None:
+    """For bucket ``b`` of ``[0, 1)`` cut in ``G`` equal parts, the first index of
+    ``cum`` above ``b / G``; None when some bucket spans too many units (very unequal
+    areas), where a binary search is as quick."""
+    g = _GUIDE_PER_UNIT * len(cum)
+    guide = np.searchsorted(cum, np.arange(g) / g, side="right")
+    if len(guide) > 1 and int(np.diff(guide).max()) > _GUIDE_MAX_SPAN:
+        return None
+    return guide
+
+
+def _first_above(cum: np.ndarray, u: np.ndarray, guide: np.ndarray | None) -> np.ndarray:
+    """``np.searchsorted(cum, u, side="right")`` for ``u`` in ``[0, 1)`` and an
+    increasing ``cum`` ending at 1, by a guide table (Chen & Asau's inverse-CDF
+    lookup): start from the bucket below ``u`` and step up while ``cum <= u``; the
+    same indices, a few vector steps instead of a binary search per point."""
+    if guide is None:
+        return np.searchsorted(cum, u, side="right")
+    g = len(guide)
+    # One bucket lower than u's own: its start is at or below the answer whatever
+    # the rounding of u * g.
+    b = (u * g).astype(np.intp)
+    np.subtract(b, 1, out=b)
+    np.maximum(b, 0, out=b)
+    cell = guide[b]
+    while True:  # at most _GUIDE_MAX_SPAN + 1 steps; cum[-1] = 1 > u stops every point
+        step = cum[cell] <= u
+        if not step.any():
+            return cell
+        cell += step
 
 
 def constant_risk_counts(
@@ -150,6 +195,7 @@ def constant_risk_counts(
     shares = a[order] / a[order].sum()
     cum = np.cumsum(shares)
     cum[-1] = 1.0
+    guide = _guide_table(cum)
     out = np.empty((m, permutations))
     done = 0
     block = start_block
@@ -162,7 +208,7 @@ def constant_risk_counts(
             c = rng.multinomial(int(n), shares, size=_BLOCK)[:k].T
         else:
             u = rng.random((_BLOCK, int(n)))[:k]
-            cell = np.minimum(np.searchsorted(cum, u, side="right"), m - 1)
+            cell = np.minimum(_first_above(cum, u, guide), m - 1)
             flat = (cell + m * np.arange(k)[:, None]).ravel()
             c = np.bincount(flat, minlength=m * k).reshape(k, m).T
         out[order, done: done + k] = c

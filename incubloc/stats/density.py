@@ -51,6 +51,7 @@ the quartic radius h = √8 · σ_K. Every surface records both h (``bandwidth_m
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 from collections.abc import Mapping
@@ -379,6 +380,34 @@ def _kernel(kind: str, h: float, cell: float) -> np.ndarray:
     return k / total
 
 
+@functools.lru_cache(maxsize=4)
+def _kernel_spectrum(kind: str, h: float, cell: float,
+                     shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, ...], tuple[int, ...]]:
+    """The kernel's real FFT on the padded grid of a ``shape`` raster (read-only),
+    with the full and padded shapes: one transform for every surface of a run."""
+    from scipy import fft as sp_fft
+
+    k = _kernel(kind, h, cell)
+    full = tuple(a + b - 1 for a, b in zip(shape, k.shape, strict=True))
+    padded = tuple(sp_fft.next_fast_len(n, True) for n in full)
+    spec = sp_fft.rfftn(k, padded, axes=(0, 1))
+    spec.setflags(write=False)
+    return spec, full, padded
+
+
+def _convolve_same(mass: np.ndarray, kind: str, h: float, cell: float) -> np.ndarray:
+    """``scipy.signal.fftconvolve(mass, _kernel(kind, h, cell), mode="same")``, the
+    same steps and numbers, with the kernel's transform computed once per grid
+    (kde_by_year convolves one raster per year with the same kernel)."""
+    from scipy import fft as sp_fft
+
+    spec, full, padded = _kernel_spectrum(kind, float(h), float(cell), mass.shape)
+    ret = sp_fft.irfftn(sp_fft.rfftn(mass, padded, axes=(0, 1)) * spec, padded, axes=(0, 1))
+    ret = ret[: full[0], : full[1]]
+    r0, c0 = ((n - m) // 2 for n, m in zip(full, mass.shape, strict=True))
+    return ret[r0: r0 + mass.shape[0], c0: c0 + mass.shape[1]]
+
+
 def _bin(xy: np.ndarray, w: np.ndarray, grid: _Grid) -> np.ndarray:
     """Linear (cloud-in-cell) binning of weighted points to cell centres."""
     fx = (xy[:, 0] - grid.x0) / grid.cell - 0.5
@@ -412,9 +441,7 @@ def _surface(
 ) -> DensitySurface:
     mass = _bin(xy, w, grid) if len(xy) else np.zeros((grid.rows, grid.cols))
     if len(xy):
-        from scipy.signal import fftconvolve  # loaded on first use: seconds to import
-
-        conv = fftconvolve(mass, _kernel(kernel, h, grid.cell), mode="same")
+        conv = _convolve_same(mass, kernel, h, grid.cell)
         conv = np.clip(conv, 0.0, None)  # FFT round-off leaves tiny negatives
         total = conv.sum()
         if total > 0:  # restore exact mass after clipping
