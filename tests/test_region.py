@@ -646,3 +646,29 @@ def test_tier_relation_notes_counts_without_city_and_unclassified_tiers():
     assert r.note == "only 2 settlements with a tier: at least 3 are needed"
     r = tier_relation(pd.DataFrame({"settlement": ["A", "B", "C"]}), study_area=sa)
     assert r.note == "tier or count is the same for every settlement: the correlation is undefined"
+
+
+# --------------------------------------------------------------------------- more known answers
+
+
+def test_long_tier_labels_are_kept_whole():
+    # Labels longer than "unclassified" (12 characters) must not be cut short.
+    thresholds = {"rural_settlement_band": None, "small_urban_settlement": 0,
+                  "metropolitan_settlement": 1_000_000}
+    got = tier_from_population([5e6, 2e5, 2e5, float("nan")], thresholds=thresholds,
+                               kind=["county", "county", "rural_settlement_band", "county"])
+    assert got.tolist() == [
+        "metropolitan_settlement", "small_urban_settlement", "rural_settlement_band",
+        "unclassified",
+    ]
+
+
+def test_projected_layers_are_read_in_lon_lat():
+    # Every layer in UTM 50N: the answers are those of the lon/lat world.
+    layers = {"cities": _cities().to_crs(32650), "settlements": _settlements().to_crs(32650),
+              "corridors": _corridors().to_crs(32650), "zones": _zones().to_crs(32650)}
+    inc = _incubators()
+    got = assign_region(inc, StudyArea(layers)).set_index(inc["id"])
+    assert got.loc["a_core_in_belt", ["city", "settlement", "zone"]].tolist() == ["A", "A", "core"]
+    assert got.loc["c_north", ["city", "settlement", "zone"]].tolist() == ["B", "Bcounty", "north"]
+    assert got.loc["f_town", ["city", "tier", "zone"]].tolist() == ["C", "town", "north"]
