@@ -7,6 +7,7 @@ latitudes 31.96-32.10. Distances: 0.01° of latitude ≈ 1.109 km.
 """
 
 import json
+import logging
 import math
 
 import geopandas as gpd
@@ -672,3 +673,77 @@ def test_projected_layers_are_read_in_lon_lat():
     assert got.loc["a_core_in_belt", ["city", "settlement", "zone"]].tolist() == ["A", "A", "core"]
     assert got.loc["c_north", ["city", "settlement", "zone"]].tolist() == ["B", "Bcounty", "north"]
     assert got.loc["f_town", ["city", "tier", "zone"]].tolist() == ["C", "town", "north"]
+
+
+def test_every_corridor_feature_counts_and_empty_ones_are_skipped():
+    # An empty feature first, the river second, a line 105 km south last: the point
+    # 2.2 km from the river (in B, not core, inside "north") is in the belt.
+    lons = np.linspace(118.4, 119.8, 141)
+    south = LineString(np.column_stack([lons, np.full(lons.size, 31.0)]))
+    corridors = _gdf({"name": ["none", "river", "south"], "buffer_m": [3000.0] * 3},
+                     [LineString(), _corridors().geometry.iloc[0], south])
+    inc = _gdf({"id": ["b", "c"]}, [Point(*POINTS["b_belt_in_north"]), Point(*POINTS["c_north"])])
+    sa = StudyArea({"cities": _cities(), "corridors": corridors, "zones": _zones()})
+    assert assign_region(inc, sa)["zone"].tolist() == ["belt", "north"]
+
+
+def test_half_metre_belt_is_a_valid_width():
+    # 0.5 m is a positive width: accepted from the caller and from the layer, and a
+    # point 2.2 km from the river is then outside the belt.
+    inc = _gdf({"id": ["b"]}, [Point(*POINTS["b_belt_in_north"])])
+    sa = StudyArea({"cities": _cities(), "corridors": _corridors(), "zones": _zones()})
+    assert assign_region(inc, sa, corridor_buffer_m=0.5)["zone"].tolist() == ["north"]
+    sa = StudyArea({"cities": _cities(), "corridors": _corridors(buffer_m=0.5), "zones": _zones()})
+    assert assign_region(inc, sa)["zone"].tolist() == ["north"]
+
+
+def test_cities_layer_tiers_only_for_points_inside():
+    # No settlements layer; the cities layer has a tier column but no population, and
+    # a "kind" column of its own that must not decide the tier (the city is the
+    # settlement, of kind "city").
+    cities = _cities().assign(tier=["super_large", "medium", "small_i", "small_ii"])
+    inc = _gdf({"id": ["a", "out"]}, [Point(118.6, 32.05), Point(120.5, 32.0)])
+    r = assign_region(inc, StudyArea({"cities": cities}))
+    assert r.loc[0, ["settlement", "settlement_kind", "tier"]].tolist() == [
+        "A", "city", "super_large",
+    ]
+    assert r.loc[1, ["settlement", "settlement_kind", "tier"]].tolist() == ["unclassified"] * 3
+    assert r["reason"].tolist() == ["", "outside the study area (no city polygon contains it)"]
+    kinded = _cities().assign(population=[6e6, 2e6, 3e5, 5e4], kind=["town"] * 4)
+    r = assign_region(inc, StudyArea({"cities": kinded}))
+    assert r["tier"].tolist() == ["extra_large", "unclassified"]
+
+
+def test_settlement_tier_blanks_and_no_population_column():
+    # Tier column only: "" and "  " are blanks, so the (absent) population decides
+    # and the tier stays unclassified, except for the town, decided by its kind.
+    sett = _settlements(tier=["super_large", "", "  ", None, "medium"]).drop(columns="population")
+    sa = StudyArea({"cities": _cities(), "settlements": sett})
+    inc = _gdf({"id": ["a", "b", "c", "f"]},
+               [Point(*POINTS[k]) for k in ("a_core_in_belt", "b_belt_in_north", "c_north",
+                                            "f_town")])
+    r = assign_region(inc, sa)
+    assert r["tier"].tolist() == ["super_large", "unclassified", "unclassified", "town"]
+    assert r.loc[1, "reason"].startswith("settlement 'B' has no usable population or tier")
+    assert r.loc[2, "reason"].startswith("settlement 'Bcounty' has no usable population or tier")
+    assert not r.loc[0, "reason"].startswith("settlement")
+
+
+def test_no_core_city_is_logged(caplog):
+    inc = _gdf({"id": ["a"]}, [Point(118.6, 32.05)])
+    with caplog.at_level(logging.INFO, logger="incubloc.scales.region"):
+        assign_region(inc, StudyArea({"cities": _cities(core=(False,) * 4)}))
+    assert caplog.messages == [
+        "no core city: flag one in the cities layer (core=True) or pass core_city"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="incubloc.scales.region"):
+        assign_region(inc, StudyArea({"cities": _cities()}))
+    assert caplog.messages == []
+
+
+def test_corridors_without_crs_is_named_in_the_error():
+    sa = _study()
+    sa.layers["corridors"] = sa.layers["corridors"].set_crs(None, allow_override=True)
+    with pytest.raises(StudyAreaError, match=r"^the study-area layer 'corridors' has no CRS"):
+        assign_region(_incubators(), sa)
