@@ -747,3 +747,73 @@ def test_corridors_without_crs_is_named_in_the_error():
     sa.layers["corridors"] = sa.layers["corridors"].set_crs(None, allow_override=True)
     with pytest.raises(StudyAreaError, match=r"^the study-area layer 'corridors' has no CRS"):
         assign_region(_incubators(), sa)
+
+
+def test_count_tables_order_columns_and_dtypes():
+    # 40 cities, city i has 1 + i % 2 incubators: the count-2 cities first, ties in
+    # order of appearance; tiers outside the standard follow the same rule.
+    names = [f"c{i:02d}" for i in range(40) for _ in range(1 + i % 2)]
+    df = pd.DataFrame({"city": names, "tier": ["t" + n for n in names]})
+    t = region_tables(df)
+    odd_then_even = [f"c{i:02d}" for i in range(1, 40, 2)] + [f"c{i:02d}" for i in range(0, 40, 2)]
+    assert t["city"]["city"].tolist() == odd_then_even
+    assert t["tier"]["tier"].tolist() == ["t" + n for n in odd_then_even]
+    assert t["city"]["count"].tolist() == [2] * 20 + [1] * 20
+    for key in ("province", "city", "settlement", "tier", "level", "zone"):
+        assert t[key].columns.tolist() == [key, "count", "share"], key
+        assert t[key]["count"].dtype == "int64", key
+        assert t[key].index.tolist() == list(range(len(t[key]))), key
+    # With a study area: by count, ties in study-area order (A B C D), zeros kept.
+    t = region_tables(_classified(), study_area=_study())
+    assert t["city"]["city"].tolist() == ["B", "C", "A", "D", "unclassified"]
+
+
+def test_region_tables_list_empty_zones_and_provinces_of_the_study_area():
+    cities = _cities()
+    cities.loc[3, "province"] = "P3"  # D holds no incubator
+    zones = _gdf({"zone": ["north", "south"]},
+                 [box(118.4, 31.96, 119.8, 32.1), box(119.5, 31.90, 119.7, 31.92)])
+    sa = StudyArea({"cities": cities, "settlements": _settlements(), "corridors": _corridors(),
+                    "zones": zones})
+    t = region_tables(assign_region(_incubators(), sa), study_area=sa)
+    assert t["zone"]["zone"].tolist() == ["core", "belt", "north", "south", "other", "unclassified"]
+    assert t["zone"]["count"].tolist() == [1, 1, 2, 0, 1, 1]
+    assert t["province"]["province"].tolist() == ["P1", "P2", "P3", "unclassified"]
+    assert t["province"]["count"].tolist() == [3, 2, 0, 1]
+
+
+def test_region_tables_zone_rows_follow_the_layers_present():
+    inc = _incubators()
+    # A core column with no city flagged: "core" is listed, with 0.
+    sa = StudyArea({"cities": _cities(core=(False,) * 4)})
+    z = region_tables(assign_region(inc, sa), study_area=sa)["zone"]
+    assert z.values.tolist() == [["core", 0, 0.0], ["other", 5, 5 / 6], ["unclassified", 1, 1 / 6]]
+    # No core column, no corridors, no zones: only "other".
+    sa = StudyArea({"cities": _cities().drop(columns="core")})
+    z = region_tables(assign_region(inc, sa), study_area=sa)["zone"]
+    assert z["zone"].tolist() == ["other", "unclassified"]
+    # A study area with zones only: its zones, then other.
+    df = pd.DataFrame({"zone": ["north", "other", "north"]})
+    t = region_tables(df, study_area=StudyArea({"zones": _zones()}))
+    assert t["zone"].values.tolist() == [["north", 2, 2 / 3], ["other", 1, 1 / 3]]
+    assert t["settlement"]["settlement"].tolist() == ["unclassified"]
+
+
+def test_region_tables_cities_stand_in_for_settlements():
+    # No settlements layer: every city is a settlement, with its population tier
+    # (its own "kind" column does not make it a town); empty ones are listed with 0.
+    cities = _cities().assign(population=[6e6, 2e6, 3e5, 5e4], kind=["town"] * 4)
+    sa = StudyArea({"cities": cities})
+    inc = _gdf({"id": ["a", "b1", "b2"]},
+               [Point(118.6, 32.05), Point(118.8, 32.05), Point(118.8, 32.0)])
+    t = region_tables(assign_region(inc, sa), study_area=sa)
+    assert t["settlement"][["settlement", "count"]].values.tolist() == [
+        ["B", 2], ["A", 1], ["C", 0], ["D", 0],
+    ]
+    assert t["tier"][["tier", "count"]].values.tolist() == [
+        ["extra_large", 1], ["large_ii", 2], ["small_i", 0], ["small_ii", 0],
+    ]
+    # The same without a kind column.
+    sa = StudyArea({"cities": cities.drop(columns="kind")})
+    t = region_tables(assign_region(inc, sa), study_area=sa)
+    assert t["settlement"]["settlement"].tolist() == ["B", "A", "C", "D"]
