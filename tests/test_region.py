@@ -817,3 +817,48 @@ def test_region_tables_cities_stand_in_for_settlements():
     sa = StudyArea({"cities": cities.drop(columns="kind")})
     t = region_tables(assign_region(inc, sa), study_area=sa)
     assert t["settlement"]["settlement"].tolist() == ["B", "A", "C", "D"]
+
+
+def test_settlement_table_carries_city_and_tier():
+    # Without a study area, city and tier come from the classified rows.
+    df = pd.DataFrame({"settlement": ["S1", "S2", "S2"], "city": ["X", "Y", "Y"],
+                       "tier": ["medium", "small_i", "small_i"]})
+    got = region_tables(df)["settlement"]
+    assert got.values.tolist() == [["S2", "Y", "small_i", 2, 2 / 3], ["S1", "X", "medium", 1, 1 / 3]]
+    # With one: the study area's tier (population 6 M: extra_large) wins over the rows'.
+    df = pd.DataFrame({"settlement": ["A", "B"], "city": ["A", "B"], "tier": ["small_ii"] * 2})
+    got = region_tables(df, study_area=_study())["settlement"].set_index("settlement")
+    assert got.index.tolist() == ["A", "B", "Bcounty", "Ctown", "D"]
+    assert got.loc["A", ["city", "tier", "count"]].tolist() == ["A", "extra_large", 1]
+
+
+def test_level_and_zone_tables_keep_their_order():
+    df = pd.DataFrame({"level": ["municipal", "municipal", "national"],
+                       "zone": ["west", "other", "other"]})
+    t = region_tables(df)
+    assert t["level"][["level", "count"]].values.tolist() == [
+        ["national", 1], ["provincial", 0], ["municipal", 2],
+    ]
+    # No study area: core and belt are listed, then zones of the data, other last.
+    assert t["zone"][["zone", "count"]].values.tolist() == [
+        ["core", 0], ["belt", 0], ["west", 1], ["other", 2],
+    ]
+    cl = _classified()
+    cl.loc[cl.index[0], "zone"] = "west"  # a zone the study area does not name
+    z = region_tables(cl, study_area=_study())["zone"]
+    assert z["zone"].tolist() == ["core", "belt", "north", "west", "other", "unclassified"]
+    assert z["count"].tolist() == [0, 1, 2, 1, 1, 1]
+
+
+def test_city_level_table_columns():
+    df = pd.DataFrame({"city": ["X", "X", "Y"], "level": ["national", "national", "provincial"]})
+    tab = region_tables(df)["city_level"]
+    assert tab.columns.tolist() == ["city", "national", "provincial", "municipal", "total", "share"]
+    assert tab.columns.name is None
+    assert tab.values.tolist() == [["X", 2, 0, 0, 2, 2 / 3], ["Y", 0, 1, 0, 1, 1 / 3]]
+    assert (tab.dtypes[["national", "provincial", "municipal", "total"]] == "int64").all()
+    df.loc[2, "level"] = None
+    tab = region_tables(df)["city_level"]
+    assert tab.columns.tolist() == [
+        "city", "national", "provincial", "municipal", "unclassified", "total", "share",
+    ]
