@@ -862,3 +862,53 @@ def test_city_level_table_columns():
     assert tab.columns.tolist() == [
         "city", "national", "provincial", "municipal", "unclassified", "total", "share",
     ]
+
+
+def test_tier_relation_counts_same_named_settlements_by_city():
+    # Two districts called Gulou, in cities X and Y; two adjacent tiers only (rank
+    # range 1). Counts X-Gulou 3, Y-Gulou 2, Xcounty 1, Ycounty 0.
+    sett = _gdf({"settlement": ["Gulou", "Gulou", "Xcounty", "Ycounty"],
+                 "city": ["X", "Y", "X", "Y"], "kind": ["central_districts"] * 2 + ["county"] * 2,
+                 "population": [4_000_000, 3_500_000, "n/a", 1_500_000],
+                 "tier": [None, None, "large_ii", None]},
+                [box(i, 0, i + 1, 1) for i in range(4)])
+    df = pd.DataFrame({"settlement": ["Gulou"] * 5 + ["Xcounty"],
+                       "city": ["X", "X", "X", "Y", "Y", "X"]})
+    r = tier_relation(df, study_area=StudyArea({"settlements": sett}))
+    assert r.table.columns.tolist() == [
+        "settlement", "city", "kind", "population", "tier", "tier_rank", "count",
+    ]
+    assert r.table["count"].tolist() == [3, 2, 1, 0]
+    assert r.table["count"].dtype == "int64"
+    assert r.table.index.tolist() == [0, 1, 2, 3]
+    assert r.table["population"].tolist()[:2] == [4_000_000.0, 3_500_000.0]
+    assert math.isnan(r.table["population"].iloc[2]) and r.table["population"].iloc[3] == 1_500_000
+    assert r.table["kind"].tolist() == ["central_districts"] * 2 + ["county"] * 2
+    # Ranks (large_i, large_i, large_ii, large_ii) against counts (3, 2, 1, 0):
+    # rank vectors (3.5, 3.5, 1.5, 1.5) and (4, 3, 2, 1), rho = 4 / (2 * sqrt 5).
+    assert r.rho == pytest.approx(2 / math.sqrt(5))
+    assert r.note == ""
+    assert r.by_tier.values.tolist() == [["large_i", 2, 5, 2.5], ["large_ii", 2, 1, 0.5]]
+
+
+def test_tier_relation_without_population_column_and_its_errors():
+    sett = _settlements(tier=["super_large", "medium", "small_i", None, "small_ii"])
+    r = tier_relation(_classified(), study_area=StudyArea({"settlements": sett.drop(
+        columns="population")}))
+    assert r.table["tier"].tolist() == ["super_large", "medium", "small_i", "town", "small_ii"]
+    assert r.table["population"].isna().all()
+    with pytest.raises(MissingLayerError, match=r"^the tier relation needs the study-area layer "
+                                                r"'settlements'"):
+        tier_relation(_classified(), study_area=_study(settlements=1))
+    with pytest.raises(StudyAreaError, match=r"^the study-area layer 'settlements' lacks "
+                                             r"column\(s\) kind:"):
+        tier_relation(_classified(), study_area=StudyArea({"settlements": sett.drop(
+            columns="kind")}))
+
+
+def test_region_summary_dict_keys():
+    d = region_summary(_classified(), study_area=_study()).to_dict()
+    assert list(d) == ["n", "province_ratio", "shares", "tier_relation"]
+    assert list(d["tier_relation"]) == [
+        "rho", "p_t", "n_settlements", "n_incubators", "note", "table", "by_tier",
+    ]
