@@ -596,6 +596,7 @@ def test_reasons_are_joined_in_order():
         (["yes", "Y", "no", ""], ["A", "B"]),
         ([" true ", "T", "1", "1.0"], ["A", "B", "C", "D"]),
         (["false", "0", None, "n"], []),
+        ([2, 0, 0, -1], ["A", "D"]),  # any non-zero number flags the core
     ],
 )
 def test_core_flag_spellings(flags, core):
