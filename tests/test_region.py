@@ -7,6 +7,7 @@ latitudes 31.96-32.10. Distances: 0.01° of latitude ≈ 1.109 km.
 """
 
 import json
+import logging
 import math
 
 import geopandas as gpd
@@ -595,6 +596,7 @@ def test_reasons_are_joined_in_order():
         (["yes", "Y", "no", ""], ["A", "B"]),
         ([" true ", "T", "1", "1.0"], ["A", "B", "C", "D"]),
         (["false", "0", None, "n"], []),
+        ([2, 0, 0, -1], ["A", "D"]),  # any non-zero number flags the core
     ],
 )
 def test_core_flag_spellings(flags, core):
@@ -646,3 +648,268 @@ def test_tier_relation_notes_counts_without_city_and_unclassified_tiers():
     assert r.note == "only 2 settlements with a tier: at least 3 are needed"
     r = tier_relation(pd.DataFrame({"settlement": ["A", "B", "C"]}), study_area=sa)
     assert r.note == "tier or count is the same for every settlement: the correlation is undefined"
+
+
+# --------------------------------------------------------------------------- more known answers
+
+
+def test_long_tier_labels_are_kept_whole():
+    # Labels longer than "unclassified" (12 characters) must not be cut short.
+    thresholds = {"rural_settlement_band": None, "small_urban_settlement": 0,
+                  "metropolitan_settlement": 1_000_000}
+    got = tier_from_population([5e6, 2e5, 2e5, float("nan")], thresholds=thresholds,
+                               kind=["county", "county", "rural_settlement_band", "county"])
+    assert got.tolist() == [
+        "metropolitan_settlement", "small_urban_settlement", "rural_settlement_band",
+        "unclassified",
+    ]
+
+
+def test_projected_layers_are_read_in_lon_lat():
+    # Every layer in UTM 50N: the answers are those of the lon/lat world.
+    layers = {"cities": _cities().to_crs(32650), "settlements": _settlements().to_crs(32650),
+              "corridors": _corridors().to_crs(32650), "zones": _zones().to_crs(32650)}
+    inc = _incubators()
+    got = assign_region(inc, StudyArea(layers)).set_index(inc["id"])
+    assert got.loc["a_core_in_belt", ["city", "settlement", "zone"]].tolist() == ["A", "A", "core"]
+    assert got.loc["c_north", ["city", "settlement", "zone"]].tolist() == ["B", "Bcounty", "north"]
+    assert got.loc["f_town", ["city", "tier", "zone"]].tolist() == ["C", "town", "north"]
+
+
+def test_every_corridor_feature_counts_and_empty_ones_are_skipped():
+    # An empty feature first, the river second, a line 105 km south last: the point
+    # 2.2 km from the river (in B, not core, inside "north") is in the belt.
+    lons = np.linspace(118.4, 119.8, 141)
+    south = LineString(np.column_stack([lons, np.full(lons.size, 31.0)]))
+    corridors = _gdf({"name": ["none", "river", "south"], "buffer_m": [3000.0] * 3},
+                     [LineString(), _corridors().geometry.iloc[0], south])
+    inc = _gdf({"id": ["b", "c"]}, [Point(*POINTS["b_belt_in_north"]), Point(*POINTS["c_north"])])
+    sa = StudyArea({"cities": _cities(), "corridors": corridors, "zones": _zones()})
+    assert assign_region(inc, sa)["zone"].tolist() == ["belt", "north"]
+
+
+def test_half_metre_belt_is_a_valid_width():
+    # 0.5 m is a positive width: accepted from the caller and from the layer, and a
+    # point 2.2 km from the river is then outside the belt.
+    inc = _gdf({"id": ["b"]}, [Point(*POINTS["b_belt_in_north"])])
+    sa = StudyArea({"cities": _cities(), "corridors": _corridors(), "zones": _zones()})
+    assert assign_region(inc, sa, corridor_buffer_m=0.5)["zone"].tolist() == ["north"]
+    sa = StudyArea({"cities": _cities(), "corridors": _corridors(buffer_m=0.5), "zones": _zones()})
+    assert assign_region(inc, sa)["zone"].tolist() == ["north"]
+
+
+def test_cities_layer_tiers_only_for_points_inside():
+    # No settlements layer; the cities layer has a tier column but no population, and
+    # a "kind" column of its own that must not decide the tier (the city is the
+    # settlement, of kind "city").
+    cities = _cities().assign(tier=["super_large", "medium", "small_i", "small_ii"])
+    inc = _gdf({"id": ["a", "out"]}, [Point(118.6, 32.05), Point(120.5, 32.0)])
+    r = assign_region(inc, StudyArea({"cities": cities}))
+    assert r.loc[0, ["settlement", "settlement_kind", "tier"]].tolist() == [
+        "A", "city", "super_large",
+    ]
+    assert r.loc[1, ["settlement", "settlement_kind", "tier"]].tolist() == ["unclassified"] * 3
+    assert r["reason"].tolist() == ["", "outside the study area (no city polygon contains it)"]
+    kinded = _cities().assign(population=[6e6, 2e6, 3e5, 5e4], kind=["town"] * 4)
+    r = assign_region(inc, StudyArea({"cities": kinded}))
+    assert r["tier"].tolist() == ["extra_large", "unclassified"]
+
+
+def test_settlement_tier_blanks_and_no_population_column():
+    # Tier column only: "" and "  " are blanks, so the (absent) population decides
+    # and the tier stays unclassified, except for the town, decided by its kind.
+    sett = _settlements(tier=["super_large", "", "  ", None, "medium"]).drop(columns="population")
+    sa = StudyArea({"cities": _cities(), "settlements": sett})
+    inc = _gdf({"id": ["a", "b", "c", "f"]},
+               [Point(*POINTS[k]) for k in ("a_core_in_belt", "b_belt_in_north", "c_north",
+                                            "f_town")])
+    r = assign_region(inc, sa)
+    assert r["tier"].tolist() == ["super_large", "unclassified", "unclassified", "town"]
+    assert r.loc[1, "reason"].startswith("settlement 'B' has no usable population or tier")
+    assert r.loc[2, "reason"].startswith("settlement 'Bcounty' has no usable population or tier")
+    assert not r.loc[0, "reason"].startswith("settlement")
+
+
+def test_no_core_city_is_logged(caplog):
+    inc = _gdf({"id": ["a"]}, [Point(118.6, 32.05)])
+    with caplog.at_level(logging.INFO, logger="incubloc.scales.region"):
+        assign_region(inc, StudyArea({"cities": _cities(core=(False,) * 4)}))
+    assert caplog.messages == [
+        "no core city: flag one in the cities layer (core=True) or pass core_city"
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="incubloc.scales.region"):
+        assign_region(inc, StudyArea({"cities": _cities()}))
+    assert caplog.messages == []
+
+
+def test_corridors_without_crs_is_named_in_the_error():
+    sa = _study()
+    sa.layers["corridors"] = sa.layers["corridors"].set_crs(None, allow_override=True)
+    with pytest.raises(StudyAreaError, match=r"^the study-area layer 'corridors' has no CRS"):
+        assign_region(_incubators(), sa)
+
+
+def test_count_tables_order_columns_and_dtypes():
+    # 40 cities, city i has 1 + i % 2 incubators: the count-2 cities first, ties in
+    # order of appearance; tiers outside the standard follow the same rule.
+    names = [f"c{i:02d}" for i in range(40) for _ in range(1 + i % 2)]
+    df = pd.DataFrame({"city": names, "tier": ["t" + n for n in names]})
+    t = region_tables(df)
+    odd_then_even = [f"c{i:02d}" for i in range(1, 40, 2)] + [f"c{i:02d}" for i in range(0, 40, 2)]
+    assert t["city"]["city"].tolist() == odd_then_even
+    assert t["tier"]["tier"].tolist() == ["t" + n for n in odd_then_even]
+    assert t["city"]["count"].tolist() == [2] * 20 + [1] * 20
+    for key in ("province", "city", "settlement", "tier", "level", "zone"):
+        assert t[key].columns.tolist() == [key, "count", "share"], key
+        assert t[key]["count"].dtype == "int64", key
+        assert t[key].index.tolist() == list(range(len(t[key]))), key
+    # With a study area: by count, ties in study-area order (A B C D), zeros kept.
+    t = region_tables(_classified(), study_area=_study())
+    assert t["city"]["city"].tolist() == ["B", "C", "A", "D", "unclassified"]
+
+
+def test_region_tables_list_empty_zones_and_provinces_of_the_study_area():
+    cities = _cities()
+    cities.loc[3, "province"] = "P3"  # D holds no incubator
+    zones = _gdf({"zone": ["north", "south"]},
+                 [box(118.4, 31.96, 119.8, 32.1), box(119.5, 31.90, 119.7, 31.92)])
+    sa = StudyArea({"cities": cities, "settlements": _settlements(), "corridors": _corridors(),
+                    "zones": zones})
+    t = region_tables(assign_region(_incubators(), sa), study_area=sa)
+    assert t["zone"]["zone"].tolist() == ["core", "belt", "north", "south", "other", "unclassified"]
+    assert t["zone"]["count"].tolist() == [1, 1, 2, 0, 1, 1]
+    assert t["province"]["province"].tolist() == ["P1", "P2", "P3", "unclassified"]
+    assert t["province"]["count"].tolist() == [3, 2, 0, 1]
+
+
+def test_region_tables_zone_rows_follow_the_layers_present():
+    inc = _incubators()
+    # A core column with no city flagged: "core" is listed, with 0.
+    sa = StudyArea({"cities": _cities(core=(False,) * 4)})
+    z = region_tables(assign_region(inc, sa), study_area=sa)["zone"]
+    assert z.values.tolist() == [["core", 0, 0.0], ["other", 5, 5 / 6], ["unclassified", 1, 1 / 6]]
+    # No core column, no corridors, no zones: only "other".
+    sa = StudyArea({"cities": _cities().drop(columns="core")})
+    z = region_tables(assign_region(inc, sa), study_area=sa)["zone"]
+    assert z["zone"].tolist() == ["other", "unclassified"]
+    # A study area with zones only: its zones, then other.
+    df = pd.DataFrame({"zone": ["north", "other", "north"]})
+    t = region_tables(df, study_area=StudyArea({"zones": _zones()}))
+    assert t["zone"].values.tolist() == [["north", 2, 2 / 3], ["other", 1, 1 / 3]]
+    assert t["settlement"]["settlement"].tolist() == ["unclassified"]
+
+
+def test_region_tables_cities_stand_in_for_settlements():
+    # No settlements layer: every city is a settlement, with its population tier
+    # (its own "kind" column does not make it a town); empty ones are listed with 0.
+    cities = _cities().assign(population=[6e6, 2e6, 3e5, 5e4], kind=["town"] * 4)
+    sa = StudyArea({"cities": cities})
+    inc = _gdf({"id": ["a", "b1", "b2"]},
+               [Point(118.6, 32.05), Point(118.8, 32.05), Point(118.8, 32.0)])
+    t = region_tables(assign_region(inc, sa), study_area=sa)
+    assert t["settlement"][["settlement", "count"]].values.tolist() == [
+        ["B", 2], ["A", 1], ["C", 0], ["D", 0],
+    ]
+    assert t["tier"][["tier", "count"]].values.tolist() == [
+        ["extra_large", 1], ["large_ii", 2], ["small_i", 0], ["small_ii", 0],
+    ]
+    # The same without a kind column.
+    sa = StudyArea({"cities": cities.drop(columns="kind")})
+    t = region_tables(assign_region(inc, sa), study_area=sa)
+    assert t["settlement"]["settlement"].tolist() == ["B", "A", "C", "D"]
+
+
+def test_settlement_table_carries_city_and_tier():
+    # Without a study area, city and tier come from the classified rows.
+    df = pd.DataFrame({"settlement": ["S1", "S2", "S2"], "city": ["X", "Y", "Y"],
+                       "tier": ["medium", "small_i", "small_i"]})
+    got = region_tables(df)["settlement"]
+    assert got.values.tolist() == [["S2", "Y", "small_i", 2, 2 / 3], ["S1", "X", "medium", 1, 1 / 3]]
+    # With one: the study area's tier (population 6 M: extra_large) wins over the rows'.
+    df = pd.DataFrame({"settlement": ["A", "B"], "city": ["A", "B"], "tier": ["small_ii"] * 2})
+    got = region_tables(df, study_area=_study())["settlement"].set_index("settlement")
+    assert got.index.tolist() == ["A", "B", "Bcounty", "Ctown", "D"]
+    assert got.loc["A", ["city", "tier", "count"]].tolist() == ["A", "extra_large", 1]
+
+
+def test_level_and_zone_tables_keep_their_order():
+    df = pd.DataFrame({"level": ["municipal", "municipal", "national"],
+                       "zone": ["west", "other", "other"]})
+    t = region_tables(df)
+    assert t["level"][["level", "count"]].values.tolist() == [
+        ["national", 1], ["provincial", 0], ["municipal", 2],
+    ]
+    # No study area: core and belt are listed, then zones of the data, other last.
+    assert t["zone"][["zone", "count"]].values.tolist() == [
+        ["core", 0], ["belt", 0], ["west", 1], ["other", 2],
+    ]
+    cl = _classified()
+    cl.loc[cl.index[0], "zone"] = "west"  # a zone the study area does not name
+    z = region_tables(cl, study_area=_study())["zone"]
+    assert z["zone"].tolist() == ["core", "belt", "north", "west", "other", "unclassified"]
+    assert z["count"].tolist() == [0, 1, 2, 1, 1, 1]
+
+
+def test_city_level_table_columns():
+    df = pd.DataFrame({"city": ["X", "X", "Y"], "level": ["national", "national", "provincial"]})
+    tab = region_tables(df)["city_level"]
+    assert tab.columns.tolist() == ["city", "national", "provincial", "municipal", "total", "share"]
+    assert tab.columns.name is None
+    assert tab.values.tolist() == [["X", 2, 0, 0, 2, 2 / 3], ["Y", 0, 1, 0, 1, 1 / 3]]
+    assert (tab.dtypes[["national", "provincial", "municipal", "total"]] == "int64").all()
+    df.loc[2, "level"] = None
+    tab = region_tables(df)["city_level"]
+    assert tab.columns.tolist() == [
+        "city", "national", "provincial", "municipal", "unclassified", "total", "share",
+    ]
+
+
+def test_tier_relation_counts_same_named_settlements_by_city():
+    # Two districts called Gulou, in cities X and Y; two adjacent tiers only (rank
+    # range 1). Counts X-Gulou 3, Y-Gulou 2, Xcounty 1, Ycounty 0.
+    sett = _gdf({"settlement": ["Gulou", "Gulou", "Xcounty", "Ycounty"],
+                 "city": ["X", "Y", "X", "Y"], "kind": ["central_districts"] * 2 + ["county"] * 2,
+                 "population": [4_000_000, 3_500_000, "n/a", 1_500_000],
+                 "tier": [None, None, "large_ii", None]},
+                [box(i, 0, i + 1, 1) for i in range(4)])
+    df = pd.DataFrame({"settlement": ["Gulou"] * 5 + ["Xcounty"],
+                       "city": ["X", "X", "X", "Y", "Y", "X"]})
+    r = tier_relation(df, study_area=StudyArea({"settlements": sett}))
+    assert r.table.columns.tolist() == [
+        "settlement", "city", "kind", "population", "tier", "tier_rank", "count",
+    ]
+    assert r.table["count"].tolist() == [3, 2, 1, 0]
+    assert r.table["count"].dtype == "int64"
+    assert r.table.index.tolist() == [0, 1, 2, 3]
+    assert r.table["population"].tolist()[:2] == [4_000_000.0, 3_500_000.0]
+    assert math.isnan(r.table["population"].iloc[2]) and r.table["population"].iloc[3] == 1_500_000
+    assert r.table["kind"].tolist() == ["central_districts"] * 2 + ["county"] * 2
+    # Ranks (large_i, large_i, large_ii, large_ii) against counts (3, 2, 1, 0):
+    # rank vectors (3.5, 3.5, 1.5, 1.5) and (4, 3, 2, 1), rho = 4 / (2 * sqrt 5).
+    assert r.rho == pytest.approx(2 / math.sqrt(5))
+    assert r.note == ""
+    assert r.by_tier.values.tolist() == [["large_i", 2, 5, 2.5], ["large_ii", 2, 1, 0.5]]
+
+
+def test_tier_relation_without_population_column_and_its_errors():
+    sett = _settlements(tier=["super_large", "medium", "small_i", None, "small_ii"])
+    r = tier_relation(_classified(), study_area=StudyArea({"settlements": sett.drop(
+        columns="population")}))
+    assert r.table["tier"].tolist() == ["super_large", "medium", "small_i", "town", "small_ii"]
+    assert r.table["population"].isna().all()
+    with pytest.raises(MissingLayerError, match=r"^the tier relation needs the study-area layer "
+                                                r"'settlements'"):
+        tier_relation(_classified(), study_area=_study(settlements=1))
+    with pytest.raises(StudyAreaError, match=r"^the study-area layer 'settlements' lacks "
+                                             r"column\(s\) kind:"):
+        tier_relation(_classified(), study_area=StudyArea({"settlements": sett.drop(
+            columns="kind")}))
+
+
+def test_region_summary_dict_keys():
+    d = region_summary(_classified(), study_area=_study()).to_dict()
+    assert list(d) == ["n", "province_ratio", "shares", "tier_relation"]
+    assert list(d["tier_relation"]) == [
+        "rho", "p_t", "n_settlements", "n_incubators", "note", "table", "by_tier",
+    ]
