@@ -141,13 +141,13 @@ def _canonical(records: list[dict[str, Any]], crs: Any) -> gpd.GeoDataFrame:
     df = pd.DataFrame(records)
     df["_city"] = pd.Categorical(df["city"], categories=list(dict.fromkeys(df["city"])))
     df["_ring"] = df["ring"].map(RING_ORDER)
-    df = df.sort_values(["_city", "_ring"], kind="stable")
+    df = df.sort_values(["_city", "_ring"])  # a sort on several keys is stable
     gdf = gpd.GeoDataFrame(
         df[_RING_COLUMNS[:-1]].astype(object).reset_index(drop=True),
         geometry=list(df["geometry"]),
         crs=crs,
     )
-    empty = shapely.is_empty(np.asarray(gdf.geometry.values, dtype=object))
+    empty = gdf.geometry.is_empty.to_numpy()
     if empty.any():
         log.info("dropped %d empty rings", int(empty.sum()))
         gdf = gdf.loc[~empty].reset_index(drop=True)
@@ -166,7 +166,7 @@ def ring_layer(rings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         )
     if rings.crs is None:
         raise StudyAreaError("the rings layer has no CRS: set one (EPSG:4326 is expected)")
-    out = rings.to_crs(4326) if CRS.from_user_input(rings.crs).to_epsg() != 4326 else rings.copy()
+    out = rings.to_crs(4326)  # a copy, also when already in EPSG:4326
     labels = out["ring"].map(normalise_ring)
     bad = labels.isna().to_numpy()
     if bad.any():
@@ -183,8 +183,7 @@ def ring_layer(rings: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     else:
         pref = out["prefecture"].astype(object)
         out["prefecture"] = pref.where(pref.notna(), out["city"]).astype(str)
-    geoms = np.asarray(out.geometry.values, dtype=object)
-    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    keep = ~(out.geometry.isna() | out.geometry.is_empty)
     return out.loc[keep].reset_index(drop=True)
 
 
@@ -198,7 +197,7 @@ def dissolved_rings(rings: gpd.GeoDataFrame, crs: Any = None) -> gpd.GeoDataFram
     src = rings if crs is None else rings.to_crs(crs)
     rows = []
     for (city, ring), grp in src.groupby(["city", "ring"], sort=False):
-        geoms = np.asarray(grp.geometry.values, dtype=object)
+        geoms = grp.geometry.values
         geom = geoms[0] if len(geoms) == 1 else shapely.union_all(geoms)
         rows.append({"city": city, "prefecture": grp["prefecture"].iloc[0], "ring": ring,
                      "geometry": geom})
@@ -259,7 +258,7 @@ def rings_from_districts(
         raise StudyAreaError("the districts layer has no CRS: set one (EPSG:4326 is expected)")
     names = districts[district_col].astype(str).to_numpy()
     known = set(names)
-    geoms = np.asarray(districts.geometry.values, dtype=object)
+    geoms = districts.geometry.values
     records = []
     for city, spec in groups.items():
         used: dict[str, str] = {}
@@ -299,10 +298,8 @@ def _as_lookup(value: Any, centres: gpd.GeoDataFrame, what: str) -> dict[str, An
     if isinstance(value, str):
         if value not in centres.columns:
             raise InputError(f"{what}={value!r} is not a column of centres")
-        return dict(zip(centres["city"].astype(str), centres[value], strict=True))
-    if isinstance(value, pd.Series):
-        return {str(k): v for k, v in value.items()}
-    if isinstance(value, Mapping):
+        return centres[value].set_axis(centres["city"].astype(str)).to_dict()
+    if isinstance(value, pd.Series | Mapping):
         return {str(k): v for k, v in value.items()}
     raise InputError(f"{what} must be a dict {{city: value}}, a Series or a column name")
 
@@ -357,8 +354,8 @@ def _clip_for(city: str, clip: Any, crs: CRS) -> shapely.Geometry | None:
                 f"the clip polygons have no row with city {city!r}: add its boundary or drop "
                 "the city column to clip every city by the same polygons"
             )
-        return shapely.union_all(np.asarray(sel.geometry.values, dtype=object))
-    return shapely.union_all(np.asarray(clip_m.geometry.values, dtype=object))
+        return shapely.union_all(sel.geometry.values)
+    return shapely.union_all(clip_m.geometry.values)
 
 
 def rings_from_distance(
@@ -424,7 +421,7 @@ def rings_from_distance(
     pops = _as_lookup(pop_source, centres, "population")
     if radii is not None and not isinstance(radii, Mapping):
         radii = tuple(radii)
-    geoms = np.asarray(metric.geometry.values, dtype=object)
+    geoms = metric.geometry.values
     records = []
     for i, city in enumerate(metric["city"].astype(str)):
         centre = geoms[i]
@@ -447,22 +444,19 @@ def rings_from_distance(
                 if r_outer is None or not given
                 else shapely.intersection(boundary, shapely.buffer(centre, r_outer, quad_segs=32))
             )
-        parts = dict(zip(RINGS, (
-            core,
-            shapely.difference(inner, core),
-            shapely.difference(outer_area, inner),
-        ), strict=True))
+        # core, inner_suburb, outer_suburb (the order of RINGS)
+        parts = [core, shapely.difference(inner, core), shapely.difference(outer_area, inner)]
         if boundary is not None:
-            parts["core"] = shapely.intersection(core, boundary)
-            parts["inner_suburb"] = shapely.intersection(parts["inner_suburb"], boundary)
+            parts[0] = shapely.intersection(core, boundary)
+            parts[1] = shapely.intersection(parts[1], boundary)
         prefecture = (
             str(metric["prefecture"].iloc[i])
             if "prefecture" in metric.columns and pd.notna(metric["prefecture"].iloc[i])
             else city
         )
-        for ring, geom in parts.items():
+        for j, geom in enumerate(parts):
             records.append(
-                {"city": city, "prefecture": prefecture, "ring": ring, "method": "distance",
+                {"city": city, "prefecture": prefecture, "ring": RINGS[j], "method": "distance",
                  "geometry": geom}
             )
     return _canonical(records, crs)
@@ -530,13 +524,13 @@ def rings_from_polygons(
             sel = grp[grp["ring"] == ring]
             if not len(sel):
                 continue
-            geom = shapely.union_all(np.asarray(sel.geometry.values, dtype=object))
+            geom = shapely.union_all(sel.geometry.values)
             full = geom
             if nested and inner_union is not None:
                 geom = shapely.difference(geom, inner_union)
             if nested:
                 inner_union = full if inner_union is None else shapely.union(inner_union, full)
-            m = method.loc[sel.index].dropna() if method is not None else pd.Series([], dtype=object)
+            m = method.loc[sel.index].dropna() if method is not None else ()
             records.append(
                 {"city": city, "prefecture": str(sel["prefecture"].iloc[0]), "ring": ring,
                  "method": str(m.iloc[0]) if len(m) else "polygons", "geometry": geom}
@@ -585,21 +579,22 @@ def assign_ring(incubators: gpd.GeoDataFrame, rings: gpd.GeoDataFrame) -> pd.Dat
     pts, located = located_points(incubators)
     n = len(pts)
     ring = np.full(n, UNCLASSIFIED, dtype=object)
-    system = np.full(n, None, dtype=object)
-    polys = np.asarray(layer.geometry.values, dtype=object)
+    system = np.full(n, None)
+    polys = layer.geometry.to_numpy()
     if len(polys) and located.any():
-        area = np.asarray(layer.geometry.to_crs(equal_area_crs(layer)).area, dtype=float)
+        area = layer.geometry.to_crs(equal_area_crs(layer)).area.to_numpy()
         ip, it = match_pairs(pts, polys)
         codes = pd.factorize(layer["city"])[0]
-        # The system of the smallest polygon holding the point; in it the innermost ring.
+        # The system of the smallest polygon holding the point; in it the innermost ring
+        # (polygons of one ring of one system give the same answer: no tie-break needed).
         smallest = best_match(ip, it, n, area[it])
         same = codes[it] == codes[smallest[ip]]
         order = layer["ring"].map(RING_ORDER).to_numpy()
-        k = best_match(ip[same], it[same], n, order[it[same]], area[it[same]])
+        k = best_match(ip[same], it[same], n, order[it[same]])
         p = np.flatnonzero(k >= 0)
         k = k[p]
-        ring[p] = layer["ring"].to_numpy(dtype=object)[k]
-        system[p] = layer["city"].to_numpy(dtype=object)[k]
+        ring[p] = layer["ring"].to_numpy()[k]
+        system[p] = layer["city"].to_numpy()[k]
     reason = np.full(n, "", dtype=object)
     reason[located & (ring == UNCLASSIFIED)] = "outside every ring polygon"
     reason[~located] = "no location (missing or empty geometry)"
@@ -669,13 +664,14 @@ def ring_patterns(
     layer = ring_layer(rings)
     systems = ring_systems(layer)
     rc = ring_columns(classified, layer)
-    ok = rc["ring"].isin(RINGS) & rc["ring_city"].notna()
+    # "unclassified" rows fall out with the reindex to the three rings below
+    ok = rc["ring_city"].notna()
     tab = pd.crosstab(rc.loc[ok, "ring_city"].astype(str), rc.loc[ok, "ring"])
     tab = tab.reindex(index=systems["city"], columns=list(RINGS), fill_value=0).astype("int64")
     occupied = tab.to_numpy() > 0
     out = systems.copy()
     out["ring_pattern"] = [
-        "+".join(r for r, o in zip(RINGS, row, strict=True) if o) or "none" for row in occupied
+        "+".join(RINGS[j] for j in np.flatnonzero(row)) or "none" for row in occupied
     ]
     out["n_rings"] = occupied.sum(axis=1).astype("int64")
     out["n_incubators"] = tab.sum(axis=1).to_numpy().astype("int64")
@@ -684,7 +680,7 @@ def ring_patterns(
         names = cities["city"].astype(str)
         is_pref = out["city"].isin(set(names))
         if "form" in cities.columns:
-            lookup = dict(zip(names, cities["form"].astype(object), strict=True))
+            lookup = cities["form"].set_axis(names).to_dict()
             form[is_pref] = [
                 str(lookup[c]) if pd.notna(lookup[c]) else UNCLASSIFIED
                 for c in out.loc[is_pref, "city"]
