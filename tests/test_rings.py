@@ -6,6 +6,7 @@ functions in EPSG:4326, as study-area layers are stored.
 
 import json
 import math
+import re
 
 import geopandas as gpd
 import numpy as np
@@ -14,14 +15,18 @@ import pytest
 import shapely
 from bundled_data import bundled
 from scipy import stats
-from shapely.geometry import Point, box
+from shapely.geometry import Point, Polygon, box
 
-from incubloc.errors import InputError, StudyAreaError
+from incubloc.errors import CoordinateError, InputError, StudyAreaError
 from incubloc.scales.rings import (
     RING_PATTERNS,
     RINGS,
     assign_ring,
+    dissolved_rings,
+    equal_area_crs,
     normalise_ring,
+    ring_columns,
+    ring_layer,
     ring_pattern,
     ring_patterns,
     rings_from_distance,
@@ -54,6 +59,16 @@ def _points(x, y, **cols):
     """Points given in UTM, returned in EPSG:4326."""
     x, y = np.atleast_1d(x), np.atleast_1d(y)
     return gpd.GeoDataFrame(cols, geometry=gpd.points_from_xy(x, y), crs=CRS).to_crs(4326)
+
+
+def _exactly(message):
+    """A ``pytest.raises(match=)`` pattern for exactly ``message``."""
+    return "^" + re.escape(message) + "$"
+
+
+def _ngon_area(r, n=128):
+    """Area of the regular n-gon inscribed in the circle of radius r."""
+    return 0.5 * n * r**2 * math.sin(2 * math.pi / n)
 
 
 def _one_system():
@@ -232,6 +247,284 @@ def test_rings_from_polygons():
         rings_from_polygons(g)
 
 
+def test_distance_rings_are_128_gons_of_the_exact_radii():
+    # 1 million persons: r_core = 4 000 m exactly, r_inner 12 000 m, r_outer 24 000 m.
+    rings = rings_from_distance(_centres(population=[1_000_000])).to_crs(CRS)
+    radii = [(4_000.0, None), (12_000.0, 4_000.0), (24_000.0, 12_000.0)]
+    for geom, (outer_r, hole_r) in zip(rings.geometry, radii, strict=True):
+        shell = shapely.get_coordinates(shapely.get_exterior_ring(geom))
+        assert len(shell) == 129  # 128 sides, closed
+        np.testing.assert_allclose(np.hypot(shell[:, 0] - X0, shell[:, 1] - Y0), outer_r,
+                                   atol=1e-4)
+        assert shapely.get_num_interior_rings(geom) == (0 if hole_r is None else 1)
+        if hole_r is not None:
+            hole = shapely.get_coordinates(shapely.get_interior_ring(geom, 0))
+            assert len(hole) == 129
+            np.testing.assert_allclose(np.hypot(hole[:, 0] - X0, hole[:, 1] - Y0), hole_r,
+                                       atol=1e-4)
+    expected = [_ngon_area(4e3), _ngon_area(12e3) - _ngon_area(4e3),
+                _ngon_area(24e3) - _ngon_area(12e3)]
+    np.testing.assert_allclose(rings.area, expected, rtol=1e-7)
+
+
+def test_distance_rings_given_radii_and_a_clip():
+    c = _centres()
+    square = gpd.GeoDataFrame({"city": ["X"]}, crs=CRS,
+                              geometry=[box(X0 - 50e3, Y0 - 50e3, X0 + 50e3, Y0 + 50e3)])
+    # Three given radii inside a larger boundary: the outer suburb ends at r_outer.
+    three = rings_from_distance(c, radii=RADII, clip=square).to_crs(CRS)
+    r1, r2, r3 = RADII
+    np.testing.assert_allclose(three.area, [_ngon_area(r1), _ngon_area(r2) - _ngon_area(r1),
+                                            _ngon_area(r3) - _ngon_area(r2)], rtol=1e-6)
+    # Two radii: the outer suburb is the rest of the boundary.
+    two = rings_from_distance(c, radii=(r1, r2), clip=square).to_crs(CRS)
+    assert two["ring"].tolist() == list(RINGS)
+    assert two.area.iloc[2] == pytest.approx(100e3**2 - _ngon_area(r2), rel=1e-6)
+    with pytest.raises(InputError, match=_exactly(
+            "the outer suburb of 'X' needs a third radius or a clip polygon")):
+        rings_from_distance(c, radii=(r1, r2))
+
+
+def test_distance_rings_clip_forms():
+    c = _centres(population=[1_000_000])  # 4, 12, 24 km
+    # A 16 km square lies inside the 12 km disc (corners 11.3 km out): core and inner only.
+    sq = box(X0 - 8e3, Y0 - 8e3, X0 + 8e3, Y0 + 8e3)
+    far = box(X0 - 50e3, Y0 - 50e3, X0 + 50e3, Y0 + 50e3)
+    expected = [_ngon_area(4e3), 16e3**2 - _ngon_area(4e3)]
+    forms = {
+        "shapely polygon (metric CRS)": sq,
+        "GeoSeries": gpd.GeoSeries([sq], crs=CRS).to_crs(4326),
+        "GeoDataFrame without city": gpd.GeoDataFrame(geometry=[sq], crs=CRS),
+        # With a city column only the city's own rows cut it (not Y's 100 km square).
+        "GeoDataFrame by city": gpd.GeoDataFrame({"city": ["Y", "X"]}, geometry=[far, sq],
+                                                 crs=CRS),
+    }
+    for name, clip in forms.items():
+        r = rings_from_distance(c, clip=clip).to_crs(CRS)
+        assert r["ring"].tolist() == ["core", "inner_suburb"], name
+        assert list(r.columns) == ["city", "prefecture", "ring", "method", "geometry"], name
+        np.testing.assert_allclose(r.area, expected, rtol=1e-6, err_msg=name)
+    with pytest.raises(InputError, match=_exactly(
+            "clip must be a GeoDataFrame / GeoSeries of polygons or a shapely polygon")):
+        rings_from_distance(c, clip=[sq])
+    with pytest.raises(CoordinateError, match=_exactly(
+            "the clip polygons have no CRS: set one (e.g. gdf.set_crs(4326))")):
+        rings_from_distance(c, clip=gpd.GeoDataFrame(geometry=[sq]))
+    with pytest.raises(InputError, match=_exactly(
+            "the clip polygons have no row with city 'X': add its boundary or drop the city "
+            "column to clip every city by the same polygons")):
+        rings_from_distance(c, clip=gpd.GeoDataFrame({"city": ["Y"]}, geometry=[far], crs=CRS))
+
+
+def test_distance_rings_population_sources():
+    # A population column by name, a Series and a dict; 4 million persons: r_core 8 km.
+    c = _centres(["X", "Y"], pop=[4_000_000, 250_000])
+    by_col = rings_from_distance(c, population="pop").to_crs(CRS)
+    core = by_col[by_col["ring"] == "core"]
+    np.testing.assert_allclose(core.area, [_ngon_area(8e3), _ngon_area(2e3)], rtol=1e-7)
+    series = rings_from_distance(c, population=pd.Series({"X": 250_000, "Y": 4_000_000}))
+    core = series.to_crs(CRS)[series["ring"] == "core"]
+    np.testing.assert_allclose(core.area, [_ngon_area(2e3), _ngon_area(8e3)], rtol=1e-7)
+    # Radii for X, the population rule for Y.
+    mixed = rings_from_distance(c, radii={"X": RADII}, population={"Y": 1_000_000}).to_crs(CRS)
+    assert mixed["city"].tolist() == ["X"] * 3 + ["Y"] * 3
+    np.testing.assert_allclose(mixed.area.iloc[[0, 3]], [_ngon_area(5e3), _ngon_area(4e3)],
+                               rtol=1e-7)
+    # One resident: r_core = 4 m (the rule holds down to any positive population).
+    one = rings_from_distance(_centres(), population={"X": 1}).to_crs(CRS)
+    assert one.area.iloc[0] == pytest.approx(_ngon_area(4.0), rel=1e-6)
+    with pytest.raises(InputError, match=_exactly("population='nope' is not a column of centres")):
+        rings_from_distance(c, population="nope")
+    with pytest.raises(InputError, match=_exactly(
+            "population must be a dict {city: value}, a Series or a column name")):
+        rings_from_distance(c, population=42)
+    with pytest.raises(InputError, match=_exactly(
+            "no radii for city 'Y': add it to radii= or give its population")):
+        rings_from_distance(c, radii={"X": RADII})
+    for bad in (0, -5, "unknown", None, float("nan")):
+        with pytest.raises(InputError, match=_exactly(
+                "cannot size the rings of 'X': give radii= or a positive population")):
+            rings_from_distance(_centres(), population={"X": bad})
+
+
+def test_distance_rings_radii_must_increase_from_zero():
+    c = _centres()
+    ok = rings_from_distance(c, radii=(1.0, 15_000, 30_000)).to_crs(CRS)  # 1 m is positive
+    assert ok.area.iloc[0] == pytest.approx(_ngon_area(1.0), rel=1e-5)
+    for bad in [(0, 15_000, 30_000), (5_000, 5_000, 30_000), (5_000, 15_000, 15_000),
+                (5_000, 15_000, 10_000), (-5_000, 15_000), (5_000, 4_000)]:
+        got = [float(v) for v in bad]
+        with pytest.raises(InputError, match=_exactly(
+                f"radii for 'X' must increase outward and be positive, got {got}")):
+            rings_from_distance(c, radii=bad)
+    for bad in [(5_000,), (1, 2, 3, 4)]:
+        got = [float(v) for v in bad]
+        with pytest.raises(InputError, match=_exactly(
+                "radii for 'X' must be (r_core_m, r_inner_m) or (r_core_m, r_inner_m, "
+                f"r_outer_m), not {got}")):
+            rings_from_distance(c, radii={"X": bad})
+
+
+def test_distance_rings_order_and_bad_centres():
+    # Systems keep the order of the centres (not alphabetical).
+    r = rings_from_distance(_centres(["Zeta", "Alpha"]), radii=RADII)
+    assert r["city"].tolist() == ["Zeta"] * 3 + ["Alpha"] * 3
+    assert r["ring"].tolist() == list(RINGS) * 2
+    msg = _exactly("centres must be a GeoDataFrame of points with a 'city' column")
+    with pytest.raises(InputError, match=msg):
+        rings_from_distance(pd.DataFrame({"city": ["X"]}), radii=RADII)
+    with pytest.raises(InputError, match=msg):
+        rings_from_distance(_centres().rename(columns={"city": "name"}), radii=RADII)
+    with pytest.raises(CoordinateError, match=_exactly(
+            "the centres have no CRS: set one (e.g. gdf.set_crs(4326))")):
+        rings_from_distance(gpd.GeoDataFrame({"city": ["X"]}, geometry=[Point(0, 0)]),
+                            radii=RADII)
+    missing = gpd.GeoDataFrame({"city": ["X", "Y"]}, geometry=[Point(X0, Y0), None], crs=CRS)
+    with pytest.raises(InputError, match=_exactly("centre of city 'Y' (feature 2) has no geometry")):
+        rings_from_distance(missing, radii=RADII)
+    empty = gpd.GeoDataFrame({"city": ["E"]}, geometry=[Point()], crs=CRS)
+    with pytest.raises(InputError, match=_exactly("centre of city 'E' (feature 1) has no geometry")):
+        rings_from_distance(empty, radii=RADII)
+
+
+def test_rings_from_districts_details():
+    d = _districts()
+    # A ring with no districts is left out; the next rings are still built.
+    r = rings_from_districts(d, {"Q": {"core": [], "inner_suburb": ["乙区"], "远郊区": ["丁县"]}})
+    assert r[["city", "prefecture", "ring"]].values.tolist() == [
+        ["Q", "Q", "inner_suburb"], ["Q", "Q", "outer_suburb"]]
+    # Cities keep the order of groups.
+    two = rings_from_districts(d, {"Zeta": {"core": ["甲区"]}, "Alpha": {"core": ["乙区"]}})
+    assert two["city"].tolist() == ["Zeta", "Alpha"]
+    # Nothing to build: an empty ring layer with the ring columns, in EPSG:4326.
+    none = rings_from_districts(d, {"Q": {"core": []}})
+    assert len(none) == 0 and none.crs.to_epsg() == 4326
+    assert list(none.columns) == ["city", "prefecture", "ring", "method", "geometry"]
+    with pytest.raises(StudyAreaError, match=_exactly(
+            "district '甲区' is in two rings of Q (core and inner_suburb): give each district "
+            "one ring")):
+        rings_from_districts(d, {"Q": {"core": ["甲区"], "inner_suburb": ["乙区", "甲区"]}})
+    with pytest.raises(StudyAreaError, match=_exactly(
+            "the districts layer has no column 'name' (columns: ['district_zh', 'district']): "
+            "pass district_col=")):
+        rings_from_districts(d, {"Q": {"core": ["甲区"]}}, district_col="name")
+    with pytest.raises(StudyAreaError, match=_exactly(
+            "the districts layer has no CRS: set one (EPSG:4326 is expected)")):
+        rings_from_districts(d.set_crs(None, allow_override=True), {"Q": {"core": ["甲区"]}})
+    # The message lists the first 40 known names, sorted.
+    names = [f"D{k:02d}" for k in range(45, 0, -1)]
+    many = gpd.GeoDataFrame({"district_zh": names}, crs=4326,
+                            geometry=[box(k, 0, k + 1, 1) for k in range(45)])
+    listed = [f"D{k:02d}" for k in range(1, 41)]
+    with pytest.raises(StudyAreaError, match=_exactly(
+            f"district 'Z' (ring core of Q) is not in column 'district_zh' of the districts "
+            f"layer; known names: {listed}")):
+        rings_from_districts(many, {"Q": {"core": ["D01", "Z"]}})
+
+
+def test_rings_from_polygons_details():
+    # Systems keep their order; a system without a core still gets its other rings.
+    g = gpd.GeoDataFrame(
+        {"city": ["Zeta", "Zeta", "Alpha"], "ring": ["outer_suburb", "inner_suburb", "core"]},
+        geometry=[box(0, 0, 10, 10), box(2, 2, 8, 8), box(20, 0, 21, 1)], crs=4326)
+    r = rings_from_polygons(g)
+    assert r[["city", "ring"]].values.tolist() == [
+        ["Zeta", "inner_suburb"], ["Zeta", "outer_suburb"], ["Alpha", "core"]]
+    assert [shapely.area(x) for x in r.geometry] == pytest.approx([36.0, 100.0, 1.0])
+    # Nested: every inner ring is cut out of the outer ones, also a core the inner
+    # polygon does not cover.
+    n = gpd.GeoDataFrame({"city": ["N"] * 3, "ring": ["core", "inner_suburb", "outer_suburb"]},
+                         geometry=[box(0, 0, 4, 4), box(2, 2, 8, 8), box(0, 0, 10, 10)],
+                         crs=4326)
+    areas = [shapely.area(x) for x in rings_from_polygons(n, nested=True).geometry]
+    assert areas == pytest.approx([16.0, 32.0, 100.0 - (16.0 + 36.0 - 4.0)])
+    with pytest.raises(StudyAreaError, match=_exactly("ring polygons must be a GeoDataFrame")):
+        rings_from_polygons(pd.DataFrame(g.drop(columns="geometry")))
+    with pytest.raises(StudyAreaError, match=_exactly(
+            "the ring polygons lack column(s) ['system']: pass city_col= / ring_col= naming the "
+            "ring system and the ring label")):
+        rings_from_polygons(g, city_col="system")
+    with pytest.raises(StudyAreaError, match=_exactly(
+            "the ring polygons have no CRS: set one (e.g. gdf.set_crs(4326))")):
+        rings_from_polygons(g.set_crs(None, allow_override=True))
+
+
+def test_ring_layer_validates_and_completes():
+    km = 1_000.0
+    g = gpd.GeoDataFrame(
+        {"city": [320100, 320100, 320100, 321100, 321100],
+         "ring": ["中心城区", "近郊区", "远郊区", "core", "Near suburb"],
+         "prefecture": [None, "Nanjing", None, None, None]},
+        geometry=[box(X0, Y0, X0 + km, Y0 + km), box(X0 + km, Y0, X0 + 3 * km, Y0 + km), None,
+                  Polygon(), box(X0, Y0 + 5 * km, X0 + 4 * km, Y0 + 6 * km)],
+        crs=CRS)
+    out = ring_layer(g)
+    assert out.crs.to_epsg() == 4326
+    assert list(out.columns) == ["city", "ring", "prefecture", "geometry"]
+    assert out.index.tolist() == [0, 1, 2]  # missing and empty geometries dropped
+    assert out[["city", "ring", "prefecture"]].values.tolist() == [
+        ["320100", "core", "320100"], ["320100", "inner_suburb", "Nanjing"],
+        ["321100", "inner_suburb", "321100"]]
+    np.testing.assert_allclose(out.to_crs(CRS).area, [1e6, 2e6, 4e6], rtol=1e-9)
+    assert g["ring"].iloc[0] == "中心城区"  # the input is untouched
+    # Without a prefecture column each system is its own prefecture.
+    alone = ring_layer(g.drop(columns="prefecture"))
+    assert alone["prefecture"].tolist() == ["320100", "320100", "321100"]
+    with pytest.raises(StudyAreaError, match=_exactly(
+            "rings must be a GeoDataFrame with columns city and ring")):
+        ring_layer(pd.DataFrame(g.drop(columns="geometry")))
+    with pytest.raises(StudyAreaError, match=_exactly(
+            "the rings layer lacks column(s) city, ring: give each polygon its ring system "
+            "(city) and ring (core / inner_suburb / outer_suburb)")):
+        ring_layer(g.drop(columns=["city", "ring"]))
+    with pytest.raises(StudyAreaError, match=_exactly(
+            "the rings layer has no CRS: set one (EPSG:4326 is expected)")):
+        ring_layer(g.set_crs(None, allow_override=True))
+    bad = gpd.GeoDataFrame({"city": ["X"] * 12, "ring": ["x"] * 12},
+                           geometry=[box(k, 0, k + 1, 1) for k in range(12)], crs=4326)
+    with pytest.raises(StudyAreaError, match=(
+            r"^the rings layer has unknown ring labels \['x'\] "
+            r"\(features \[1, 2, 3, 4, 5, 6, 7, 8, 9, 10\]\): use ")):
+        ring_layer(bad)
+
+
+def test_dissolved_rings_one_polygon_per_city_and_ring():
+    km = 1_000.0
+
+    def sq(i, j, w=1):
+        return box(X0 + i * km, Y0 + j * km, X0 + (i + w) * km, Y0 + (j + 1) * km)
+
+    layer = ring_layer(gpd.GeoDataFrame(
+        {"city": ["Zeta", "Zeta", "Alpha", "Zeta"], "prefecture": ["P", "P", "Alpha", "P"],
+         "ring": ["core", "inner_suburb", "core", "core"]},
+        geometry=[sq(0, 0), sq(1, 0, w=2), sq(10, 10), sq(0, 1)], crs=CRS))
+    d = dissolved_rings(layer, CRS)
+    assert d.crs.to_epsg() == 32650
+    assert list(d.columns) == ["city", "prefecture", "ring", "geometry"]
+    assert d[["city", "prefecture", "ring"]].values.tolist() == [
+        ["Zeta", "P", "core"], ["Zeta", "P", "inner_suburb"], ["Alpha", "Alpha", "core"]]
+    np.testing.assert_allclose(d.area, [2e6, 2e6, 1e6], rtol=1e-9)  # the two cores united
+    same = dissolved_rings(layer)  # default: the CRS of the layer
+    assert same.crs.to_epsg() == 4326
+    np.testing.assert_allclose(same.to_crs(CRS).area, [2e6, 2e6, 1e6], rtol=1e-9)
+
+
+def test_equal_area_crs_is_centred_on_the_data():
+    lonlat = gpd.GeoSeries([box(118.0, 31.0, 119.0, 32.0), box(119.0, 31.5, 120.5, 33.0)],
+                           crs=4326)
+    for data in (lonlat, lonlat.to_crs(CRS)):  # projected data: centre still in degrees
+        crs = equal_area_crs(data)
+        assert crs.is_projected
+        params = {p.name: p.value for p in crs.coordinate_operation.params}
+        assert params["Latitude of natural origin"] == pytest.approx(32.0, abs=1e-6)
+        assert params["Longitude of natural origin"] == pytest.approx(119.25, abs=1e-6)
+        assert crs.axis_info[0].unit_name == "metre"
+    # Equal area: a 1 km square near the centre keeps its area.
+    sq = gpd.GeoSeries([box(X0, Y0, X0 + 1_000, Y0 + 1_000)], crs=CRS)
+    assert sq.to_crs(equal_area_crs(sq)).area.iloc[0] == pytest.approx(
+        sq.to_crs(6933).area.iloc[0], rel=1e-6)
+
+
 # --------------------------------------------------------------------------- patterns
 
 PATTERN_OF = {f"S{i}": p for i, p in enumerate(RING_PATTERNS)} | {"S7": "none"}
@@ -277,6 +570,74 @@ def test_ring_patterns_all_seven_and_none():
     # A GeoDataFrame without ring columns is assigned on the fly.
     again = ring_patterns(inc, rings=rings)
     assert again["ring_pattern"].tolist() == out["ring_pattern"].tolist()
+
+
+def test_assign_ring_keeps_the_index_and_prefers_the_inner_ring_over_area():
+    # Core larger than the inner suburb: a point on their common edge is still core.
+    rings = gpd.GeoDataFrame({"city": ["X", "X"], "ring": ["core", "inner_suburb"]}, crs=4326,
+                             geometry=[box(118.80, 32.00, 118.82, 32.02),
+                                       box(118.82, 32.00, 118.83, 32.01)])
+    edge = Point(118.82, 32.005)
+    assert all(g.intersects(edge) for g in rings.geometry)
+    inc = gpd.GeoDataFrame(geometry=[Point(118.825, 32.005), edge, None], crs=4326,
+                           index=[30, 10, 20])
+    r = assign_ring(inc, rings)
+    assert r.index.tolist() == [30, 10, 20]
+    assert r["ring"].tolist() == ["inner_suburb", "core", "unclassified"]
+    assert r["reason"].tolist() == ["", "", "no location (missing or empty geometry)"]
+    # A ring layer left empty (its only polygon is empty): every point is outside.
+    hollow = gpd.GeoDataFrame({"city": ["X"], "ring": ["core"]}, geometry=[Polygon()], crs=4326)
+    r = assign_ring(inc.iloc[:2], hollow)
+    assert r["ring"].tolist() == ["unclassified"] * 2 and r["ring_city"].isna().all()
+    assert r["reason"].tolist() == ["outside every ring polygon"] * 2
+
+
+def test_ring_columns_normalise_labels_once_per_value():
+    df = pd.DataFrame({"ring": ["campus", None, "Core", "近郊区", None, "近郊区"],
+                       "ring_city": ["X", None, "X", "X", None, "Y"], "other": range(6)})
+    out = ring_columns(df, None)
+    assert list(out.columns) == ["ring", "ring_city"]
+    assert out["ring"].tolist() == ["unclassified", "unclassified", "core", "inner_suburb",
+                                    "unclassified", "inner_suburb"]
+    assert out["ring_city"].fillna("-").tolist() == ["X", "-", "X", "X", "-", "Y"]
+    assert df["ring"].iloc[3] == "近郊区"  # the input is untouched
+    msg = _exactly(
+        "the incubators have no 'ring' / 'ring_city' columns: classify them first "
+        "(incubloc.scales.rings.assign_ring or incubloc.classify) or pass them as a GeoDataFrame "
+        "with rings=")
+    with pytest.raises(InputError, match=msg):
+        ring_columns(pd.DataFrame({"ring": ["core"]}), _one_system())
+    with pytest.raises(InputError, match=msg):
+        ring_columns(_points([X0], [Y0]), None)
+
+
+def test_ring_patterns_counts_forms_and_integer_columns():
+    # A prefecture system P and a county system C of P; no incubator in any outer suburb.
+    centres = _centres(["P", "C"], spacing=50_000, prefecture=["P", "P"])
+    rings = rings_from_distance(centres, radii=SMALL_RADII)
+    x, y = _polar([1_000, 1_000, 3_500, 3_500, 30_000], [0, 90, 0, 45, 0])
+    x[3] += 50_000  # the fourth point in C's inner suburb; the fifth outside every ring
+    inc = _points(x, y)
+    out = ring_patterns(inc, rings=rings)
+    assert out["ring_pattern"].tolist() == ["core+inner_suburb", "inner_suburb"]
+    counts = out[["n_core", "n_inner_suburb", "n_outer_suburb"]]
+    assert counts.values.tolist() == [[2, 1, 0], [0, 1, 0]]
+    assert out["n_rings"].tolist() == [2, 1] and out["n_incubators"].tolist() == [3, 1]
+    for col in ("n_rings", "n_incubators", "n_core", "n_inner_suburb", "n_outer_suburb"):
+        assert out[col].dtype == np.int64, col
+    # Without cities the prefecture system's form is unknown, the county's compact.
+    assert out["form"].tolist() == ["unclassified", "compact"]
+    no_form = ring_patterns(inc, rings=rings, cities=pd.DataFrame({"city": ["P"]}))
+    assert no_form["form"].tolist() == ["unclassified", "compact"]
+    # A ring label with no system and a system with no ring label are not counted.
+    odd = pd.DataFrame({"ring": ["core", "unclassified", "core"], "ring_city": ["P", "P", None]})
+    got = ring_patterns(odd, rings=rings)
+    assert got["n_incubators"].tolist() == [1, 0] and got["ring_pattern"].tolist() == ["core", "none"]
+    # Nobody classified: every system "none", counts still integers.
+    empty = ring_patterns(inc.iloc[[4]], rings=rings)
+    assert empty["ring_pattern"].tolist() == ["none", "none"]
+    assert empty["n_core"].tolist() == [0, 0] and empty["n_core"].dtype == np.int64
+    assert empty["n_incubators"].dtype == np.int64 and empty["n_rings"].dtype == np.int64
 
 
 # --------------------------------------------------------------------------- ring table

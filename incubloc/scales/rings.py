@@ -135,9 +135,8 @@ def equal_area_crs(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
 def _canonical(records: list[dict[str, Any]], crs: Any) -> gpd.GeoDataFrame:
     if not records:
         return gpd.GeoDataFrame(
-            {c: pd.Series(dtype=object) for c in _RING_COLUMNS[:-1]},
-            geometry=gpd.GeoSeries([], crs=crs), crs=crs,
-        ).to_crs(4326)
+            {c: pd.Series(dtype=object) for c in _RING_COLUMNS[:-1]}, geometry=[], crs=4326
+        )
     df = pd.DataFrame(records)
     df["_city"] = pd.Categorical(df["city"], categories=list(dict.fromkeys(df["city"])))
     df["_ring"] = df["ring"].map(RING_ORDER)
