@@ -5,6 +5,7 @@ functions in EPSG:4326, as study-area layers are stored.
 """
 
 import json
+import logging
 import math
 import re
 
@@ -265,6 +266,16 @@ def test_distance_rings_are_128_gons_of_the_exact_radii():
     expected = [_ngon_area(4e3), _ngon_area(12e3) - _ngon_area(4e3),
                 _ngon_area(24e3) - _ngon_area(12e3)]
     np.testing.assert_allclose(rings.area, expected, rtol=1e-7)
+
+
+def test_empty_rings_are_dropped_and_logged(caplog):
+    # A 2 km clip inside the 4 km core leaves both suburbs empty.
+    c = _centres(population=[1_000_000])
+    small = box(X0, Y0, X0 + 2e3, Y0 + 2e3)
+    with caplog.at_level(logging.INFO, logger="incubloc.scales.rings"):
+        r = rings_from_distance(c, clip=small)
+    assert r["ring"].tolist() == ["core"] and r.index.tolist() == [0]
+    assert "dropped 2 empty rings" in caplog.messages
 
 
 def test_distance_rings_given_radii_and_a_clip():
