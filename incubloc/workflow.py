@@ -362,14 +362,15 @@ def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa
             d, "districts (EB-standardised incubators per km²)", "districts")
 
     if land is not None:
-        area = gpd.GeoSeries([land], crs=4326)
+        # projected and dissolved once for every grid below (the same cells)
+        area, grid_crs = _ac.grid_area(gpd.GeoSeries([land], crs=4326), crs=crs)
         ms = _ac.multiscale_moran(located, area, cell_sizes=tuple(st["cell_sizes_m"]),
                                   shape=st["grid_shape"], permutations=st["permutations"],
-                                  seed=seed, alpha=st["alpha"], crs=crs)
+                                  seed=seed, alpha=st["alpha"], crs=grid_crs)
         study.tables["multiscale_moran"] = ms
         peak = ms.attrs.get("peak_cell_size") or float(st["cell_sizes_m"][0])
         # Cells on land only: make_grid keeps cells intersecting the study area.
-        grid = _ac.make_grid(area, cell_size=float(peak), shape=st["grid_shape"], crs=crs)
+        grid = _ac.make_grid(area, cell_size=float(peak), shape=st["grid_shape"], crs=grid_crs)
         grid = _ac.aggregate(located, grid, value="count")
         unit = f"{float(peak) / 1000:g} km grid"
         reason = _skip_reason(grid["count"], f"Moran's I on the {unit}")
