@@ -362,14 +362,15 @@ def _autocorrelation_step(study: Study, located: gpd.GeoDataFrame, land: Any, sa
             d, "districts (EB-standardised incubators per km²)", "districts")
 
     if land is not None:
-        area = gpd.GeoSeries([land], crs=4326)
+        # projected and dissolved once for every grid below (the same cells)
+        area, grid_crs = _ac.grid_area(gpd.GeoSeries([land], crs=4326), crs=crs)
         ms = _ac.multiscale_moran(located, area, cell_sizes=tuple(st["cell_sizes_m"]),
                                   shape=st["grid_shape"], permutations=st["permutations"],
-                                  seed=seed, alpha=st["alpha"], crs=crs)
+                                  seed=seed, alpha=st["alpha"], crs=grid_crs)
         study.tables["multiscale_moran"] = ms
         peak = ms.attrs.get("peak_cell_size") or float(st["cell_sizes_m"][0])
         # Cells on land only: make_grid keeps cells intersecting the study area.
-        grid = _ac.make_grid(area, cell_size=float(peak), shape=st["grid_shape"], crs=crs)
+        grid = _ac.make_grid(area, cell_size=float(peak), shape=st["grid_shape"], crs=grid_crs)
         grid = _ac.aggregate(located, grid, value="count")
         unit = f"{float(peak) / 1000:g} km grid"
         reason = _skip_reason(grid["count"], f"Moran's I on the {unit}")
@@ -702,9 +703,10 @@ class Step:
     wanted : callable
         Whether the step runs under a config (default: always).
     aside : bool
-        The step depends only on the classification and writes fields no later
+        The step depends only on the classification and writes fields no other
         step reads: with a second core it runs in a forked process
-        (:func:`run_aside`) while the next steps go on; same seeds, same numbers.
+        (:func:`run_aside`), started as soon as the classification is done, while
+        the other steps go on; same seeds, same numbers.
     """
 
     name: str
@@ -723,7 +725,7 @@ STEPS: tuple[Step, ...] = (
     Step("point pattern", _point_pattern_step, aside=True),
     Step("autocorrelation", _autocorrelation_run_step),
     Step("location preference", _preference_step, aside=True),
-    Step("density", _density_step),
+    Step("density", _density_step, aside=True),
     Step("factors", _factors_step,
          wanted=lambda config: bool((config.get("factors") or {}).get("in_report"))),
 )
@@ -774,11 +776,15 @@ def run_study(
     from tqdm.auto import tqdm
 
     steps = [s for s in STEPS if s.wanted(config)]
+    # The classify step creates run.study; the aside steps need nothing else, so
+    # they all start right after it and the cores share the rest of the work.
+    first, rest = steps[:1], steps[1:]
+    order = first + [s for s in rest if s.aside] + [s for s in rest if not s.aside]
     run = _Run(config, data)
     added: dict[str, dict[str, list[str]]] = {}
     waiting: list[tuple[Step, Callable[[], dict[str, list[tuple[str, Any]]]]]] = []
     with tqdm(total=len(steps), desc="incubloc", disable=not progress, unit="step") as bar:
-        for step in steps:
+        for step in order:
             bar.set_postfix_str(step.name)
             log.info("%s", step.name)
             task = functools.partial(_run_step, step, run)
@@ -787,10 +793,10 @@ def run_study(
             else:
                 written = task()  # the classify step creates run.study
                 added[step.name] = _merge_step(run.study, written)
-            run.study.steps.append(step.name)
             bar.update()
         for step, wait in waiting:
             added[step.name] = _merge_step(run.study, wait())
+    run.study.steps.extend(s.name for s in steps)
     _order_as_run(run.study, [added[s.name] for s in steps])
     return run.study
 

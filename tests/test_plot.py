@@ -330,6 +330,24 @@ def test_missing_inputs_raise_nodata():
         plot.fig_relation_by_city(bare)
 
 
+def test_ring_maps_panel_cap_keeps_the_cities_with_most_incubators(study, monkeypatch):
+    counts = study.incubators["city"].value_counts()  # Nanjing 6, Wuhu 2
+    assert counts.index[0] == "Nanjing" and counts.iloc[0] > counts.iloc[1]
+
+    def panels(fig):
+        return [a for a in fig.axes if a.axison]
+
+    fig = plot.fig_ring_maps(study)
+    assert [a.get_title(loc="left").split("\n")[0].endswith(f"Nanjing (n = {counts['Nanjing']})")
+            for a in panels(fig)] == [True, False]
+    assert "cities with the most incubators" not in fig._suptitle.get_text()
+    monkeypatch.setattr(plot, "MAX_RING_PANELS", 1)
+    fig = plot.fig_ring_maps(study)
+    titles = [a.get_title(loc="left") for a in panels(fig)]
+    assert len(titles) == 1 and "Nanjing (n = 6)" in titles[0]
+    assert "the 1 of 2 cities with the most incubators" in fig._suptitle.get_text()
+
+
 def test_figures_do_not_touch_pyplot():
     # In a fresh interpreter, so that pyplot imported by another test cannot make
     # the check pass vacuously.

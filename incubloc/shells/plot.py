@@ -58,6 +58,7 @@ __all__ = [
     "fig_opening_sequence",
     "fig_relation_by_city",
     "fig_relation_map",
+    "MAX_RING_PANELS",
     "fig_ring_maps",
     "fig_ring_patterns",
     "fig_ripley",
@@ -649,11 +650,17 @@ def _draw_rings(ax: Any, rings: Any) -> list[Any]:
     return handles
 
 
+#: Most panels of :func:`fig_ring_maps`: beyond it (a national study) the cities with
+#: the most incubators are drawn and the title says how many of how many.
+MAX_RING_PANELS = 24
+
+
 @_figure
 def fig_ring_maps(study: Any, *, ax: Any = None) -> Any:
     """Incubators in each prefecture city's rings (figure 4), one panel per city.
 
-    With ``ax``, every city's rings are drawn on that one Axes.
+    At most :data:`MAX_RING_PANELS` panels, the cities with the most incubators
+    first. With ``ax``, every city's rings are drawn on that one Axes.
     """
     from matplotlib.lines import Line2D
 
@@ -667,6 +674,8 @@ def fig_ring_maps(study: Any, *, ax: Any = None) -> Any:
     order = list(inc["city"].value_counts().index) if "city" in inc else []
     order += [c for c in rings[pref].unique() if c not in order]
     order = [c for c in order if (rings[pref] == c).any()]
+    n_cities = len(order)
+    order = order[:MAX_RING_PANELS]
     if ax is not None:
         fig = ax.figure
         _draw_rings(ax, rings)
@@ -700,8 +709,11 @@ def fig_ring_maps(study: Any, *, ax: Any = None) -> Any:
     hl = [*handles.values(), Line2D([], [], ls="", marker="o", color="black", markersize=3,
                                      label="Incubator 孵化器")]
     fig.legend(handles=hl, loc="outside lower center", ncol=len(hl))
-    fig.suptitle("Incubators in each city's rings 孵化器在各地市圈层内的分布",
-                 fontsize=12, x=0.01, ha="left")
+    title = "Incubators in each city's rings 孵化器在各地市圈层内的分布"
+    if n_cities > len(order):
+        title += (f"\n(the {len(order)} of {n_cities} cities with the most incubators; "
+                  "every city's rings are in layers.gpkg)")
+    fig.suptitle(title, fontsize=12, x=0.01, ha="left")
     return fig
 
 

@@ -124,13 +124,16 @@ def save_figure(fig: Any, stem: str | os.PathLike, *, dpi: int = 150,
 
     stem = Path(stem)
     out = []
-    formats = (("png", {"Software": None}), ("svg", {"Date": None}))
+    # zlib level 3 instead of PIL's 6: the same pixels, about a third less time to
+    # encode, files about 3 % larger.
+    formats = (("png", {"Software": None}, {"pil_kwargs": {"compress_level": 3}}),
+               ("svg", {"Date": None}, {}))
     with style():
-        for fmt, meta in formats[: 2 if svg else 1]:
+        for fmt, meta, extra in formats[: 2 if svg else 1]:
             path = stem.with_name(f"{stem.name}.{fmt}")
             with atomic_path(path) as tmp:
                 fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta, bbox_inches="tight",
-                            facecolor="white")
+                            facecolor="white", **extra)
             out.append(path)
     return out
 
@@ -263,9 +266,10 @@ def _start_parallel(study: Any, names: list[str], figdir: Path, svg: str,
     from concurrent.futures import ProcessPoolExecutor
 
     global _FORKED_STUDY
-    # Round-robin chunks spread the slow maps over the workers. On Linux the workers
-    # are forked (no re-import, the study is inherited); elsewhere spawned.
-    chunks = [names[i::n] for i in range(n)]
+    # One task per figure: a worker that is done takes the next, so the slow maps
+    # do not pile up on one worker. On Linux the workers are forked (no re-import,
+    # the study is inherited); elsewhere spawned.
+    chunks = [[name] for name in names]
     fork = sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
     if fork:  # load matplotlib, its Agg renderer and the CJK font once, before forking
         import matplotlib.backends.backend_agg

@@ -81,6 +81,7 @@ __all__ = [
     "join_counts",
     "lisa_statistic",
     "local_moran",
+    "grid_area",
     "make_grid",
     "multiscale_moran",
     "resolve_correction",
@@ -101,6 +102,31 @@ _HEX_ODD = ((0, -1), (0, 1), (-1, 0), (-1, 1), (1, 0), (1, 1))
 
 
 # ------------------------------------------------------------------------------ grid
+
+
+def grid_area(
+    area: gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry, *, crs: Any = None,
+) -> tuple[shapely.Geometry, CRS | None]:
+    """The area a grid of :func:`make_grid` covers: one valid geometry in metres, and
+    its CRS.
+
+    Projecting and dissolving a detailed study area costs more than the grid; a
+    caller that grids the same area at several cell sizes computes this once and
+    passes the geometry (with ``crs``) to :func:`make_grid`, which gives the same
+    grids.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> geom, crs = grid_area(gpd.GeoSeries([box(118, 31, 119, 32)], crs=4326), crs=32650)
+    >>> crs.to_epsg(), round(geom.area / 1e6)
+    (32650, 10530)
+    """
+    if isinstance(area, shapely.Geometry):
+        return shapely.make_valid(area), CRS.from_user_input(crs) if crs is not None else None
+    frame = area if isinstance(area, gpd.GeoDataFrame) else gpd.GeoDataFrame(geometry=area)
+    metric = to_metric(frame, crs=crs)
+    return metric_window(metric, metric.crs), metric.crs
 
 
 def make_grid(
@@ -147,14 +173,7 @@ def make_grid(
     """
     if not cell_size > 0:
         raise InputError(f"cell_size must be positive metres, got {cell_size}")
-    if isinstance(area, shapely.Geometry):
-        geom = shapely.make_valid(area)
-        out_crs = CRS.from_user_input(crs) if crs is not None else None
-    else:
-        frame = area if isinstance(area, gpd.GeoDataFrame) else gpd.GeoDataFrame(geometry=area)
-        metric = to_metric(frame, crs=crs)
-        out_crs = metric.crs
-        geom = metric_window(metric, out_crs)
+    geom, out_crs = grid_area(area, crs=crs)
     cell_size = float(cell_size)
     if not cell_size > 0:
         raise InputError(f"cell_size must be a positive number of metres, got {cell_size!r}")
