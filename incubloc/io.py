@@ -380,21 +380,26 @@ def _head(text: str, lines: int = 2) -> str:
 
 def _read_table(path: Path, *, encoding: str | None, text_columns: Iterable[str]) -> _Source:
     data = path.read_bytes()
-    text, is_utf8 = _decode_bytes(path, encoding, data)
-    sep = _separator(path, text)
     wanted = {str(c).strip().lower() for c in text_columns}
+    utf8 = encoding is None and data[:2] not in (b"\xff\xfe", b"\xfe\xff")
+    if encoding is not None:
+        with contextlib.suppress(LookupError):  # an unknown name is reported below
+            utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+    # A large plain UTF-8 file is read from its bytes, without decoding it in Python.
+    table = _read_arrow(data, path, wanted) if utf8 else None
+    if table is not None:
+        return _plain_source(table, path)
+    text, is_utf8 = _decode_bytes(path, encoding, data)
+    if not is_utf8:  # another encoding (GB18030): the same reader on its UTF-8
+        table = _read_arrow(text.encode("utf-8"), path, wanted)
+        if table is not None:
+            return _plain_source(table, path)
+    sep = _separator(path, text)
     try:
         header = pd.read_csv(StringIO(_head(text)), sep=sep, nrows=0).columns
         # Coordinates, ids and labels are read as text so that "001" stays "001"
         # and "118.78°" can be cleaned before parsing.
         dtype = {c: str for c in header if str(c).strip().lower() in wanted}
-        # The file's bytes are the UTF-8 of the text when it decoded as UTF-8.
-        table = _read_arrow(text, sep, header, dtype, utf8=data if is_utf8 else None)
-        if table is not None:
-            n = len(table)
-            rows, too_many = np.arange(2, n + 2), np.zeros(n, dtype=bool)
-            table.columns = [str(c).strip() for c in table.columns]
-            return _Source(table, rows, str(path), "line", too_many=too_many)
         with warnings.catch_warnings():
             # A record with an extra cell: reported below rather than taken as an index.
             warnings.simplefilter("ignore", pd.errors.ParserWarning)
@@ -408,36 +413,31 @@ def _read_table(path: Path, *, encoding: str | None, text_columns: Iterable[str]
     return _Source(table, rows, str(path), "line", too_many=sizes > len(table.columns))
 
 
-# Below this many characters the Arrow reader is not worth its set-up.
+def _plain_source(table: pd.DataFrame, path: Path) -> _Source:
+    """A table read by :func:`_read_arrow`: record i is on line i + 2."""
+    n = len(table)
+    table.columns = [str(c).strip() for c in table.columns]
+    return _Source(table, np.arange(2, n + 2), str(path), "line",
+                   too_many=np.zeros(n, dtype=bool))
+
+
+# Below this many bytes the Arrow reader is not worth its set-up.
 _ARROW_MIN_CHARS = 1 << 20
 
 
-def _read_arrow(text: str, sep: str, header: pd.Index, dtype: dict,
-                utf8: bytes | None = None) -> pd.DataFrame | None:
-    """Large, plain tables (no quotes, no blank lines, one record per line, a header
-    of unique names) read with Arrow: the text columns in ``dtype`` by pyarrow's CSV
-    reader, the other columns by pandas' C parser (so their types are inferred as
-    in the general path). Returns None when pyarrow is missing or the table is not
-    plain; the caller then uses the general path, which gives the same frame.
-    ``utf8`` is the file's bytes when they are the UTF-8 of ``text`` (the checks
-    and the parsers then work on them without encoding the text again)."""
-    if len(text) < _ARROW_MIN_CHARS or not dtype:
+def _read_arrow(raw: bytes, path: Path, wanted: set[str]) -> pd.DataFrame | None:
+    """A large, plain table read with Arrow from its UTF-8 bytes ``raw``: the columns
+    named in ``wanted`` as text by pyarrow's CSV reader, the other columns by pandas'
+    C parser (so their types are inferred as in the general path).
+
+    Plain means: valid UTF-8, no quotes, no blank lines, no lone carriage returns
+    (so record i is on line i + 2), a header of at least two unique names. Returns
+    None when pyarrow is missing or the table is not plain; the caller then uses the
+    general path, which gives the same frame (and finds the problems)."""
+    if len(raw) < _ARROW_MIN_CHARS or b'"' in raw:
         return None
-    raw = utf8 if utf8 is not None else text.encode("utf-8")
-    if b'"' in raw:
-        return None
-    if b"\r" in raw:
-        raw = raw.replace(b"\r\n", b"\n")
-        if b"\r" in raw:  # old Mac line ends
-            return None
-    names = [str(c) for c in header]
-    if len(set(names)) != len(names) or any(not c or c.startswith("Unnamed:") for c in names):
-        return None
-    body = raw
-    while body.startswith(codecs.BOM_UTF8):
-        body = body[len(codecs.BOM_UTF8):]
-    body = body.rstrip(b"\n")
-    # A blank line inside makes Arrow's row count differ from the line count below.
+    if b"\r" in raw and raw.count(b"\r") != raw.count(b"\r\n"):
+        return None  # old Mac line ends
     try:
         import pyarrow as pa
         import pyarrow.csv as pacsv
@@ -445,11 +445,32 @@ def _read_arrow(text: str, sep: str, header: pd.Index, dtype: dict,
         return None
     from pandas._libs.parsers import STR_NA_VALUES
 
-    columns = list(dtype)
+    start = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    end = len(raw)
+    while end > start and raw[end - 1] in b"\r\n":  # final line ends
+        end -= 1
+    eol = raw.find(b"\n", start, end)
+    if eol < 0 or not raw.isascii() and not _is_utf8(raw):
+        return None
+    first = raw[start:eol].decode("utf-8").rstrip("\r")
+    sep = _separator(path, first)
+    try:
+        header = pd.read_csv(StringIO(first), sep=sep, nrows=0).columns
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+        return None
+    names = [str(c) for c in header]
+    if len(names) < 2 or len(set(names)) != len(names) \
+            or any(not c.strip() or c.startswith(("Unnamed:", "\ufeff")) for c in names):
+        return None
+    columns = [c for c in names if c.strip().lower() in wanted]
+    if not columns:
+        return None
+    body = pa.py_buffer(raw).slice(start, end - start)
     try:
         arrow = pacsv.read_csv(
-            pa.py_buffer(body),
-            parse_options=pacsv.ParseOptions(delimiter=sep),
+            body,
+            # A blank line is then a record of one cell: an error, not a skipped line.
+            parse_options=pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.string() for c in columns}, include_columns=columns,
                 null_values=sorted(STR_NA_VALUES), strings_can_be_null=True,
@@ -457,9 +478,7 @@ def _read_arrow(text: str, sep: str, header: pd.Index, dtype: dict,
         )
     except (pa.ArrowInvalid, pa.ArrowKeyError, ValueError):
         return None  # ragged lines and the like: the general path reports them
-    n = body.count(b"\n")  # lines after the header
-    if arrow.num_rows != n:
-        return None
+    n = arrow.num_rows
     text_dtype = pd.Series([], dtype=str).dtype
     parts: dict[object, pd.Series] = {}
     for c in columns:
@@ -468,16 +487,33 @@ def _read_arrow(text: str, sep: str, header: pd.Index, dtype: dict,
             parts[c] = col.where(col.notna(), np.nan)
         else:  # the str dtype read_csv gives, without a round trip through Python
             parts[c] = pd.Series(pd.array(arrow.column(c), dtype=text_dtype))
-    others = [c for c in header if c not in dtype]
+    others = [c for c in names if c not in parts]
     if others:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            rest = pd.read_csv(BytesIO(body), sep=sep, usecols=others, index_col=False,
-                               encoding="utf-8")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", pd.errors.ParserWarning)
+                rest = pd.read_csv(BytesIO(raw[start:end]), sep=sep, usecols=others,
+                                   index_col=False, encoding="utf-8")
+        except (pd.errors.ParserError, ValueError):
+            return None
         if len(rest) != n:
             return None
         parts.update({c: rest[c] for c in others})
-    return pd.DataFrame({c: parts[c] for c in header})
+    return pd.DataFrame({c: parts[c] for c in names})
+
+
+def _is_utf8(raw: bytes) -> bool:
+    """Whether ``raw`` is valid UTF-8, checked by Arrow (several times faster than
+    decoding it in Python)."""
+    import pyarrow as pa
+
+    whole = pa.Array.from_buffers(pa.large_binary(), 1, [
+        None, pa.py_buffer(np.array([0, len(raw)], dtype=np.int64)), pa.py_buffer(raw)])
+    try:
+        whole.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _read_parquet(path: Path, *, what: str, tables: bool) -> _Source:
