@@ -53,6 +53,15 @@ COORD_KINDS = frozenset({"empty", "coord_missing", "coord_text", "zero", "swappe
 
 def blank(values: pd.Series) -> np.ndarray:
     """Missing cells: NaN/None or text that is empty after stripping."""
+    layout = _arrow_layout(values)
+    if layout is not None:  # Arrow text: nulls and spaces found on the bytes
+        offsets, data, valid = layout
+        missing = ~valid
+        maybe = np.flatnonzero(valid & _utf8_spacey(offsets, data, valid, ends=False))
+        if len(maybe):
+            text = values.iloc[maybe].astype(object).map(str).str.strip()
+            missing[maybe] = (text == "").to_numpy()
+        return missing
     missing = values.isna().to_numpy()
     if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
         present = values[~missing] if missing.any() else values  # no copy when full
@@ -99,15 +108,16 @@ def _may_need_strip(values: pd.Series, *, ends: bool = True) -> np.ndarray:
 
 
 def _arrow_spacey(values: pd.Series, *, ends: bool) -> np.ndarray | None:
-    """:func:`_may_need_strip` on an Arrow string column, read from its UTF-8 bytes:
-    the first (and last) character of each cell compared with ASCII below "!" and
-    with the UTF-8 of :data:`_SPACES`. None for other columns."""
-    if getattr(values.dtype, "storage", None) != "pyarrow" \
-            or not pd.api.types.is_string_dtype(values.dtype):
-        return None
-    import pyarrow as pa
+    """:func:`_may_need_strip` on an Arrow string column, read from its UTF-8 bytes.
+    None for other columns."""
+    layout = _arrow_layout(values)
+    return None if layout is None else _utf8_spacey(*layout, ends=ends)
 
-    offsets, data, valid = _utf8_layout(pa.array(values))
+
+def _utf8_spacey(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, *,
+                 ends: bool) -> np.ndarray:
+    """Null and empty cells, and cells whose first (and, with ``ends``, last)
+    character is ASCII below "!" or one of :data:`_SPACES`, from the UTF-8 bytes."""
     start, stop = offsets[:-1], offsets[1:]
     length = stop - start
     out = ~valid | (length == 0)
@@ -119,7 +129,7 @@ def _arrow_spacey(values: pd.Series, *, ends: bool) -> np.ndarray | None:
         byte = data[pos]
         out |= filled & (byte < 0x21)
         # A space beyond ASCII: its lead byte (first character) or its last byte
-        # (last character) can be one of those of _SPACES; the few such cells are
+        # (last character) is one of those of _SPACES; the few such cells are
         # compared in full.
         maybe = np.flatnonzero(filled & np.isin(byte, _SPACE_EDGE[at_end]))
         for width, codes in _SPACE_CODES.items():
@@ -130,6 +140,16 @@ def _arrow_spacey(values: pd.Series, *, ends: bool) -> np.ndarray | None:
                 code = (code << 8) | data[first + k]
             out[at[np.isin(code, codes)]] = True
     return out
+
+
+def _arrow_layout(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`_utf8_layout` of an Arrow-backed string column; None for other columns."""
+    if getattr(values.dtype, "storage", None) != "pyarrow" \
+            or not pd.api.types.is_string_dtype(values.dtype):
+        return None
+    import pyarrow as pa
+
+    return _utf8_layout(pa.array(values))
 
 
 def _utf8_layout(arr) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -147,7 +167,8 @@ def _utf8_layout(arr) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if off is None:
         offsets = np.zeros(n + 1, dtype=np.int64)
     else:
-        offsets = np.frombuffer(off, dtype=width)[arr.offset:arr.offset + n + 1].astype(np.int64)
+        offsets = np.frombuffer(off, dtype=width)[arr.offset:arr.offset + n + 1]
+        offsets = offsets.astype(np.int64, copy=False)
     text = np.zeros(0, dtype=np.uint8) if data is None else np.frombuffer(data, dtype=np.uint8)
     if arr.null_count:
         valid = ~arr.is_null().to_numpy(zero_copy_only=False).astype(bool)
@@ -308,12 +329,14 @@ def _plain_years(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     arr = _arrow_text(values)
     if arr is None:
         return None
+    import pyarrow as pa
+
     offsets, data, valid = _utf8_layout(arr)
     mask = _byte_class(offsets, data, valid, _DIGIT_BYTES) & (np.diff(offsets) == 4)
     years = np.zeros(len(values), dtype=np.int64)
-    start = offsets[:-1][mask]
-    for k, scale in enumerate((1000, 100, 10, 1)):
-        years[mask] += (data[start + k].astype(np.int64) - ord("0")) * scale
+    parsed = _cast_where(arr, mask, pa.int64())
+    if parsed is not None:
+        years[mask] = parsed.to_numpy(zero_copy_only=False)
     return mask, years
 
 
@@ -423,17 +446,23 @@ def parse_years(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
 def map_labels(values: pd.Series, aliases: dict[str, str]) -> tuple[pd.Series, np.ndarray]:
     """Map labels through ``aliases``; missing stays NaN; returns (labels, unknown mask)."""
     values = pd.Series(values)
-    missing = blank(values)
-    out = np.full(len(values), np.nan, dtype=object)
-    present = values[~missing] if missing.any() else values
-    # Each distinct label is looked up once; rows take their label's result by code.
-    codes, uniques = pd.factorize(present)
-    lookup = np.array([aliases.get(label_key(v)) for v in uniques] + [None], dtype=object)
-    mapped = lookup[codes]
-    out[~missing] = mapped
-    unknown = np.zeros(len(values), dtype=bool)
-    unknown[~missing] = pd.isna(mapped)
-    return pd.Series(out, index=values.index, dtype=object), unknown
+    codes, lookup, unknown = map_label_codes(values, aliases)
+    return pd.Series(lookup[codes], index=values.index, dtype=object), unknown
+
+
+def map_label_codes(values: pd.Series, aliases: dict[str, str]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`map_labels` as codes: ``lookup[codes]`` are the labels (NaN where the
+    cell is blank, None where its label is unknown); also the unknown mask. Each
+    distinct cell is looked up once."""
+    codes, uniques = pd.factorize(pd.Series(values))
+    lookup = np.full(len(uniques) + 1, np.nan, dtype=object)  # last: missing cells
+    for i, value in enumerate(uniques):
+        if str(value).strip():
+            lookup[i] = aliases.get(label_key(value))
+    codes = np.where(codes < 0, len(uniques), codes)
+    unknown = np.array([x is None for x in lookup], dtype=bool)[codes]
+    return codes, lookup, unknown
 
 
 def as_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:

@@ -468,25 +468,26 @@ def _read_arrow(raw: bytes, path: Path, wanted: set[str]) -> pd.DataFrame | None
     body = pa.py_buffer(raw).slice(start, end - start)
     try:
         arrow = pacsv.read_csv(
-            body,
+            body, read_options=pacsv.ReadOptions(use_threads=True),
             # A blank line is then a record of one cell: an error, not a skipped line.
             parse_options=pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in columns}, include_columns=columns,
+                column_types={c: pa.large_string() for c in columns}, include_columns=columns,
                 null_values=sorted(STR_NA_VALUES), strings_can_be_null=True,
                 quoted_strings_can_be_null=True),
         )
-    except (pa.ArrowInvalid, pa.ArrowKeyError, ValueError):
+    except (pa.ArrowInvalid, pa.ArrowKeyError, pa.ArrowNotImplementedError, ValueError):
         return None  # ragged lines and the like: the general path reports them
     n = arrow.num_rows
-    text_dtype = pd.Series([], dtype=str).dtype
+    text_dtype = _text_dtype()
     parts: dict[object, pd.Series] = {}
     for c in columns:
         if text_dtype == np.dtype(object):  # pandas 2: Python strings with NaN for missing
             col = pd.Series(arrow.column(c).to_pandas(), dtype=object)
             parts[c] = col.where(col.notna(), np.nan)
         else:  # the str dtype read_csv gives, without a round trip through Python
-            parts[c] = pd.Series(pd.array(arrow.column(c), dtype=text_dtype))
+            # (one chunk: the checks then read each column's bytes without a copy)
+            parts[c] = pd.Series(pd.array(arrow.column(c).combine_chunks(), dtype=text_dtype))
     others = [c for c in names if c not in parts]
     if others:
         try:
@@ -979,17 +980,18 @@ def normalise_level(
 def _labels(
     table: pd.DataFrame, col: object, aliases: dict[str, str], kind: str, label: str,
     accepted: str, problems: v.Problems, n: int,
-) -> pd.Series:
+) -> object:
+    """Normalised labels of column ``col`` for the output frame; unknown ones reported."""
     if col is None:
         return pd.Series(np.nan, index=range(n), dtype=object)
-    out, unknown = v.map_labels(table[col], aliases)
+    codes, lookup, unknown = v.map_label_codes(table[col], aliases)
     if unknown.any():
         raw = table[col][unknown].astype(object)
         problems.add(unknown, kind, [f"unknown {label} {r!r}" for r in raw])
         problems.summaries.append(
             f"unknown {label} labels: {v.quote_list(pd.unique(raw))} (accepted: {accepted})"
         )
-    return out
+    return _label_column(codes, lookup)
 
 
 def _ids(src: _Source, id_col: str, problems: v.Problems) -> tuple[pd.Series, object | None]:
@@ -1189,12 +1191,12 @@ def read_incubators(
     out = pd.DataFrame({
         "id": _column(ids),
         "name": _column(name),
-        "level": _label_column(level),
+        "level": level,
         "opened": opened.array,
         "site_area_m2": _numbers(table, col["site_area_m2"], "site_area_m2", problems, n),
         "floor_area_m2": _numbers(table, col["floor_area_m2"], "floor_area_m2", problems, n),
-        "declared_relation": _label_column(relation),
-        "declared_layout": _label_column(layout),
+        "declared_relation": relation,
+        "declared_layout": layout,
         "row": np.asarray(src.rows, dtype="int64"),
     })
     out["opened"] = out["opened"].astype("Int64")
@@ -1234,13 +1236,26 @@ def read_incubators(
     return gdf
 
 
-def _label_column(values: pd.Series) -> object:
-    """Normalised labels for an output column: as NumPy objects (pandas infers their
-    text type), or, when every label is missing, the object Series itself (the same
-    object column, without a scan of a million NaNs)."""
-    if values.dtype == object and not values.notna().any():
-        return values.reset_index(drop=True)
-    return values.to_numpy(dtype=object)
+def _label_column(codes: np.ndarray, lookup: np.ndarray) -> object:
+    """Labels ``lookup[codes]`` for an output column: as NumPy objects (pandas infers
+    their text type); with pandas' Arrow text type, built by Arrow from the few
+    distinct labels (the same column, without a Python string per row); when every
+    label is missing, an object Series (the same object column, without a scan of a
+    million NaNs)."""
+    if not any(isinstance(x, str) for x in lookup):
+        return pd.Series(lookup[codes], dtype=object)
+    dtype = _text_dtype()
+    if getattr(dtype, "storage", None) != "pyarrow":
+        return lookup[codes]
+    import pyarrow as pa
+
+    labels = pa.array(lookup, type=pa.large_string(), from_pandas=True)
+    return pd.array(labels.take(pa.array(codes)), dtype=dtype)
+
+
+def _text_dtype() -> object:
+    """The dtype pandas gives text columns (object before pandas 3, str from 3)."""
+    return pd.Series([], dtype=str).dtype
 
 
 def _column(values: pd.Series) -> object:
