@@ -1206,7 +1206,8 @@ def read_incubators(
     reserved = {*INCUBATOR_COLUMNS, "geometry"}
     extras.columns = [f"{c}_input" if c in reserved else c for c in extras.columns]
     out = pd.concat([out, extras], axis=1)
-    gdf = gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(x, y), crs=4326)
+    # copy=False: out is ours (GeoDataFrame copies a DataFrame by default).
+    gdf = gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(x, y), crs=4326, copy=False)
 
     if problems:
         if errors == "raise":
