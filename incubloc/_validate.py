@@ -183,9 +183,15 @@ def _byte_class(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray,
     ``member``: one pass over the bytes, and a running count only when some byte is
     outside."""
     span = data[offsets[0]:offsets[-1]]
-    outside = ~member[span]
-    if not outside.any():
+    if not len(span):
         return valid.copy()
+    # The bytes' range, and the few bytes inside it that are not members, settle the
+    # common case (every byte a member) without a table lookup per byte.
+    low, high = int(span.min()), int(span.max())
+    holes = np.flatnonzero(~member[low:high + 1]) + low
+    if len(holes) <= 2 and not any((span == h).any() for h in holes):
+        return valid.copy()
+    outside = ~member[span]
     count = np.concatenate(([0], np.cumsum(outside, dtype=np.int64)))
     rel = offsets - offsets[0]
     return valid & (count[rel[1:]] == count[rel[:-1]])

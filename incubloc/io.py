@@ -450,20 +450,23 @@ def _read_arrow(raw: bytes, path: Path, wanted: set[str]) -> pd.DataFrame | None
     while end > start and raw[end - 1] in b"\r\n":  # final line ends
         end -= 1
     eol = raw.find(b"\n", start, end)
-    if eol < 0 or not raw.isascii() and not _is_utf8(raw):
+    if eol < 0:
         return None
-    first = raw[start:eol].decode("utf-8").rstrip("\r")
-    sep = _separator(path, first)
     try:
+        first = raw[start:eol].decode("utf-8").rstrip("\r")
+        sep = _separator(path, first)
         header = pd.read_csv(StringIO(first), sep=sep, nrows=0).columns
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):  # also undecodable
         return None
     names = [str(c) for c in header]
     if len(names) < 2 or len(set(names)) != len(names) \
             or any(not c.strip() or c.startswith(("Unnamed:", "\ufeff")) for c in names):
         return None
     columns = [c for c in names if c.strip().lower() in wanted]
-    if not columns:
+    others = [c for c in names if c not in columns]
+    # Arrow checks that the text columns are UTF-8; the whole file is checked when
+    # pandas reads other columns too.
+    if not columns or others and not raw.isascii() and not _is_utf8(raw):
         return None
     body = pa.py_buffer(raw).slice(start, end - start)
     try:
@@ -474,7 +477,7 @@ def _read_arrow(raw: bytes, path: Path, wanted: set[str]) -> pd.DataFrame | None
             convert_options=pacsv.ConvertOptions(
                 column_types={c: pa.large_string() for c in columns}, include_columns=columns,
                 null_values=sorted(STR_NA_VALUES), strings_can_be_null=True,
-                quoted_strings_can_be_null=True),
+                quoted_strings_can_be_null=True, check_utf8=True),
         )
     except (pa.ArrowInvalid, pa.ArrowKeyError, pa.ArrowNotImplementedError, ValueError):
         return None  # ragged lines and the like: the general path reports them
@@ -488,7 +491,6 @@ def _read_arrow(raw: bytes, path: Path, wanted: set[str]) -> pd.DataFrame | None
         else:  # the str dtype read_csv gives, without a round trip through Python
             # (one chunk: the checks then read each column's bytes without a copy)
             parts[c] = pd.Series(pd.array(arrow.column(c).combine_chunks(), dtype=text_dtype))
-    others = [c for c in names if c not in parts]
     if others:
         try:
             with warnings.catch_warnings():
