@@ -39,6 +39,7 @@ import codecs
 import contextlib
 import csv
 import logging
+import mmap
 import os
 import shutil
 import tempfile
@@ -379,16 +380,17 @@ def _head(text: str, lines: int = 2) -> str:
 
 
 def _read_table(path: Path, *, encoding: str | None, text_columns: Iterable[str]) -> _Source:
-    data = path.read_bytes()
     wanted = {str(c).strip().lower() for c in text_columns}
-    utf8 = encoding is None and data[:2] not in (b"\xff\xfe", b"\xfe\xff")
+    utf8 = encoding is None
     if encoding is not None:
         with contextlib.suppress(LookupError):  # an unknown name is reported below
             utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
-    # A large plain UTF-8 file is read from its bytes, without decoding it in Python.
-    table = _read_arrow(data, path, wanted) if utf8 else None
+    # A large plain UTF-8 file is read from its bytes mapped into memory, without
+    # copying or decoding it in Python.
+    table = _read_mapped(path, wanted) if utf8 else None
     if table is not None:
         return _plain_source(table, path)
+    data = path.read_bytes()
     text, is_utf8 = _decode_bytes(path, encoding, data)
     if not is_utf8:  # another encoding (GB18030): the same reader on its UTF-8
         table = _read_arrow(text.encode("utf-8"), path, wanted)
@@ -425,7 +427,21 @@ def _plain_source(table: pd.DataFrame, path: Path) -> _Source:
 _ARROW_MIN_CHARS = 1 << 20
 
 
-def _read_arrow(raw: bytes, path: Path, wanted: set[str]) -> pd.DataFrame | None:
+def _read_mapped(path: Path, wanted: set[str]) -> pd.DataFrame | None:
+    """:func:`_read_arrow` on the file mapped into memory (None for small files)."""
+    if path.stat().st_size < _ARROW_MIN_CHARS:
+        return None
+    with path.open("rb") as f:
+        try:
+            raw = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # a file system without memory maps
+            return None
+    # Closed when garbage-collected (Arrow copies what it reads, but a NumPy view of
+    # the bytes may still be referenced by a traceback).
+    return _read_arrow(raw, path, wanted)
+
+
+def _read_arrow(raw: bytes | mmap.mmap, path: Path, wanted: set[str]) -> pd.DataFrame | None:
     """A large, plain table read with Arrow from its UTF-8 bytes ``raw``: the columns
     named in ``wanted`` as text by pyarrow's CSV reader, the other columns by pandas'
     C parser (so their types are inferred as in the general path).
@@ -434,10 +450,14 @@ def _read_arrow(raw: bytes, path: Path, wanted: set[str]) -> pd.DataFrame | None
     (so record i is on line i + 2), a header of at least two unique names. Returns
     None when pyarrow is missing or the table is not plain; the caller then uses the
     general path, which gives the same frame (and finds the problems)."""
-    if len(raw) < _ARROW_MIN_CHARS or b'"' in raw:
+    if len(raw) < _ARROW_MIN_CHARS or raw.find(b'"') >= 0:
         return None
-    if b"\r" in raw and raw.count(b"\r") != raw.count(b"\r\n"):
-        return None  # old Mac line ends
+    if raw.find(b"\r") >= 0:
+        data = np.frombuffer(raw, dtype=np.uint8)
+        cr = np.flatnonzero(data == ord("\r"))
+        if cr[-1] + 1 == len(data) or (data[cr + 1] != ord("\n")).any():
+            return None  # old Mac line ends
+        del data
     try:
         import pyarrow as pa
         import pyarrow.csv as pacsv
@@ -445,7 +465,7 @@ def _read_arrow(raw: bytes, path: Path, wanted: set[str]) -> pd.DataFrame | None
         return None
     from pandas._libs.parsers import STR_NA_VALUES
 
-    start = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    start = len(codecs.BOM_UTF8) if raw[:3] == codecs.BOM_UTF8 else 0
     end = len(raw)
     while end > start and raw[end - 1] in b"\r\n":  # final line ends
         end -= 1
@@ -466,7 +486,7 @@ def _read_arrow(raw: bytes, path: Path, wanted: set[str]) -> pd.DataFrame | None
     others = [c for c in names if c not in columns]
     # Arrow checks that the text columns are UTF-8; the whole file is checked when
     # pandas reads other columns too.
-    if not columns or others and not raw.isascii() and not _is_utf8(raw):
+    if not columns or others and not _is_utf8(raw):
         return None
     body = pa.py_buffer(raw).slice(start, end - start)
     try:
@@ -505,7 +525,7 @@ def _read_arrow(raw: bytes, path: Path, wanted: set[str]) -> pd.DataFrame | None
     return pd.DataFrame({c: parts[c] for c in names})
 
 
-def _is_utf8(raw: bytes) -> bool:
+def _is_utf8(raw: bytes | mmap.mmap) -> bool:
     """Whether ``raw`` is valid UTF-8, checked by Arrow (several times faster than
     decoding it in Python)."""
     import pyarrow as pa
