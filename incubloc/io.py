@@ -38,6 +38,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import gc
 import logging
 import mmap
 import os
@@ -491,7 +492,9 @@ def _read_arrow(raw: bytes | mmap.mmap, path: Path, wanted: set[str]) -> pd.Data
     body = pa.py_buffer(raw).slice(start, end - start)
     try:
         arrow = pacsv.read_csv(
-            body, read_options=pacsv.ReadOptions(use_threads=True),
+            # One block: each column comes as one chunk, which the checks read
+            # without a copy (Arrow still converts the columns in parallel).
+            body, read_options=pacsv.ReadOptions(block_size=min(end - start + 1, 1 << 30)),
             # A blank line is then a record of one cell: an error, not a skipped line.
             parse_options=pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
@@ -509,8 +512,10 @@ def _read_arrow(raw: bytes | mmap.mmap, path: Path, wanted: set[str]) -> pd.Data
             col = pd.Series(arrow.column(c).to_pandas(), dtype=object)
             parts[c] = col.where(col.notna(), np.nan)
         else:  # the str dtype read_csv gives, without a round trip through Python
-            # (one chunk: the checks then read each column's bytes without a copy)
-            parts[c] = pd.Series(pd.array(arrow.column(c).combine_chunks(), dtype=text_dtype))
+            column = arrow.column(c)
+            if column.num_chunks > 1:  # files over a gigabyte
+                column = column.combine_chunks()
+            parts[c] = pd.Series(pd.array(column, dtype=text_dtype))
     if others:
         try:
             with warnings.catch_warnings():
@@ -1229,7 +1234,7 @@ def read_incubators(
     extras.columns = [f"{c}_input" if c in reserved else c for c in extras.columns]
     out = pd.concat([out, extras], axis=1)
     # copy=False: out is ours (GeoDataFrame copies a DataFrame by default).
-    gdf = gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(x, y), crs=4326, copy=False)
+    gdf = gpd.GeoDataFrame(out, geometry=_points(x, y), crs=4326, copy=False)
 
     if problems:
         if errors == "raise":
@@ -1257,6 +1262,19 @@ def read_incubators(
             rejected = pd.concat([rejected, extra], axis=1)
         gdf.attrs["rejected"] = rejected
     return gdf
+
+
+def _points(x: np.ndarray, y: np.ndarray) -> object:
+    """``geopandas.points_from_xy(x, y)`` with Python's cyclic garbage collector paused:
+    a million new point objects would set off several full collections (a third of
+    the time of making them), and points hold no references that could form a cycle."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return gpd.points_from_xy(x, y)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _label_column(codes: np.ndarray, lookup: np.ndarray) -> object:
