@@ -272,6 +272,26 @@ def test_fast_text_checks_equal_cell_by_cell_on_random_cells():
     assert got_labels.tolist() == want_labels.tolist()
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_points_leave_the_garbage_collector_as_they_found_it(enabled):
+    import gc
+
+    import geopandas as gpd
+    import numpy as np
+
+    import incubloc.io as io
+
+    x, y = np.array([118.78, 118.9]), np.array([32.04, 32.1])
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        points = io._points(x, y)
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert points.equals(gpd.points_from_xy(x, y))
+
+
 @pytest.mark.parametrize(("ids", "duplicated"), [
     (["a", "b", "c", "d"], False), (["d", "a", "c", "b"], False),
     (["a", "b", "b", "c"], True), (["c", "a", "b", "a"], True), (["b", "a"], False)])
