@@ -53,6 +53,15 @@ COORD_KINDS = frozenset({"empty", "coord_missing", "coord_text", "zero", "swappe
 
 def blank(values: pd.Series) -> np.ndarray:
     """Missing cells: NaN/None or text that is empty after stripping."""
+    layout = _arrow_layout(values)
+    if layout is not None:  # Arrow text: nulls and spaces found on the bytes
+        offsets, data, valid = layout
+        missing = ~valid
+        maybe = np.flatnonzero(valid & _utf8_spacey(offsets, data, valid, ends=False))
+        if len(maybe):
+            text = values.iloc[maybe].astype(object).map(str).str.strip()
+            missing[maybe] = (text == "").to_numpy()
+        return missing
     missing = values.isna().to_numpy()
     if values.dtype == object or pd.api.types.is_string_dtype(values.dtype):
         present = values[~missing] if missing.any() else values  # no copy when full
@@ -69,6 +78,12 @@ def blank(values: pd.Series) -> np.ndarray:
 # controls and space, and the Unicode spaces (besides what str.isspace() reports).
 _SPACES = frozenset("\x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000"
                     + "".join(chr(c) for c in range(0x2000, 0x200B)))
+# Their UTF-8 (two or three bytes) as integers by length, and the bytes they can
+# start (False) or end (True) with.
+_SPACE_CODES = {w: np.array(sorted(int.from_bytes(c.encode(), "big") for c in _SPACES
+                                   if len(c.encode()) == w), dtype=np.int64) for w in (2, 3)}
+_SPACE_EDGE = {end: np.array(sorted({c.encode()[-1 if end else 0] for c in _SPACES}),
+                             dtype=np.uint8) for end in (False, True)}
 
 
 def _may_need_strip(values: pd.Series, *, ends: bool = True) -> np.ndarray:
@@ -93,25 +108,103 @@ def _may_need_strip(values: pd.Series, *, ends: bool = True) -> np.ndarray:
 
 
 def _arrow_spacey(values: pd.Series, *, ends: bool) -> np.ndarray | None:
-    """:func:`_may_need_strip` on an Arrow string column with the same Arrow kernels
-    that pandas' ``.str`` methods call, without the pandas wrappers. None for other
-    columns."""
+    """:func:`_may_need_strip` on an Arrow string column, read from its UTF-8 bytes.
+    None for other columns."""
+    layout = _arrow_layout(values)
+    return None if layout is None else _utf8_spacey(*layout, ends=ends)
+
+
+def _utf8_spacey(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray, *,
+                 ends: bool) -> np.ndarray:
+    """Null and empty cells, and cells whose first (and, with ``ends``, last)
+    character is ASCII below "!" or one of :data:`_SPACES`, from the UTF-8 bytes."""
+    start, stop = offsets[:-1], offsets[1:]
+    length = stop - start
+    out = ~valid | (length == 0)
+    if not len(data):
+        return out
+    filled = valid & (length > 0)
+    for at_end in (False, True) if ends else (False,):
+        pos = np.where(filled, stop - 1 if at_end else start, 0)
+        byte = data[pos]
+        out |= filled & (byte < 0x21)
+        # A space beyond ASCII: its lead byte (first character) or its last byte
+        # (last character) is one of those of _SPACES; the few such cells are
+        # compared in full.
+        maybe = np.flatnonzero(filled & np.isin(byte, _SPACE_EDGE[at_end]))
+        for width, codes in _SPACE_CODES.items():
+            at = maybe[length[maybe] >= width]
+            first = (stop[at] - width) if at_end else start[at]
+            code = np.zeros(len(at), dtype=np.int64)
+            for k in range(width):
+                code = (code << 8) | data[first + k]
+            out[at[np.isin(code, codes)]] = True
+    return out
+
+
+def _arrow_layout(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`_utf8_layout` of an Arrow-backed string column; None for other columns."""
     if getattr(values.dtype, "storage", None) != "pyarrow" \
             or not pd.api.types.is_string_dtype(values.dtype):
         return None
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    arr = pa.array(values)
-    spaces = pa.array(sorted(_SPACES), type=arr.type)
-    out = None
-    for part in ((pc.utf8_slice_codeunits(arr, 0, 1), pc.utf8_slice_codeunits(arr, -1))
-                 if ends else (pc.utf8_slice_codeunits(arr, 0, 1),)):
-        spacey = pc.or_(pc.or_(pc.less(part, "!"), pc.is_in(part, value_set=spaces)),
-                        pc.utf8_is_space(part))
-        spacey = pc.fill_null(spacey, True)
-        out = spacey if out is None else pc.or_(out, spacey)
-    return out.to_numpy(zero_copy_only=False).astype(bool)
+    return _utf8_layout(pa.array(values))
+
+
+def _utf8_layout(arr) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Offsets (n + 1), UTF-8 bytes and validity (n) of a pyarrow string array or
+    chunked array, as NumPy arrays over its buffers (the text is not copied)."""
+    import pyarrow as pa
+
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.large_string())
+    n = len(arr)
+    _, off, data = arr.buffers()
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    if off is None:
+        offsets = np.zeros(n + 1, dtype=np.int64)
+    else:
+        offsets = np.frombuffer(off, dtype=width)[arr.offset:arr.offset + n + 1]
+        offsets = offsets.astype(np.int64, copy=False)
+    text = np.zeros(0, dtype=np.uint8) if data is None else np.frombuffer(data, dtype=np.uint8)
+    if arr.null_count:
+        valid = ~arr.is_null().to_numpy(zero_copy_only=False).astype(bool)
+    else:
+        valid = np.ones(n, dtype=bool)
+    return offsets, text, valid
+
+
+def _byte_class(offsets: np.ndarray, data: np.ndarray, valid: np.ndarray,
+                member: np.ndarray) -> np.ndarray:
+    """Cells (valid, possibly empty) whose every byte is in the 256-entry table
+    ``member``: one pass over the bytes, and a running count only when some byte is
+    outside."""
+    span = data[offsets[0]:offsets[-1]]
+    if not len(span):
+        return valid.copy()
+    # The bytes' range, and the few bytes inside it that are not members, settle the
+    # common case (every byte a member) without a table lookup per byte.
+    low, high = int(span.min()), int(span.max())
+    holes = np.flatnonzero(~member[low:high + 1]) + low
+    if len(holes) <= 2 and not any((span == h).any() for h in holes):
+        return valid.copy()
+    outside = ~member[span]
+    count = np.concatenate(([0], np.cumsum(outside, dtype=np.int64)))
+    rel = offsets - offsets[0]
+    return valid & (count[rel[1:]] == count[rel[:-1]])
+
+
+def _byte_table(chars: str) -> np.ndarray:
+    table = np.zeros(256, dtype=bool)
+    table[list(chars.encode("ascii"))] = True
+    return table
+
+
+_DECIMAL_BYTES = _byte_table("0123456789.-")
+_DIGIT_BYTES = _byte_table("0123456789")
 
 
 def _text(values: pd.Series) -> pd.Series:
@@ -189,46 +282,67 @@ def _arrow_text(values: pd.Series):
 
 
 def _plain_decimals(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
-    """For text cells: the mask of plain decimals (``-?d+(.d+)?`` with at most 15
-    digits) and their values, parsed by Arrow. Such numbers are exact integers
-    scaled by a power of ten below 10^16, which both Arrow's and pandas' parsers
-    round correctly, so the values are those ``pd.to_numeric`` gives. None when the
-    cells are not all text or pyarrow is missing."""
+    """For text cells: the mask of plain decimals (digits with an optional sign and
+    decimal point, at most 15 digits) and their values, parsed by Arrow. Such
+    numbers are exact integers scaled by a power of ten below 10^16, which both
+    Arrow's and pandas' parsers round correctly, so the values are those
+    ``pd.to_numeric`` gives. None when the cells are not all text or pyarrow is
+    missing."""
     arr = _arrow_text(values)
     if arr is None:
         return None
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    shape = pc.fill_null(pc.match_substring_regex(arr, r"^-?[0-9]+(\.[0-9]+)?$"), False)
-    digits = pc.subtract(pc.subtract(pc.utf8_length(arr),
-                                     pc.cast(pc.starts_with(arr, "-"), pa.int32())),
-                         pc.cast(pc.match_substring(arr, "."), pa.int32()))
-    ok = pc.and_(shape, pc.fill_null(pc.less_equal(digits, 15), False))
-    mask = ok.to_numpy(zero_copy_only=False).astype(bool)
+    offsets, data, valid = _utf8_layout(arr)
+    length = np.diff(offsets)
+    mask = _byte_class(offsets, data, valid, _DECIMAL_BYTES) & (length > 0)
+    long = mask & (length > 15)
+    if long.any():  # digits = characters less the sign and the decimal point
+        no_dot = _byte_class(offsets, data, valid, _DIGIT_BYTES | _byte_table("-"))[long]
+        digits = length[long] - (data[offsets[:-1][long]] == ord("-")) - ~no_dot
+        mask[np.flatnonzero(long)[digits > 15]] = False
     out = np.full(len(values), np.nan)
+    try:  # Arrow refuses "-", "1-2", "1.2.3": then only the plain shape is taken
+        parsed = _cast_where(arr, mask, pa.float64())
+    except pa.ArrowInvalid:
+        shape = pc.match_substring_regex(arr, r"^-?[0-9]+(\.[0-9]+)?$")
+        mask &= pc.fill_null(shape, False).to_numpy(zero_copy_only=False).astype(bool)
+        parsed = _cast_where(arr, mask, pa.float64())
+    if parsed is None:
+        return mask, out
+    values_ = parsed.to_numpy(zero_copy_only=False)
     if mask.all():  # a writable copy: callers fill in cells
-        out = np.array(pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False))
-    elif mask.any():
-        out[mask] = pc.cast(pc.filter(arr, ok), pa.float64()).to_numpy()
+        return mask, np.array(values_, dtype=float)
+    out[mask] = values_
     return mask, out
+
+
+def _cast_where(arr, mask: np.ndarray, to):
+    """The cells of ``arr`` where ``mask`` holds, cast by Arrow to ``to`` (None if none)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not mask.any():
+        return None
+    return pc.cast(arr if mask.all() else pc.filter(arr, pa.array(mask)), to)
 
 
 def _plain_years(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
     """For text cells: the mask of plain four-digit years (ASCII ``dddd``, which the
-    cell-by-cell parser leaves as they are) and their values, parsed by Arrow. None
-    when the cells are not all text or pyarrow is missing."""
+    cell-by-cell parser leaves as they are) and their values, read from the bytes.
+    None when the cells are not all text or pyarrow is missing."""
     arr = _arrow_text(values)
     if arr is None:
         return None
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    ok = pc.fill_null(pc.match_substring_regex(arr, r"^[0-9]{4}$"), False)
-    mask = ok.to_numpy(zero_copy_only=False).astype(bool)
+    offsets, data, valid = _utf8_layout(arr)
+    mask = _byte_class(offsets, data, valid, _DIGIT_BYTES) & (np.diff(offsets) == 4)
     years = np.zeros(len(values), dtype=np.int64)
-    if mask.any():
-        years[mask] = pc.cast(pc.filter(arr, ok), pa.int64()).to_numpy()
+    parsed = _cast_where(arr, mask, pa.int64())
+    if parsed is not None:
+        years[mask] = parsed.to_numpy(zero_copy_only=False)
     return mask, years
 
 
@@ -338,17 +452,23 @@ def parse_years(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
 def map_labels(values: pd.Series, aliases: dict[str, str]) -> tuple[pd.Series, np.ndarray]:
     """Map labels through ``aliases``; missing stays NaN; returns (labels, unknown mask)."""
     values = pd.Series(values)
-    missing = blank(values)
-    out = np.full(len(values), np.nan, dtype=object)
-    present = values[~missing] if missing.any() else values
-    # Each distinct label is looked up once; rows take their label's result by code.
-    codes, uniques = pd.factorize(present)
-    lookup = np.array([aliases.get(label_key(v)) for v in uniques] + [None], dtype=object)
-    mapped = lookup[codes]
-    out[~missing] = mapped
-    unknown = np.zeros(len(values), dtype=bool)
-    unknown[~missing] = pd.isna(mapped)
-    return pd.Series(out, index=values.index, dtype=object), unknown
+    codes, lookup, unknown = map_label_codes(values, aliases)
+    return pd.Series(lookup[codes], index=values.index, dtype=object), unknown
+
+
+def map_label_codes(values: pd.Series, aliases: dict[str, str]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`map_labels` as codes: ``lookup[codes]`` are the labels (NaN where the
+    cell is blank, None where its label is unknown); also the unknown mask. Each
+    distinct cell is looked up once."""
+    codes, uniques = pd.factorize(pd.Series(values))
+    lookup = np.full(len(uniques) + 1, np.nan, dtype=object)  # last: missing cells
+    for i, value in enumerate(uniques):
+        if str(value).strip():
+            lookup[i] = aliases.get(label_key(value))
+    codes = np.where(codes < 0, len(uniques), codes)
+    unknown = np.array([x is None for x in lookup], dtype=bool)[codes]
+    return codes, lookup, unknown
 
 
 def as_ids(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
@@ -379,7 +499,15 @@ def any_duplicated(values: pd.Series) -> bool:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        return len(pc.unique(pa.array(values))) < len(values)
+        arr = pa.array(values)
+        if len(arr) > 1 and not arr.null_count:
+            # Ids in strictly increasing (byte) order are distinct: one comparison
+            # of neighbours instead of a hash table.
+            if isinstance(arr, pa.ChunkedArray):
+                arr = arr.combine_chunks()
+            if pc.all(pc.less(arr[:-1], arr[1:])).as_py():
+                return False
+        return len(pc.unique(arr)) < len(arr)
     return bool(values.duplicated().any())
 
 

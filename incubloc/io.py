@@ -38,7 +38,9 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import gc
 import logging
+import mmap
 import os
 import shutil
 import tempfile
@@ -379,22 +381,28 @@ def _head(text: str, lines: int = 2) -> str:
 
 
 def _read_table(path: Path, *, encoding: str | None, text_columns: Iterable[str]) -> _Source:
+    wanted = {str(c).strip().lower() for c in text_columns}
+    utf8 = encoding is None
+    if encoding is not None:
+        with contextlib.suppress(LookupError):  # an unknown name is reported below
+            utf8 = codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+    # A large plain UTF-8 file is read from its bytes mapped into memory, without
+    # copying or decoding it in Python.
+    table = _read_mapped(path, wanted) if utf8 else None
+    if table is not None:
+        return _plain_source(table, path)
     data = path.read_bytes()
     text, is_utf8 = _decode_bytes(path, encoding, data)
+    if not is_utf8:  # another encoding (GB18030): the same reader on its UTF-8
+        table = _read_arrow(text.encode("utf-8"), path, wanted)
+        if table is not None:
+            return _plain_source(table, path)
     sep = _separator(path, text)
-    wanted = {str(c).strip().lower() for c in text_columns}
     try:
         header = pd.read_csv(StringIO(_head(text)), sep=sep, nrows=0).columns
         # Coordinates, ids and labels are read as text so that "001" stays "001"
         # and "118.78°" can be cleaned before parsing.
         dtype = {c: str for c in header if str(c).strip().lower() in wanted}
-        # The file's bytes are the UTF-8 of the text when it decoded as UTF-8.
-        table = _read_arrow(text, sep, header, dtype, utf8=data if is_utf8 else None)
-        if table is not None:
-            n = len(table)
-            rows, too_many = np.arange(2, n + 2), np.zeros(n, dtype=bool)
-            table.columns = [str(c).strip() for c in table.columns]
-            return _Source(table, rows, str(path), "line", too_many=too_many)
         with warnings.catch_warnings():
             # A record with an extra cell: reported below rather than taken as an index.
             warnings.simplefilter("ignore", pd.errors.ParserWarning)
@@ -408,36 +416,49 @@ def _read_table(path: Path, *, encoding: str | None, text_columns: Iterable[str]
     return _Source(table, rows, str(path), "line", too_many=sizes > len(table.columns))
 
 
-# Below this many characters the Arrow reader is not worth its set-up.
+def _plain_source(table: pd.DataFrame, path: Path) -> _Source:
+    """A table read by :func:`_read_arrow`: record i is on line i + 2."""
+    n = len(table)
+    table.columns = [str(c).strip() for c in table.columns]
+    return _Source(table, np.arange(2, n + 2), str(path), "line",
+                   too_many=np.zeros(n, dtype=bool))
+
+
+# Below this many bytes the Arrow reader is not worth its set-up.
 _ARROW_MIN_CHARS = 1 << 20
 
 
-def _read_arrow(text: str, sep: str, header: pd.Index, dtype: dict,
-                utf8: bytes | None = None) -> pd.DataFrame | None:
-    """Large, plain tables (no quotes, no blank lines, one record per line, a header
-    of unique names) read with Arrow: the text columns in ``dtype`` by pyarrow's CSV
-    reader, the other columns by pandas' C parser (so their types are inferred as
-    in the general path). Returns None when pyarrow is missing or the table is not
-    plain; the caller then uses the general path, which gives the same frame.
-    ``utf8`` is the file's bytes when they are the UTF-8 of ``text`` (the checks
-    and the parsers then work on them without encoding the text again)."""
-    if len(text) < _ARROW_MIN_CHARS or not dtype:
+def _read_mapped(path: Path, wanted: set[str]) -> pd.DataFrame | None:
+    """:func:`_read_arrow` on the file mapped into memory (None for small files)."""
+    if path.stat().st_size < _ARROW_MIN_CHARS:
         return None
-    raw = utf8 if utf8 is not None else text.encode("utf-8")
-    if b'"' in raw:
-        return None
-    if b"\r" in raw:
-        raw = raw.replace(b"\r\n", b"\n")
-        if b"\r" in raw:  # old Mac line ends
+    with path.open("rb") as f:
+        try:
+            raw = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # a file system without memory maps
             return None
-    names = [str(c) for c in header]
-    if len(set(names)) != len(names) or any(not c or c.startswith("Unnamed:") for c in names):
+    # Closed when garbage-collected (Arrow copies what it reads, but a NumPy view of
+    # the bytes may still be referenced by a traceback).
+    return _read_arrow(raw, path, wanted)
+
+
+def _read_arrow(raw: bytes | mmap.mmap, path: Path, wanted: set[str]) -> pd.DataFrame | None:
+    """A large, plain table read with Arrow from its UTF-8 bytes ``raw``: the columns
+    named in ``wanted`` as text by pyarrow's CSV reader, the other columns by pandas'
+    C parser (so their types are inferred as in the general path).
+
+    Plain means: valid UTF-8, no quotes, no blank lines, no lone carriage returns
+    (so record i is on line i + 2), a header of at least two unique names. Returns
+    None when pyarrow is missing or the table is not plain; the caller then uses the
+    general path, which gives the same frame (and finds the problems)."""
+    if len(raw) < _ARROW_MIN_CHARS or raw.find(b'"') >= 0:
         return None
-    body = raw
-    while body.startswith(codecs.BOM_UTF8):
-        body = body[len(codecs.BOM_UTF8):]
-    body = body.rstrip(b"\n")
-    # A blank line inside makes Arrow's row count differ from the line count below.
+    if raw.find(b"\r") >= 0:
+        data = np.frombuffer(raw, dtype=np.uint8)
+        cr = np.flatnonzero(data == ord("\r"))
+        if cr[-1] + 1 == len(data) or (data[cr + 1] != ord("\n")).any():
+            return None  # old Mac line ends
+        del data
     try:
         import pyarrow as pa
         import pyarrow.csv as pacsv
@@ -445,39 +466,82 @@ def _read_arrow(text: str, sep: str, header: pd.Index, dtype: dict,
         return None
     from pandas._libs.parsers import STR_NA_VALUES
 
-    columns = list(dtype)
+    start = len(codecs.BOM_UTF8) if raw[:3] == codecs.BOM_UTF8 else 0
+    end = len(raw)
+    while end > start and raw[end - 1] in b"\r\n":  # final line ends
+        end -= 1
+    eol = raw.find(b"\n", start, end)
+    if eol < 0:
+        return None
+    try:
+        first = raw[start:eol].decode("utf-8").rstrip("\r")
+        sep = _separator(path, first)
+        header = pd.read_csv(StringIO(first), sep=sep, nrows=0).columns
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError):  # also undecodable
+        return None
+    names = [str(c) for c in header]
+    if len(names) < 2 or len(set(names)) != len(names) \
+            or any(not c.strip() or c.startswith(("Unnamed:", "\ufeff")) for c in names):
+        return None
+    columns = [c for c in names if c.strip().lower() in wanted]
+    others = [c for c in names if c not in columns]
+    # Arrow checks that the text columns are UTF-8; the whole file is checked when
+    # pandas reads other columns too.
+    if not columns or others and not _is_utf8(raw):
+        return None
+    body = pa.py_buffer(raw).slice(start, end - start)
     try:
         arrow = pacsv.read_csv(
-            pa.py_buffer(body),
-            parse_options=pacsv.ParseOptions(delimiter=sep),
+            # One block: each column comes as one chunk, which the checks read
+            # without a copy (Arrow still converts the columns in parallel).
+            body, read_options=pacsv.ReadOptions(block_size=min(end - start + 1, 1 << 30)),
+            # A blank line is then a record of one cell: an error, not a skipped line.
+            parse_options=pacsv.ParseOptions(delimiter=sep, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in columns}, include_columns=columns,
+                column_types={c: pa.large_string() for c in columns}, include_columns=columns,
                 null_values=sorted(STR_NA_VALUES), strings_can_be_null=True,
-                quoted_strings_can_be_null=True),
+                quoted_strings_can_be_null=True, check_utf8=True),
         )
-    except (pa.ArrowInvalid, pa.ArrowKeyError, ValueError):
+    except (pa.ArrowInvalid, pa.ArrowKeyError, pa.ArrowNotImplementedError, ValueError):
         return None  # ragged lines and the like: the general path reports them
-    n = body.count(b"\n")  # lines after the header
-    if arrow.num_rows != n:
-        return None
-    text_dtype = pd.Series([], dtype=str).dtype
+    n = arrow.num_rows
+    text_dtype = _text_dtype()
     parts: dict[object, pd.Series] = {}
     for c in columns:
         if text_dtype == np.dtype(object):  # pandas 2: Python strings with NaN for missing
             col = pd.Series(arrow.column(c).to_pandas(), dtype=object)
             parts[c] = col.where(col.notna(), np.nan)
         else:  # the str dtype read_csv gives, without a round trip through Python
-            parts[c] = pd.Series(pd.array(arrow.column(c), dtype=text_dtype))
-    others = [c for c in header if c not in dtype]
+            column = arrow.column(c)
+            if column.num_chunks > 1:  # files over a gigabyte
+                column = column.combine_chunks()
+            parts[c] = pd.Series(pd.array(column, dtype=text_dtype))
     if others:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            rest = pd.read_csv(BytesIO(body), sep=sep, usecols=others, index_col=False,
-                               encoding="utf-8")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", pd.errors.ParserWarning)
+                rest = pd.read_csv(BytesIO(raw[start:end]), sep=sep, usecols=others,
+                                   index_col=False, encoding="utf-8")
+        except (pd.errors.ParserError, ValueError):
+            return None
         if len(rest) != n:
             return None
         parts.update({c: rest[c] for c in others})
-    return pd.DataFrame({c: parts[c] for c in header})
+    return pd.DataFrame({c: parts[c] for c in names})
+
+
+def _is_utf8(raw: bytes | mmap.mmap) -> bool:
+    """Whether ``raw`` is valid UTF-8, checked by Arrow (several times faster than
+    decoding it in Python)."""
+    import pyarrow as pa
+
+    whole = pa.Array.from_buffers(pa.large_binary(), 1, [
+        None, pa.py_buffer(np.array([0, len(raw)], dtype=np.int64)), pa.py_buffer(raw)])
+    try:
+        whole.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _read_parquet(path: Path, *, what: str, tables: bool) -> _Source:
@@ -943,17 +1007,18 @@ def normalise_level(
 def _labels(
     table: pd.DataFrame, col: object, aliases: dict[str, str], kind: str, label: str,
     accepted: str, problems: v.Problems, n: int,
-) -> pd.Series:
+) -> object:
+    """Normalised labels of column ``col`` for the output frame; unknown ones reported."""
     if col is None:
         return pd.Series(np.nan, index=range(n), dtype=object)
-    out, unknown = v.map_labels(table[col], aliases)
+    codes, lookup, unknown = v.map_label_codes(table[col], aliases)
     if unknown.any():
         raw = table[col][unknown].astype(object)
         problems.add(unknown, kind, [f"unknown {label} {r!r}" for r in raw])
         problems.summaries.append(
             f"unknown {label} labels: {v.quote_list(pd.unique(raw))} (accepted: {accepted})"
         )
-    return out
+    return _label_column(codes, lookup)
 
 
 def _ids(src: _Source, id_col: str, problems: v.Problems) -> tuple[pd.Series, object | None]:
@@ -1153,12 +1218,12 @@ def read_incubators(
     out = pd.DataFrame({
         "id": _column(ids),
         "name": _column(name),
-        "level": _label_column(level),
+        "level": level,
         "opened": opened.array,
         "site_area_m2": _numbers(table, col["site_area_m2"], "site_area_m2", problems, n),
         "floor_area_m2": _numbers(table, col["floor_area_m2"], "floor_area_m2", problems, n),
-        "declared_relation": _label_column(relation),
-        "declared_layout": _label_column(layout),
+        "declared_relation": relation,
+        "declared_layout": layout,
         "row": np.asarray(src.rows, dtype="int64"),
     })
     out["opened"] = out["opened"].astype("Int64")
@@ -1168,7 +1233,8 @@ def read_incubators(
     reserved = {*INCUBATOR_COLUMNS, "geometry"}
     extras.columns = [f"{c}_input" if c in reserved else c for c in extras.columns]
     out = pd.concat([out, extras], axis=1)
-    gdf = gpd.GeoDataFrame(out, geometry=gpd.points_from_xy(x, y), crs=4326)
+    # copy=False: out is ours (GeoDataFrame copies a DataFrame by default).
+    gdf = gpd.GeoDataFrame(out, geometry=_points(x, y), crs=4326, copy=False)
 
     if problems:
         if errors == "raise":
@@ -1198,13 +1264,39 @@ def read_incubators(
     return gdf
 
 
-def _label_column(values: pd.Series) -> object:
-    """Normalised labels for an output column: as NumPy objects (pandas infers their
-    text type), or, when every label is missing, the object Series itself (the same
-    object column, without a scan of a million NaNs)."""
-    if values.dtype == object and not values.notna().any():
-        return values.reset_index(drop=True)
-    return values.to_numpy(dtype=object)
+def _points(x: np.ndarray, y: np.ndarray) -> object:
+    """``geopandas.points_from_xy(x, y)`` with Python's cyclic garbage collector paused:
+    a million new point objects would set off several full collections (a third of
+    the time of making them), and points hold no references that could form a cycle."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return gpd.points_from_xy(x, y)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _label_column(codes: np.ndarray, lookup: np.ndarray) -> object:
+    """Labels ``lookup[codes]`` for an output column: as NumPy objects (pandas infers
+    their text type); with pandas' Arrow text type, built by Arrow from the few
+    distinct labels (the same column, without a Python string per row); when every
+    label is missing, an object Series (the same object column, without a scan of a
+    million NaNs)."""
+    if not any(isinstance(x, str) for x in lookup):
+        return pd.Series(lookup[codes], dtype=object)
+    dtype = _text_dtype()
+    if getattr(dtype, "storage", None) != "pyarrow":
+        return lookup[codes]
+    import pyarrow as pa
+
+    labels = pa.array(lookup, type=pa.large_string(), from_pandas=True)
+    return pd.array(labels.take(pa.array(codes)), dtype=dtype)
+
+
+def _text_dtype() -> object:
+    """The dtype pandas gives text columns (object before pandas 3, str from 3)."""
+    return pd.Series([], dtype=str).dtype
 
 
 def _column(values: pd.Series) -> object:
