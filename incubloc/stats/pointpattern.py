@@ -1565,12 +1565,19 @@ def ripley(
     Edge corrections:
 
     * ``"ripley"`` (default): Ripley's isotropic correction, w_ij = 1 / (fraction of
-      the circle through j centred on i that lies inside the window). For each
-      point closer to the boundary than the largest distance, the fraction is
-      estimated from ``n_circle`` points evenly spaced on circles of 32 radii and
-      interpolated at d_ij (weights capped at ``n_circle``); circles wholly inside
-      the window get w = 1 without sampling. The window is rasterised once for the
-      pattern and all its simulations, so the circle points are classified by table
+      the circle through j centred on i that lies inside the window). Circles wholly
+      inside the window (d_ij ≤ distance of i to the boundary) get w = 1 exactly.
+      For the others the fraction is tabulated at 32 radii up to the largest
+      distance and interpolated at d_ij (weights capped at ``n_circle``), in one of
+      two ways, the same for the pattern and all its simulations: per point, from
+      ``n_circle`` points evenly spaced on each circle; or, when the simulations
+      make it pay (many points × simulations for the window's boundary length),
+      from tables of the window built once: exact fractions at each point for radii
+      below a quarter of the largest distance, and for the larger radii lattices of
+      spacing r/4 (64 points per node circle, bilinear). The table interpolates
+      p = −r cos(π e), which for a straight edge is the signed distance to it, so
+      the square-root kink of e at r = distance to the boundary is followed exactly.
+      The window is rasterised once, so circle points are classified by table
       lookup (exactly, with the polygon consulted only along the boundary).
     * ``"border"``: the reduced-sample estimator; only points at least d from the
       boundary serve as centres at distance d:
@@ -1618,7 +1625,8 @@ def ripley(
     envelope : (float, float)
         Lower and upper quantiles of the pointwise envelope.
     n_circle : int
-        Points sampled on each circle for the isotropic correction.
+        Points sampled on each circle of the per-point isotropic tables; the
+        isotropic weights are capped at ``n_circle``.
     null : {"csr", "inhomogeneous"}
     bandwidth : float or "scott"
         Standard deviation (metres) of the Gaussian kernel of the intensity for the
