@@ -14,6 +14,8 @@ from incubloc.stats._random import uniform_in_polygon
 SQUARE = box(0, 0, 1000, 1000)
 PAC = Point(0, 0).buffer(5000, 64).difference(box(0, -6000, 6000, 0))
 HOLED = box(0, 0, 100, 100).difference(box(40, 40, 60, 60))
+# a square with a 2 m hole: circles around it lie wholly inside without meeting it
+PINHOLE = box(0, 0, 1000, 1000).difference(box(480, 480, 482, 482))
 
 
 def arc_fraction(geom, centre, r):
@@ -60,7 +62,7 @@ def exact_e(win, xy, d):
                      for i in range(len(d))])
 
 
-@pytest.mark.parametrize("geom", [SQUARE, PAC], ids=["square", "reflex-corner"])
+@pytest.mark.parametrize("geom", [SQUARE, PAC, PINHOLE], ids=["square", "reflex-corner", "pinhole"])
 def test_tabulated_weights_close_to_exact(geom):
     minx, miny, maxx, maxy = shapely.bounds(geom)
     rmax = 0.25 * min(maxx - minx, maxy - miny)

@@ -828,13 +828,17 @@ class _EdgeTable:
             ni, nj = np.divmod(new - self.offset[k], self.ny[k])
             node = np.column_stack([self.x0 + ni * self.h[k], self.y0 + nj * self.h[k]])
             r = grid[k]
-            # _NODE_SAMPLES points on each circle; a node whose circle misses the
-            # boundary takes p = its signed distance, which continues p linearly
+            # _NODE_SAMPLES points on each circle; a node whose circle lies wholly
+            # inside (outside) takes p = its signed distance, which continues p
+            # linearly, but at least r (at most −r): a hole or a sliver within the
+            # disc that the circle does not meet leaves e = 1
             e = _circle_fraction(self.win.geom, node, r, _NODE_SAMPLES, lookup=self.win.lookup)
             p = -r * np.cos(np.pi * e)
             whole = np.flatnonzero((e == 0.0) | (e == 1.0))
             if len(whole):
-                p[whole] = self.win.signed_distance(node[whole])
+                sd = self.win.signed_distance(node[whole])
+                rw = r[whole]
+                p[whole] = np.where(e[whole] == 1.0, np.maximum(sd, rw), np.minimum(sd, -rw))
             self.nodes[new] = p
             v = self.nodes[idx]
         out[rows, ks] = (v[:, 0] * (1 - tx) * (1 - ty) + v[:, 1] * tx * (1 - ty)
