@@ -547,9 +547,10 @@ def _point_pattern_step(run: _Run) -> None:
     study, st, seed, located = run.study, run.st, run.seed, run.located
     T, tests, results = study.tables, study.tests, study.results
     distances = ripley_distances(st)
+    # the cities' rows over the cores (hundreds of windows in a national study)
     T["point_pattern"] = _pp.point_pattern_summary(
         located, by="city", windows=run.windows, n_sim=st["n_sim"], seed=seed,
-        distances=distances,
+        distances=distances, workers=0,
     )
     pp_window = run.land if run.land is not None else located.union_all().convex_hull
     # One claim ("clustered"), two nulls: homogeneous CSR, and an inhomogeneous Poisson

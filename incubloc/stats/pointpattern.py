@@ -42,6 +42,7 @@ from scipy.spatial import cKDTree
 
 from incubloc.coords import to_metric
 from incubloc.errors import InputError
+from incubloc.processes import fork_map
 from incubloc.stats._random import Seed, rng, uniform_in_polygon
 from incubloc.stats._results import Result
 
@@ -2072,6 +2073,7 @@ def point_pattern_summary(
     edge_correction: Literal["auto", "donnelly", "none"] = "auto",
     ripley_null: Literal["csr", "inhomogeneous"] = "csr",
     distances: np.ndarray | None = None,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Point-pattern statistics per group (e.g. per city) and for the whole pattern.
 
@@ -2106,6 +2108,10 @@ def point_pattern_summary(
     distances : array, optional
         Distances (metres) of every group's L test (default: :func:`ripley`'s, up to
         a quarter of each window's shorter side).
+    workers : int
+        Processes for the groups' rows (:func:`incubloc.processes.fork_map`; 0: the
+        available cores). Each row is seeded on its own, so the table is the same
+        with any number; with a ``Generator`` as ``seed`` the rows are computed here.
 
     Returns
     -------
@@ -2155,17 +2161,22 @@ def point_pattern_summary(
     elif windows is not None:
         overall = metric_window(windows, crs)
 
-    rows = []
     groups: list[tuple[Any, gpd.GeoDataFrame, shapely.Geometry | None]] = []
     if labels is not None:
         for key in sorted(labels.dropna().unique(), key=str):
             groups.append((key, metric[labels == key], win_geoms.get(key)))
-    groups.append(("all", metric, overall))
-    for key, part, geom in groups:
-        rows.append(
-            _summary_row(key, part, geom, ripley_test, n_sim, seed, edge_correction, ripley_null,
-                         distances)
-        )
+    def row(group: tuple[Any, gpd.GeoDataFrame, shapely.Geometry | None]) -> dict[str, Any]:
+        key, part, geom = group
+        return _summary_row(key, part, geom, ripley_test, n_sim, seed, edge_correction,
+                            ripley_null, distances)
+
+    # A shared Generator would hand out draws in the order the rows are computed.
+    own_seed = seed is None or isinstance(seed, int | np.integer)
+    rows = fork_map(row, groups, workers=workers if own_seed else 1,
+                    cost=lambda g: float(len(g[1])))
+    # The whole pattern here, last: a caller testing it again (its L test) reuses
+    # this process's window tables and simulations.
+    rows.append(row(("all", metric, overall)))
     return pd.DataFrame(rows)
 
 
