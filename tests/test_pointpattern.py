@@ -6,6 +6,7 @@ import json
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from scipy import stats
@@ -301,3 +302,13 @@ def test_point_pattern_summary_per_city_and_all():
     assert east_row["ripley_p"] <= 0.05
     again = point_pattern_summary(pts, by="city", windows=cities, n_sim=19, seed=0)
     assert out.equals(again)
+    # the cities' rows computed in forked processes: the same table, rows in order
+    forked = point_pattern_summary(pts, by="city", windows=cities, n_sim=19, seed=0,
+                                   workers=2)
+    pd.testing.assert_frame_equal(forked, out)
+    # a shared Generator hands out draws in row order: then computed here, in turn
+    a = point_pattern_summary(pts, by="city", windows=cities, n_sim=19,
+                              seed=np.random.default_rng(5), workers=2)
+    b = point_pattern_summary(pts, by="city", windows=cities, n_sim=19,
+                              seed=np.random.default_rng(5))
+    pd.testing.assert_frame_equal(a, b)
