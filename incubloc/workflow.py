@@ -541,18 +541,21 @@ def _relation_layout_step(run: _Run) -> None:
 def _point_pattern_step(run: _Run) -> None:
     """Per-city point-pattern table, Ripley's L and Clark–Evans under two nulls,
     and the standard deviational ellipse."""
-    from incubloc.errors import InputError
     from incubloc.stats import pointpattern as _pp
 
     study, st, seed, located = run.study, run.st, run.seed, run.located
     T, tests, results = study.tables, study.tests, study.results
     distances = ripley_distances(st)
+    pp_window = run.land if run.land is not None else located.union_all().convex_hull
+    # The inhomogeneous null's tests need nothing from the rest of this step: with a
+    # core to spare they run in their own process meanwhile (same seed, same numbers).
+    inhomogeneous = run_aside(functools.partial(
+        _inhomogeneous_tests, located, pp_window, st, seed, distances))
     # the cities' rows over the cores (hundreds of windows in a national study)
     T["point_pattern"] = _pp.point_pattern_summary(
         located, by="city", windows=run.windows, n_sim=st["n_sim"], seed=seed,
         distances=distances, workers=0,
     )
-    pp_window = run.land if run.land is not None else located.union_all().convex_hull
     # One claim ("clustered"), two nulls: homogeneous CSR, and an inhomogeneous Poisson
     # with the kernel intensity, which a trend alone does not reject.
     rip = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
@@ -566,21 +569,38 @@ def _point_pattern_step(run: _Run) -> None:
         "sd_major", "sd_minor", "rotation_deg", "n", "crs")}
     tests["clark_evans"] = _clark_evans_record(T["point_pattern"].iloc[-1])
     tests["clark_evans"].update(null="csr", n_sim=st["n_sim"])
-    try:  # the inhomogeneous null needs a pattern that spreads (a kernel bandwidth)
-        rip_inh = _pp.ripley(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
-                             test=st["envelope_test"], alternative="clustered",
-                             null="inhomogeneous", bandwidth=st["intensity_bandwidth"],
-                             distances=distances)
+    rip_inh, ce_inh, skipped = inhomogeneous()
+    if rip_inh is not None:
         results["ripley_inhom"] = rip_inh
         tests["ripley_inhom"] = _ripley_record(rip_inh)
-        ce_inh = _pp.clark_evans(located, window=pp_window, n_sim=st["n_sim"], seed=seed,
-                                 null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
+    if ce_inh is not None:
         tests["clark_evans"]["inhomogeneous"] = {
             "R_null": ce_inh.R_null, "p_sim": ce_inh.p, "p_sim_clustered": ce_inh.p_clustered,
             "bandwidth_m": ce_inh.bandwidth_m}
+    if skipped is not None:
+        log.warning("inhomogeneous point-pattern tests skipped: %s", skipped)
+        tests["ripley_inhom"] = {"skipped": skipped}
+
+
+def _inhomogeneous_tests(located: gpd.GeoDataFrame, window: Any, st: dict[str, Any],
+                         seed: int, distances: np.ndarray | None) -> tuple[Any, Any, str | None]:
+    """Ripley's L and Clark–Evans against the inhomogeneous Poisson null: the results
+    computed, and why the rest was skipped (the null needs a pattern that spreads:
+    a kernel bandwidth)."""
+    from incubloc.errors import InputError
+    from incubloc.stats import pointpattern as _pp
+
+    rip_inh = ce_inh = None
+    try:
+        rip_inh = _pp.ripley(located, window=window, n_sim=st["n_sim"], seed=seed,
+                             test=st["envelope_test"], alternative="clustered",
+                             null="inhomogeneous", bandwidth=st["intensity_bandwidth"],
+                             distances=distances)
+        ce_inh = _pp.clark_evans(located, window=window, n_sim=st["n_sim"], seed=seed,
+                                 null="inhomogeneous", bandwidth=st["intensity_bandwidth"])
     except InputError as exc:
-        log.warning("inhomogeneous point-pattern tests skipped: %s", exc)
-        tests["ripley_inhom"] = {"skipped": str(exc)}
+        return rip_inh, ce_inh, str(exc)
+    return rip_inh, ce_inh, None
 
 
 def _ripley_record(rip: Any) -> dict[str, Any]:

@@ -42,3 +42,21 @@ def test_study_findings_on_bundled_sample(study):
     assert study.tests["province_ratio"]["ratio"] == pytest.approx(172 / 28)
     # Incubators cluster: Clark–Evans R below 1 over the whole circle.
     assert study.tests["clark_evans"]["R"] < 1
+
+
+def test_inhomogeneous_tests_report_why_they_were_skipped():
+    import geopandas as gpd
+    import numpy as np
+    from shapely.geometry import box
+
+    from incubloc.workflow import _inhomogeneous_tests
+
+    xy = np.random.default_rng(1).uniform(0, 10_000, (60, 2))
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(*xy.T), crs=32650)
+    window = box(0, 0, 10_000, 10_000)
+    st = {"n_sim": 19, "envelope_test": "mad", "intensity_bandwidth": -5.0}
+    rip, ce, why = _inhomogeneous_tests(pts, window, st, 0, None)
+    assert rip is None and ce is None and "bandwidth" in why
+    st["intensity_bandwidth"] = 2_000.0
+    rip, ce, why = _inhomogeneous_tests(pts, window, st, 0, None)
+    assert why is None and rip.null == "inhomogeneous" and ce.bandwidth_m == 2_000.0
