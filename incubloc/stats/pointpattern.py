@@ -867,7 +867,50 @@ class _EdgeTable:
         return out
 
 
-class _Isotropic:
+class _PairWeights:
+    """Ripley's isotropic weights w = 1 / e for ordered pairs (centre, distance), read
+    from a table of each near-boundary point's circle fractions at ``n_radii + 1``
+    radii: w = 1 exactly for pairs whose circle lies wholly inside (d ≤ b, the
+    centre's distance to the boundary); e is floored at 1 / ``cap``. Subclasses
+    build the table and say where a distance falls in it and what its interpolated
+    values mean."""
+
+    b: np.ndarray
+    pos: np.ndarray
+    table: np.ndarray
+    n_radii: int
+    cap: float
+
+    def _near(self, n: int, b: np.ndarray, rmax: float) -> np.ndarray:
+        """Points nearer the boundary than ``rmax`` (the table's rows), indexed."""
+        self.b = b
+        near = np.flatnonzero(b < rmax)
+        self.pos = np.full(n, -1)
+        self.pos[near] = np.arange(len(near))
+        return near
+
+    def _position(self, d: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _fraction(self, value: np.ndarray, d: np.ndarray) -> np.ndarray:
+        return value
+
+    def __call__(self, centre: np.ndarray, dd: np.ndarray) -> np.ndarray:
+        w = np.ones(len(dd))
+        if not len(self.table):
+            return w
+        need = (self.pos[centre] >= 0) & (dd > self.b[centre])
+        row = self.pos[centre[need]]
+        d = dd[need]
+        t = self._position(d)
+        lo = np.clip(np.floor(t).astype(int), 0, self.n_radii - 1)
+        f = t - lo
+        value = self.table[row, lo] * (1.0 - f) + self.table[row, lo + 1] * f
+        w[need] = 1.0 / np.maximum(self._fraction(value, d), 1.0 / self.cap)
+        return w
+
+
+class _Isotropic(_PairWeights):
     """Ripley's isotropic weights for ordered pairs (centre, distance).
 
     The inside fraction of the circle around each point near the boundary is
@@ -887,10 +930,8 @@ class _Isotropic:
         n_radii: int = 32,
         lookup: _WindowLookup | None = None,
     ) -> None:
-        self.b, self.rmax, self.k, self.n_radii = b, rmax, k, n_radii
-        near = np.flatnonzero(b < rmax)
-        self.pos = np.full(len(xy), -1)
-        self.pos[near] = np.arange(len(near))
+        self.rmax, self.k, self.cap, self.n_radii = rmax, k, k, n_radii
+        near = self._near(len(xy), b, rmax)
         self.table = np.ones((len(near), n_radii + 1))
         if len(near):
             radii = np.linspace(0.0, rmax, n_radii + 1)
@@ -899,17 +940,8 @@ class _Isotropic:
                 geom, xy[near[rows]], radii[cols + 1], k, lookup=lookup
             )
 
-    def __call__(self, centre: np.ndarray, dd: np.ndarray) -> np.ndarray:
-        w = np.ones(len(dd))
-        if not len(self.table):
-            return w
-        need = (self.pos[centre] >= 0) & (dd > self.b[centre])
-        row = self.pos[centre[need]]
-        t = dd[need] / self.rmax * self.n_radii
-        lo = np.clip(np.floor(t).astype(int), 0, self.n_radii - 1)
-        frac = self.table[row, lo] * (1.0 - (t - lo)) + self.table[row, lo + 1] * (t - lo)
-        w[need] = 1.0 / np.maximum(frac, 1.0 / self.k)
-        return w
+    def _position(self, d: np.ndarray) -> np.ndarray:
+        return d / self.rmax * self.n_radii
 
 
 def _lattice_pays(geom: shapely.Geometry, n: int, n_sim: int, rmax: float,
@@ -955,7 +987,7 @@ def _edge_weights(win: _Window, xy: np.ndarray, b: np.ndarray, rmax: float, n_ci
     return _Isotropic(win.geom, xy, b, rmax, n_circle, lookup=win.lookup)
 
 
-class _TabulatedIsotropic:
+class _TabulatedIsotropic(_PairWeights):
     """Ripley's isotropic weights for ordered pairs (centre, distance), tabulated.
 
     w = 1 / e(x_i, d_ij), e the fraction of the circle around x_i through x_j that
@@ -969,30 +1001,20 @@ class _TabulatedIsotropic:
 
     def __init__(self, win: _Window, xy: np.ndarray, b: np.ndarray, rmax: float,
                  cap: float, n_radii: int = _N_RADII) -> None:
-        self.b, self.cap = b, cap
+        self.cap = cap
         self.step = rmax / n_radii
         self.n_radii = n_radii
-        near = np.flatnonzero(b < rmax)
-        self.pos = np.full(len(xy), -1)
-        self.pos[near] = np.arange(len(near))
+        near = self._near(len(xy), b, rmax)
         self.table = np.empty((0, n_radii + 1))
         if len(near):
             self.table = win.edge_table(rmax, n_radii).table(xy[near], b[near])
 
-    def __call__(self, centre: np.ndarray, dd: np.ndarray) -> np.ndarray:
-        w = np.ones(len(dd))
-        if not len(self.table):
-            return w
-        need = (self.pos[centre] >= 0) & (dd > self.b[centre])
-        row = self.pos[centre[need]]
-        d = dd[need]
-        t = d / self.step
-        lo = np.clip(np.floor(t).astype(int), 0, self.n_radii - 1)
-        f = t - lo
-        p = self.table[row, lo] * (1.0 - f) + self.table[row, lo + 1] * f
-        e = 1.0 - np.arccos(np.clip(p / d, -1.0, 1.0)) / np.pi
-        w[need] = 1.0 / np.maximum(e, 1.0 / self.cap)
-        return w
+    def _position(self, d: np.ndarray) -> np.ndarray:
+        return d / self.step
+
+    def _fraction(self, value: np.ndarray, d: np.ndarray) -> np.ndarray:
+        # the table holds p = −r cos(π e)
+        return 1.0 - np.arccos(np.clip(value / d, -1.0, 1.0)) / np.pi
 
 
 def _count_upto(
