@@ -547,14 +547,16 @@ def _point_pattern_step(run: _Run) -> None:
     T, tests, results = study.tables, study.tests, study.results
     distances = ripley_distances(st)
     pp_window = run.land if run.land is not None else located.union_all().convex_hull
-    # The inhomogeneous null's tests need nothing from the rest of this step: with a
-    # core to spare they run in their own process meanwhile (same seed, same numbers).
-    inhomogeneous = run_aside(functools.partial(
+    # A large pattern (a national study) spreads this step over processes: the
+    # inhomogeneous null's tests, which need nothing from the rest of the step, run
+    # in their own, and the cities' rows over the cores (same seeds, same numbers).
+    # A small one stays here: forking a process costs more than its share of work.
+    large = len(located) >= _SPREAD_MIN_POINTS
+    inhomogeneous = (run_aside if large else _later)(functools.partial(
         _inhomogeneous_tests, located, pp_window, st, seed, distances))
-    # the cities' rows over the cores (hundreds of windows in a national study)
     T["point_pattern"] = _pp.point_pattern_summary(
         located, by="city", windows=run.windows, n_sim=st["n_sim"], seed=seed,
-        distances=distances, workers=0,
+        distances=distances, workers=0 if large else 1,
     )
     # One claim ("clustered"), two nulls: homogeneous CSR, and an inhomogeneous Poisson
     # with the kernel intensity, which a trend alone does not reject.
@@ -580,6 +582,16 @@ def _point_pattern_step(run: _Run) -> None:
     if skipped is not None:
         log.warning("inhomogeneous point-pattern tests skipped: %s", skipped)
         tests["ripley_inhom"] = {"skipped": skipped}
+
+
+#: From this many located incubators on, the point-pattern step runs its parts in
+#: several processes (the Nanjing sample has 200, the national one 20,000).
+_SPREAD_MIN_POINTS = 2000
+
+
+def _later(task: Callable[[], Any]) -> Callable[[], Any]:
+    """``task``, to be run in this process when its value is asked for."""
+    return task
 
 
 def _inhomogeneous_tests(located: gpd.GeoDataFrame, window: Any, st: dict[str, Any],

@@ -248,7 +248,11 @@ def test_study_is_the_same_with_the_monte_carlo_steps_aside(monkeypatch):
                           "stats": {"permutations": 99, "n_sim": 9, "ring_edge_sim": 49,
                                     "cell_sizes_m": [10000.0, 20000.0]},
                           "density": {"by_year": False, "cell_size_m": 2000.0}})
+    # every part that can run elsewhere does: the aside steps, and within the point
+    # pattern step the inhomogeneous tests and the cities' rows (as for a national study)
+    monkeypatch.setattr(workflow, "_SPREAD_MIN_POINTS", 0)
     aside = workflow.run_study(cfg)
+    monkeypatch.setattr(workflow, "_SPREAD_MIN_POINTS", 10**9)
     monkeypatch.setattr(workflow, "run_aside", lambda task: task)  # all in this process
     here = workflow.run_study(cfg)
     assert list(aside.tests) == list(here.tests)  # same keys in the same order
