@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-__all__ = ["available_cores", "fork_map"]
+__all__ = ["available_cores", "can_fork", "fork_map"]
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,15 @@ def available_cores() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def _can_fork() -> bool:
+def can_fork() -> bool:
+    """Whether work can go to forked processes here: Linux with the ``fork`` start
+    method, and not inside QGIS (no forking a Qt application).
+
+    Examples
+    --------
+    >>> isinstance(can_fork(), bool)
+    True
+    """
     import multiprocessing
 
     return (sys.platform.startswith("linux") and "qgis.core" not in sys.modules
@@ -80,7 +88,7 @@ def fork_map(func: Callable[[T], Any], items: Sequence[T], *, workers: int = 0,
     global _TASK
     items = list(items)
     n = min(available_cores() if workers == 0 else int(workers), len(items))
-    if n < 2 or not _can_fork():
+    if n < 2 or not can_fork():
         return [func(x) for x in items]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

@@ -241,11 +241,10 @@ def run_aside(task: Callable[[], Any]) -> Callable[[], Any]:
     45
     """
     import multiprocessing
-    import sys
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    if (cores < 2 or "qgis.core" in sys.modules or not sys.platform.startswith("linux")
-            or "fork" not in multiprocessing.get_all_start_methods()):
+    from incubloc.processes import available_cores, can_fork
+
+    if available_cores() < 2 or not can_fork():
         return task
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool

@@ -22,7 +22,7 @@ def test_results_in_item_order_whatever_the_cost_order():
         assert out == expected
 
 
-@pytest.mark.skipif(available_cores() < 2 or not processes._can_fork(),
+@pytest.mark.skipif(available_cores() < 2 or not processes.can_fork(),
                     reason="needs two cores and fork")
 def test_tasks_run_in_other_processes_with_two_workers():
     out = fork_map(_pid_and_square, list(range(8)), workers=2)

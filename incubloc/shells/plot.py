@@ -493,31 +493,29 @@ def fig_counts_by_city(study: Any, *, ax: Any = None) -> Any:
     >>> {c.get_label(): [float(b.get_height()) for b in c] for c in fig.axes[0].containers}
     {'National 国家级': [1.0, 1.0], 'Municipal 市级': [1.0, 0.0]}
     """
-    inc = _incubators(study, None)
-    tab = _crosstab(inc, "level")
-    fig, ax = _new(ax, (8, 4.5))
-    _stacked(ax, tab, "level", zh_names(study))
-    _title(ax, "Incubators by city and level", "孵化器的数量及其地区分布")
-    return fig
+    return _bars_by_city(study, ax, "level", "Incubators by city and level",
+                         "孵化器的数量及其地区分布")
 
 
 @_figure
 def fig_relation_by_city(study: Any, *, ax: Any = None) -> Any:
     """Relation to host spaces by city (the article's figure 7/8): stacked bars."""
-    tab = _crosstab(_incubators(study, None), "relation")
-    fig, ax = _new(ax, (8, 4.5))
-    _stacked(ax, tab, "relation", zh_names(study))
-    _title(ax, "Relation to host spaces by city", "园中园/独立/混合")
-    return fig
+    return _bars_by_city(study, ax, "relation", "Relation to host spaces by city",
+                         "园中园/独立/混合")
 
 
 @_figure
 def fig_layout_by_city(study: Any, *, ax: Any = None) -> Any:
     """Internal layout by city (the article's figure 9): stacked bars."""
-    tab = _crosstab(_incubators(study, None), "layout")
+    return _bars_by_city(study, ax, "layout", "Internal layout by city", "楼宇式/园区式/混合式")
+
+
+def _bars_by_city(study: Any, ax: Any, column: str, title: str, title_zh: str) -> Any:
+    """Stacked bars of the incubators per city by the classes of ``column``."""
+    tab = _crosstab(_incubators(study, None), column)
     fig, ax = _new(ax, (8, 4.5))
-    _stacked(ax, tab, "layout", zh_names(study))
-    _title(ax, "Internal layout by city", "楼宇式/园区式/混合式")
+    _stacked(ax, tab, column, zh_names(study))
+    _title(ax, title, title_zh)
     return fig
 
 

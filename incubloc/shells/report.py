@@ -167,8 +167,9 @@ def _figure_workers(workers: int, n_figures: int) -> int:
         return 1  # inside QGIS: no forking a Qt application, no spawning QGIS again
     if workers > 0:
         return min(workers, n_figures)
-    return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else (os.cpu_count() or 1), n_figures, 4))
+    from incubloc.processes import available_cores
+
+    return max(1, min(available_cores(), n_figures, 4))
 
 
 def write_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
