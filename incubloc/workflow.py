@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import json
 import logging
 import os
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,8 @@ from incubloc.errors import InputError
 from incubloc.studyarea import StudyArea
 
 __all__ = [
-    "STEPS", "Step", "Study", "classify_with_config", "load_inputs", "ripley_distances",
-    "run_density", "run_stats", "run_study", "write_study",
+    "STEPS", "Extra", "Step", "Study", "classify_with_config", "load_inputs",
+    "ripley_distances", "run_density", "run_stats", "run_study", "write_study",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,9 @@ class Study:
         Input file paths.
     steps : list of str
         The steps of :func:`run_study` that ran (:data:`STEPS`).
+    extras : dict
+        Values of the :class:`Extra` work asked of :func:`run_study` (e.g. the
+        report's drawn figures); not written by :func:`write_study`.
 
     Read tests and results with :meth:`test` and :meth:`result`: they raise
     :class:`~incubloc.study_fields.StudyFieldError` naming the field when the step
@@ -83,6 +87,7 @@ class Study:
     crs: Any = None
     inputs: dict[str, Any] = field(default_factory=dict)
     steps: list[str] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def _lookup(self, kind: str, store: dict[str, Any], name: str) -> Any:
         from incubloc.study_fields import StudyFieldError, step_of
@@ -271,7 +276,27 @@ def run_aside(task: Callable[[], Any]) -> Callable[[], Any]:
         finally:
             pool.shutdown(cancel_futures=True)
 
+    wait.future = future  # type: ignore[attr-defined]  # for waiting on the first done
     return wait
+
+
+def _completed(waits: list[tuple[Step, Callable[[], Any]]]) -> Iterator[tuple[Step, Any]]:
+    """Each step's value from :func:`run_aside`, the finished ones first (in step
+    order among those), so that their extras can run while the others go on."""
+    from concurrent.futures import FIRST_COMPLETED
+    from concurrent.futures import wait as first_done
+
+    left = list(waits)
+    while left:
+        running = [getattr(w, "future", None) for _, w in left]
+        ready = [(s, w) for (s, w), f in zip(left, running, strict=True)
+                 if f is None or f.done()]
+        if not ready:
+            first_done([f for f in running if f is not None], return_when=FIRST_COMPLETED)
+            continue
+        for item in ready:
+            left.remove(item)
+            yield item[0], item[1]()
 
 
 _ASIDE: Callable[[], Any] | None = None
@@ -755,7 +780,7 @@ STEPS: tuple[Step, ...] = (
     Step("ring edge", _ring_edge_step, aside=True),
     Step("relation and layout", _relation_layout_step),
     Step("point pattern", _point_pattern_step, aside=True),
-    Step("autocorrelation", _autocorrelation_run_step),
+    Step("autocorrelation", _autocorrelation_run_step, aside=True),
     Step("location preference", _preference_step, aside=True),
     Step("density", _density_step, aside=True),
     Step("factors", _factors_step,
@@ -763,11 +788,34 @@ STEPS: tuple[Step, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Extra:
+    """Work on part of a study, run by :func:`run_study` as soon as the steps it
+    needs are done (e.g. drawing a figure).
+
+    Attributes
+    ----------
+    name : str
+        Key of its value in ``Study.extras``.
+    needs : tuple of str
+        Names of the steps (:data:`STEPS`) whose fields ``run`` reads; ``run`` may
+        see a study in which only these steps are done.
+    run : callable
+        ``run(study)`` returns the value; it must not change the study. It may run
+        in a forked process, so its value must pickle.
+    """
+
+    name: str
+    needs: tuple[str, ...]
+    run: Callable[[Study], Any]
+
+
 def run_study(
     config: dict[str, Any],
     *,
     data: tuple[Any, Any, Any, dict[str, Any]] | None = None,
     progress: bool = False,
+    extras: Sequence[Extra] = (),
 ) -> Study:
     """Classify, then compute every table and test of the study, step by step.
 
@@ -775,7 +823,7 @@ def run_study(
     layout, point pattern, autocorrelation, location preference, density, and factors
     when ``[factors] in_report``. Their names are recorded in ``Study.steps``. With a
     second core the Monte-Carlo steps marked ``aside`` run in forked processes while
-    the others go on; every store is then put back in step order, so the study is
+    this one goes on; every store is then put back in step order, so the study is
     the same as one computed step after step.
 
     Parameters
@@ -787,6 +835,10 @@ def run_study(
         :func:`load_inputs` (default: read them from ``config``).
     progress : bool
         Show a progress bar on stderr.
+    extras : sequence of Extra
+        Further work on the study (the report's figures): each runs as soon as the
+        steps it needs are done, while the steps still running go on. Values in
+        ``Study.extras``; an extra whose steps do not all run is left out.
 
     Returns
     -------
@@ -799,38 +851,87 @@ def run_study(
     ...                       "stats": {"permutations": 99, "n_sim": 19, "ring_edge_sim": 99,
     ...                                 "cell_sizes_m": [10000.0]},
     ...                       "density": {"by_year": False, "cell_size_m": 2000.0}})
-    >>> study = run_study(cfg)
+    >>> n = Extra("n", ("classify",), lambda study: len(study.incubators))
+    >>> study = run_study(cfg, extras=[n])
     >>> study.tables["ring_patterns"].set_index("city").loc["Nanjing", "ring_pattern"]
     'core+inner_suburb+outer_suburb'
-    >>> study.steps[:3]
-    ['classify', 'region', 'rings']
+    >>> study.steps[:3], study.extras["n"]
+    (['classify', 'region', 'rings'], 200)
     """
     from tqdm.auto import tqdm
 
     steps = [s for s in STEPS if s.wanted(config)]
+    wanted = {s.name for s in steps}
+    left = [e for e in extras if set(e.needs) <= wanted]
     # The classify step creates run.study; the aside steps need nothing else, so
     # they all start right after it and the cores share the rest of the work.
     first, rest = steps[:1], steps[1:]
     order = first + [s for s in rest if s.aside] + [s for s in rest if not s.aside]
     run = _Run(config, data)
     added: dict[str, dict[str, list[str]]] = {}
+    values: dict[str, Any] = {}
     waiting: list[tuple[Step, Callable[[], dict[str, list[tuple[str, Any]]]]]] = []
+    frozen = False
     with tqdm(total=len(steps), desc="incubloc", disable=not progress, unit="step") as bar:
-        for step in order:
-            bar.set_postfix_str(step.name)
-            log.info("%s", step.name)
-            task = functools.partial(_run_step, step, run)
-            if step.aside:
-                waiting.append((step, run_aside(task)))
-            else:
-                written = task()  # the classify step creates run.study
+        try:
+            for step in order:
+                bar.set_postfix_str(step.name)
+                log.info("%s", step.name)
+                task = functools.partial(_run_step, step, run)
+                if step.aside:
+                    if not frozen:
+                        # The objects so far live through the run: kept out of the
+                        # collector's scans, here and in the forked processes (whose
+                        # pages then stay shared).
+                        gc.freeze()
+                        frozen = True
+                    waiting.append((step, run_aside(task)))
+                else:
+                    written = task()  # the classify step creates run.study
+                    added[step.name] = _merge_step(run.study, written)
+                bar.update()
+            # Extras run here as soon as their steps are done: first those of the steps
+            # run here, while the aside steps go on; then those of each aside step as it
+            # ends; the last ones, with nothing else left to do, over the cores.
+            left = _run_ready(run.study, left, added, steps, values, spread=not waiting)
+            for step, written in _completed(waiting):
                 added[step.name] = _merge_step(run.study, written)
-            bar.update()
-        for step, wait in waiting:
-            added[step.name] = _merge_step(run.study, wait())
-    run.study.steps.extend(s.name for s in steps)
+                left = _run_ready(run.study, left, added, steps, values,
+                                  spread=len(added) == len(steps))
+        finally:
+            if frozen:
+                gc.unfreeze()
     _order_as_run(run.study, [added[s.name] for s in steps])
+    run.study.steps.extend(s.name for s in steps)
+    run.study.extras.update((e.name, values[e.name]) for e in extras if e.name in values)
     return run.study
+
+
+def _run_ready(study: Study, extras: list[Extra], added: dict[str, dict[str, list[str]]],
+               steps: list[Step], values: dict[str, Any], *, spread: bool) -> list[Extra]:
+    """Run the extras whose steps are all done (over forked processes when
+    ``spread``); their values go to ``values``; returns the others."""
+    from incubloc.processes import fork_map
+
+    ready = [e for e in extras if set(e.needs) <= set(added)]
+    if not ready:
+        return extras
+    # The extras see the study as it will be: entries in step order, and the steps
+    # done so far listed (a field of one of them that is absent fails loudly).
+    _order_as_run(study, [added[s.name] for s in steps if s.name in added])
+    before = list(study.steps)
+    study.steps[:] = [s.name for s in steps if s.name in added]
+    try:
+        got = fork_map(_run_extra, [(e, study) for e in ready], workers=0 if spread else 1)
+    finally:
+        study.steps[:] = before
+    values.update((e.name, v) for e, v in zip(ready, got, strict=True))
+    return [e for e in extras if e not in ready]
+
+
+def _run_extra(item: tuple[Extra, Study]) -> Any:
+    extra, study = item
+    return extra.run(study)
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:

@@ -3,6 +3,8 @@ or an independent implementation."""
 
 from __future__ import annotations
 
+import os
+
 import esda
 import numpy as np
 import pytest
@@ -341,3 +343,110 @@ def test_font_subsets_are_cached_with_the_same_bytes(tmp_path, monkeypatch):
     monkeypatch.setenv("INCUBLOC_FONT_CACHE", "off")
     assert _fonts.subset_font("南京镇江") == first  # made anew, nothing written
     assert len(list(tmp_path.iterdir())) == 1
+
+
+# ------------------------------------------- figures drawn as soon as their steps end
+
+QUICK_STATS = {"permutations": 99, "n_sim": 9, "ring_edge_sim": 49,
+               "cell_sizes_m": [10000.0, 20000.0]}
+
+
+def _quick_config():
+    from incubloc.config import resolve_config
+
+    return resolve_config({"input": {"example": "nanjing"}, "stats": QUICK_STATS,
+                           "density": {"by_year": False, "cell_size_m": 2000.0}})
+
+
+def _partial(study, steps):
+    """``study`` as it is when only ``steps`` have run: every store keeps the fields
+    those steps write (grids come from the autocorrelation step, surfaces from the
+    density step)."""
+    import dataclasses
+
+    from incubloc import study_fields as sf
+
+    def keep(kind, name):
+        return sf.step_of(kind, name) in steps
+
+    return dataclasses.replace(
+        study,
+        tables={k: v for k, v in study.tables.items() if keep("table", k)},
+        tests={k: v for k, v in study.tests.items() if keep("test", k)},
+        results={k: v for k, v in study.results.items() if keep("result", k)},
+        grids=dict(study.grids) if "autocorrelation" in steps else {},
+        surfaces=dict(study.surfaces) if "density" in steps else {},
+        steps=[s for s in study.steps if s in steps], extras={})
+
+
+@pytest.mark.slow
+def test_each_figure_is_the_same_from_only_the_steps_it_needs(tmp_path):
+    # The report draws a figure as soon as the steps in its spec's `needs` (and those
+    # not run aside) are done: drawn from a study holding only their fields, every
+    # figure must be byte for byte the one drawn from the finished study.
+    from incubloc.shells import plot, report
+    from incubloc.workflow import STEPS, run_study
+
+    study = run_study(_quick_config())
+    full = report.write_figures(study, tmp_path / "full", workers=1)
+    draw = {e.name: e for e in report.figure_extras(tmp_path / "early")}
+    here = {s.name for s in STEPS if not s.aside}
+    assert list(draw) == [spec.name for spec in plot.FIGURES]
+    for spec in plot.FIGURES:
+        assert set(spec.needs) <= {s.name for s in STEPS}, spec.name
+        assert draw[spec.name].needs == spec.needs
+        early = draw[spec.name].run(_partial(study, here | set(spec.needs)))
+        assert early.note is None and full[spec.name].note is None, spec.name
+        assert early.png == full[spec.name].png, spec.name
+    # and a figure does need its steps: without them it is not drawn
+    assert draw["ripley"].run(_partial(study, here)).png is None
+    assert draw["lisa"].run(_partial(study, here | {"point pattern"})).png is None
+
+
+def test_extras_run_once_their_steps_are_done_and_see_them(monkeypatch):
+    from incubloc import workflow
+    from incubloc.workflow import Extra, run_study
+
+    cfg = _quick_config()
+    cfg["stats"]["cell_sizes_m"] = [20000.0]
+
+    def look(study):
+        return list(study.steps), sorted(study.tables), list(study.tests)
+
+    every = tuple(s.name for s in workflow.STEPS[:9])
+    extras = [Extra("early", ("classify", "rings"), look),
+              Extra("after_ring_edge", ("ring edge",), look),
+              Extra("after_all", every, look),
+              Extra("never", ("factors",), look)]  # factors is not in the report
+    monkeypatch.setattr(workflow, "run_aside", lambda task: task)  # steps in turn, here
+    study = run_study(cfg, extras=extras)
+    assert set(study.extras) == {"early", "after_ring_edge", "after_all"}
+    steps, tables, _ = study.extras["early"]
+    # run before any aside step: the steps run here are done, the others not yet
+    assert steps == ["classify", "region", "rings", "relation and layout"]
+    assert "ring_table" in tables and "point_pattern" not in tables
+    steps, tables, tests = study.extras["after_ring_edge"]
+    assert steps == ["classify", "region", "rings", "ring edge", "relation and layout"]
+    assert "ring_edge" in tests and "ripley" not in tests
+    steps, tables, tests = study.extras["after_all"]
+    assert steps == study.steps == list(every)  # every step done, in step order
+    assert tests == list(study.tests)  # the stores already in step order
+    assert "multiscale_moran" in tables
+
+
+def test_extras_values_come_back_from_the_forked_processes():
+    from incubloc.processes import available_cores, can_fork
+    from incubloc.workflow import Extra, run_study
+
+    if available_cores() < 2 or not can_fork():
+        pytest.skip("needs two cores and fork")
+    cfg = _quick_config()
+    cfg["stats"]["cell_sizes_m"] = [20000.0]
+    every = ("classify", "region", "rings", "ring edge", "relation and layout",
+             "point pattern", "autocorrelation", "location preference", "density")
+    extras = [Extra(f"pid{i}", every, lambda study: (os.getpid(), len(study.tables)))
+              for i in range(3)]
+    study = run_study(cfg, extras=extras)
+    pids = {v[0] for v in study.extras.values()}
+    assert os.getpid() not in pids  # the last ones, all at once, over the cores
+    assert {v[1] for v in study.extras.values()} == {len(study.tables)}

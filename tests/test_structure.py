@@ -120,6 +120,7 @@ ALLOWED_BROAD = {
     # one failing figure is logged and noted in the report instead of losing it
     ("incubloc/shells/report.py", "start_figures"): "test_a_failing_figure_is_logged_and_noted",
     ("incubloc/shells/report.py", "finish_figures"): "test_a_failing_figure_is_logged_and_noted",
+    ("incubloc/shells/report.py", "_draw_or_note"): "test_a_failing_figure_is_logged_and_noted",
     # fontTools raises many types on unreadable font files; logged, then skipped
     ("incubloc/_fonts.py", "_covers"): "test_an_unreadable_font_is_logged_and_skipped",
 }
@@ -163,6 +164,13 @@ def test_a_failing_figure_is_logged_and_noted(tmp_path, monkeypatch, caplog):
     with caplog.at_level("WARNING", logger="incubloc.shells.report"):
         out = report.write_figures(object(), tmp_path)
     assert out[spec.name].note == "not drawn: RuntimeError: boom"
+    assert "boom" in caplog.text
+    # drawn as the study's steps end (the report's way): the same note
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="incubloc.shells.report"):
+        early, = report.figure_extras(tmp_path / "early")
+        rf = early.run(object())
+    assert (early.name, rf.note, rf.png) == (spec.name, "not drawn: RuntimeError: boom", None)
     assert "boom" in caplog.text
 
 

@@ -1345,12 +1345,15 @@ def fig_moran_profile(study: Any, *, ax: Any = None) -> Any:
 # ------------------------------------------------------------------ registry
 @dataclass(frozen=True)
 class FigureSpec:
-    """One figure of the report: file name, function, report section, caption."""
+    """One figure of the report: file name, function, report section, caption, and the
+    steps of :func:`incubloc.workflow.run_study` whose fields it draws (``needs``:
+    the report draws it as soon as they are done)."""
 
     name: str
     func: Callable[..., Any]
     section: str
     caption: str
+    needs: tuple[str, ...] = ("classify", "region", "rings", "relation and layout")
 
 
 FIGURES: tuple[FigureSpec, ...] = (
@@ -1380,22 +1383,30 @@ FIGURES: tuple[FigureSpec, ...] = (
                "Figure 10. Layout types on the map, with a zoom on the core city."),
     FigureSpec("lisa_districts", fig_lisa_districts, "statistics",
                "Local Moran's I clusters of incubators per km² by district (empirical-Bayes "
-               "standardised rates; significance after the multiple-testing correction)."),
+               "standardised rates; significance after the multiple-testing correction).",
+               needs=("classify", "autocorrelation")),
     FigureSpec("hotspots_districts", fig_hotspots_districts, "statistics",
                "Getis–Ord Gi* hot and cold spots by district, at 90 / 95 / 99 % confidence "
-               "after the multiple-testing correction."),
-    FigureSpec("kde", fig_kde, "statistics", "Kernel density surface of all incubators (核密度)."),
+               "after the multiple-testing correction.",
+               needs=("classify", "autocorrelation")),
+    FigureSpec("kde", fig_kde, "statistics", "Kernel density surface of all incubators (核密度).",
+               needs=("classify", "density")),
     FigureSpec("lisa", fig_lisa, "statistics",
                "Local Moran's I cluster map of incubator counts per land grid cell (LISA), "
-               "at the cell size where Moran's I peaks."),
+               "at the cell size where Moran's I peaks.",
+               needs=("classify", "autocorrelation")),
     FigureSpec("hotspots", fig_hotspots, "statistics",
                "Getis–Ord Gi* hot and cold spots of incubator counts per land grid cell, at "
-               "90 / 95 / 99 % confidence after the multiple-testing correction."),
+               "90 / 95 / 99 % confidence after the multiple-testing correction.",
+               needs=("classify", "autocorrelation")),
     FigureSpec("moran_profile", fig_moran_profile, "statistics",
-               "Global Moran's I of grid counts at several cell sizes (multi-scale profile)."),
+               "Global Moran's I of grid counts at several cell sizes (multi-scale profile).",
+               needs=("classify", "autocorrelation")),
     FigureSpec("ripley", fig_ripley, "statistics",
                "Besag's L(d) − d against distance with the Monte-Carlo envelope of complete "
-               "spatial randomness; above the envelope = clustering at that distance."),
+               "spatial randomness; above the envelope = clustering at that distance.",
+               needs=("classify", "point pattern")),
     FigureSpec("sde", fig_sde, "statistics",
-               "Mean centre, standard distance and standard deviational ellipse of incubators."),
+               "Mean centre, standard distance and standard deviational ellipse of incubators.",
+               needs=("classify", "point pattern")),
 )

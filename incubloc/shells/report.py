@@ -200,13 +200,15 @@ def write_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
 
 
 def start_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
-                  workers: int = 1) -> Callable[[], dict[str, RenderedFigure]]:
+                  workers: int = 1, skip: Mapping[str, RenderedFigure] | None = None,
+                  ) -> Callable[[], dict[str, RenderedFigure]]:
     """Start :func:`write_figures`; the returned function waits and returns its result.
 
     With worker processes the figures are drawn while the caller goes on (writing
     tables, the interactive map); the processes are forked here, in the caller's
     thread. Call the returned function exactly once, also when the caller's own
-    work fails, so that the processes are reaped.
+    work fails, so that the processes are reaped. Figures in ``skip`` (already
+    drawn, e.g. by :func:`figure_extras`) are returned as they are.
 
     Examples
     --------
@@ -222,11 +224,13 @@ def start_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
     figdir = Path(figdir)
     figdir.mkdir(parents=True, exist_ok=True)
     names = [spec.name for spec in FIGURES]
-    n = _figure_workers(workers, len(names))
+    skip = dict(skip or {})
+    todo = [name for name in names if name not in skip]
+    n = _figure_workers(workers, len(todo)) if todo else 1
     pending: Callable[[], dict[str, RenderedFigure]] = dict
     if n > 1:
         try:
-            pending = _start_parallel(study, names, figdir, svg, n)
+            pending = _start_parallel(study, todo, figdir, svg, n)
         except (OSError, RuntimeError, ValueError) as exc:  # no processes (sandbox)
             log.info("figures drawn in this process (%s: %s)", type(exc).__name__, exc)
 
@@ -236,20 +240,53 @@ def start_figures(study: Any, figdir: str | os.PathLike, *, svg: str = "small",
         except Exception as exc:  # a worker failed: the rest in this process, in turn
             log.info("figures drawn in this process (%s: %s)", type(exc).__name__, exc)
             drawn = {}
+        drawn.update(skip)
         for name in names:
-            if name in drawn:
-                continue
-            try:
-                drawn[name] = _draw_one(study, name, figdir, svg)
-            except Exception as exc:  # one broken figure must not lose the report
-                spec = next(s for s in FIGURES if s.name == name)
-                rf = RenderedFigure(spec.name, spec.section, spec.caption)
-                rf.note = f"not drawn: {type(exc).__name__}: {exc}"
-                log.warning("figure %s failed: %s", spec.name, exc, exc_info=True)
-                drawn[name] = rf
+            if name not in drawn:
+                drawn[name] = _draw_or_note(name, figdir, svg, study)
         return {name: drawn[name] for name in names}
 
     return finish_figures
+
+
+def _draw_or_note(name: str, figdir: Path, svg: str, study: Any) -> RenderedFigure:
+    """:func:`_draw_one`, or the figure with a note when drawing fails: one broken
+    figure must not lose the report."""
+    from incubloc.shells.plot import FIGURES
+
+    try:
+        return _draw_one(study, name, figdir, svg)
+    except Exception as exc:
+        spec = next(s for s in FIGURES if s.name == name)
+        rf = RenderedFigure(spec.name, spec.section, spec.caption)
+        rf.note = f"not drawn: {type(exc).__name__}: {exc}"
+        log.warning("figure %s failed: %s", spec.name, exc, exc_info=True)
+        return rf
+
+
+def figure_extras(figdir: str | os.PathLike, *, svg: str = "none") -> list[Any]:
+    """The figures of :data:`incubloc.shells.plot.FIGURES` as
+    :class:`incubloc.workflow.Extra` work for :func:`incubloc.workflow.run_study`:
+    each is drawn into ``figdir`` as soon as the steps it shows are done. Values:
+    :class:`RenderedFigure`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> extras = figure_extras(tempfile.mkdtemp())
+    >>> [e.needs for e in extras if e.name == "ripley"]
+    [('classify', 'point pattern')]
+    """
+    import functools
+
+    from incubloc.shells.plot import FIGURES
+    from incubloc.workflow import Extra
+
+    if svg not in SVG_POLICIES:
+        raise ValueError(f"svg={svg!r}: use one of {', '.join(SVG_POLICIES)}")
+    figdir = Path(figdir)
+    return [Extra(spec.name, spec.needs, functools.partial(_draw_or_note, spec.name, figdir, svg))
+            for spec in FIGURES]
 
 
 # The study handed to forked figure workers (inherited, not pickled).
@@ -342,26 +379,51 @@ def build_report(
             f"output folder {outdir} already exists and is not empty: choose another folder "
             "with -o, or pass --overwrite (or set [output] overwrite = true) to replace it"
         )
-    from incubloc.workflow import run_study, write_study
+    from incubloc.shells.plot import FIGURES
+    from incubloc.workflow import STEPS, Extra, run_study, write_study
 
-    study = run_study(config, progress=progress)
-    outdir.mkdir(parents=True, exist_ok=True)
+    rep = config.get("report") or {}
+    svg = str(rep.get("svg", "none"))
+    workers = int(rep.get("workers", 0))
     figdir = outdir / "figures"
+    made = not outdir.exists()
     if figdir.is_dir():
         shutil.rmtree(figdir)  # no stale figures from an earlier run
-    rep = config.get("report") or {}
-    # Figure processes draw while this one writes the study's files and the
-    # interactive map (the same files as one after the other).
-    finish_figures = start_figures(study, figdir, svg=str(rep.get("svg", "none")),
-                                   workers=int(rep.get("workers", 0)))
-    interactive = None
-    try:
-        write_study(study, outdir)
-        if rep.get("interactive_map", True):
-            from incubloc.shells.webmap import config_options, write_interactive_map
 
-            interactive = write_interactive_map(study, outdir / "interactive.html",
-                                                **config_options(config)).name
+    def interactive_map(study: Any) -> str | None:
+        if not rep.get("interactive_map", True):
+            return None
+        from incubloc.shells.webmap import config_options, write_interactive_map
+
+        return write_interactive_map(study, outdir / "interactive.html",
+                                     **config_options(config)).name
+
+    # With a second core each figure is drawn as soon as the steps it shows are done,
+    # while the other steps go on, and the files are written over the cores once all
+    # are done (the same files as made one after the other).
+    extras = []
+    if workers != 1 and _figure_workers(workers, 2) > 1:
+        every = tuple(s.name for s in STEPS if s.wanted(config))
+        extras = [Extra("study files", every, lambda study: write_study(study, outdir)),
+                  Extra("interactive map", every, interactive_map),
+                  *figure_extras(figdir, svg=svg)]
+        figdir.mkdir(parents=True, exist_ok=True)
+    try:
+        study = run_study(config, progress=progress, extras=extras)
+    except BaseException:
+        if made and outdir.is_dir():
+            shutil.rmtree(outdir)  # a failed run leaves no half-made folder
+        raise
+    outdir.mkdir(parents=True, exist_ok=True)
+    drawn = {spec.name: study.extras.pop(spec.name) for spec in FIGURES
+             if spec.name in study.extras}
+    finish_figures = start_figures(study, figdir, svg=svg, workers=workers, skip=drawn)
+    try:
+        if "study files" not in study.extras:
+            write_study(study, outdir)
+        interactive = (study.extras.pop("interactive map") if "interactive map" in study.extras
+                       else interactive_map(study))
+        study.extras.pop("study files", None)
     finally:
         figures = finish_figures()
     prov = None

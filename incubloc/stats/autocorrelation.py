@@ -34,14 +34,12 @@ import os
 import shutil
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import esda
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from libpysal import weights as lpw
 from pyproj import CRS
 from scipy import sparse
 from scipy.spatial import cKDTree
@@ -68,6 +66,12 @@ from incubloc.stats.permutation import (
     permutations_needed,
 )
 from incubloc.stats.pointpattern import metric_window
+
+if TYPE_CHECKING:
+    from libpysal import weights as lpw
+
+# esda and libpysal (with scikit-learn) take a second to import: they are imported
+# where they are used, so that results sent from another process load without them.
 
 __all__ = [
     "GI_BINS",
@@ -374,6 +378,8 @@ def weights(
     n = len(units)
     if n < 2:
         raise InputError(f"spatial weights need at least 2 units, got {n}")
+    from libpysal import weights as lpw
+
     cent = shapely.get_coordinates(units.geometry.centroid.to_numpy())
     grid = units.attrs.get("grid")
     if kind == "knn":
@@ -399,6 +405,8 @@ def weights(
 
 def _w_from_pairs(i: np.ndarray, j: np.ndarray, n: int) -> lpw.W:
     """A binary W with ids 0..n−1 from neighbour pairs; units without pairs stay islands."""
+    from libpysal import weights as lpw
+
     order = np.lexsort((j, i))
     i, j = i[order], j[order]
     bounds = np.searchsorted(i, np.arange(n + 1))
@@ -497,6 +505,8 @@ def _values(units: pd.DataFrame, column: str) -> np.ndarray:
 def _weights_for(units: gpd.GeoDataFrame, w: Any) -> lpw.W:
     if w is None:
         return weights(units)
+    from libpysal import weights as lpw
+
     if not isinstance(w, lpw.W) and hasattr(w, "to_W"):  # a libpysal.graph.Graph
         w = w.to_W()
     if w.n != len(units):
@@ -564,6 +574,8 @@ def global_moran(
     """
     y = _values(units, column)
     w = _weights_for(units, w)
+    import esda
+
     with _esda_call(w, seed):
         m = esda.Moran(y, w, transformation=transformation, permutations=permutations)
     nan = float("nan")

@@ -55,16 +55,13 @@ import functools
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import rasterio
 import shapely
 from pyproj import CRS
-from rasterio.features import geometry_mask
-from rasterio.transform import Affine
 
 from incubloc._guards import check_array_memory
 from incubloc._version import __version__
@@ -72,6 +69,12 @@ from incubloc.errors import InputError
 from incubloc.io import atomic_path
 from incubloc.stats._results import Result, jsonable
 from incubloc.stats.pointpattern import PointsLike, WindowLike, metric_window, metric_xy
+
+if TYPE_CHECKING:
+    from affine import Affine
+
+# rasterio is imported where it is used: a surface sent from another process (or
+# read from a pickle) then loads without it.
 
 __all__ = [
     "DensitySurface",
@@ -329,6 +332,8 @@ class _Grid:
 
     @property
     def transform(self) -> Affine:
+        from rasterio.transform import Affine
+
         return Affine(self.cell, 0.0, self.x0, 0.0, -self.cell, self.ytop)
 
 
@@ -459,6 +464,8 @@ def _surface(
     if area is not None and area_mask is not None:  # the same area on the same grid
         mask = area_mask.copy()
     elif area is not None:
+        from rasterio.features import geometry_mask
+
         mask = geometry_mask(
             [area], out_shape=(grid.rows, grid.cols), transform=grid.transform, invert=True
         )
@@ -643,6 +650,8 @@ def kde_by_year(
     yrs = year[dated].to_numpy()[used].astype(int)
     reach = h if kernel == "quartic" else 4.0 * h
     grid = _make_grid(xy, geom, reach, float(cell_size), mcrs)
+    from rasterio.features import geometry_mask
+
     area_mask = None if geom is None else geometry_mask(  # one mask for every year
         [geom], out_shape=(grid.rows, grid.cols), transform=grid.transform, invert=True)
     out: dict[int, DensitySurface] = {}
@@ -677,10 +686,13 @@ def write_geotiff(
     >>> s = kde(xy, bandwidth=1500.0, cell_size=500, crs=32650)
     >>> path = os.path.join(tempfile.mkdtemp(), "kde.tif")
     >>> write_geotiff(s, path)
+    >>> import rasterio
     >>> with rasterio.open(path) as src:
     ...     src.crs.to_epsg(), src.tags()["kernel"]
     (32650, 'quartic')
     """
+    import rasterio
+
     surfaces = list(surface.values()) if isinstance(surface, Mapping) else [surface]
     if not surfaces:
         raise InputError("no surface to write")
