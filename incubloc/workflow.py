@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gc
+import importlib
 import json
 import logging
 import os
@@ -764,12 +765,16 @@ class Step:
         step reads: with a second core it runs in a forked process
         (:func:`run_aside`), started as soon as the classification is done, while
         the other steps go on; same seeds, same numbers.
+    imports : tuple of str
+        Modules the step imports that take long to import: imported once before the
+        aside steps fork, so that no forked process imports them again.
     """
 
     name: str
     run: Callable[[_Run], None]
     wanted: Callable[[dict[str, Any]], bool] = lambda config: True
     aside: bool = False
+    imports: tuple[str, ...] = ()
 
 
 #: The steps of :func:`run_study`, in order.
@@ -779,10 +784,10 @@ STEPS: tuple[Step, ...] = (
     Step("rings", _rings_step),
     Step("ring edge", _ring_edge_step, aside=True),
     Step("relation and layout", _relation_layout_step),
-    Step("point pattern", _point_pattern_step, aside=True),
+    Step("point pattern", _point_pattern_step, aside=True, imports=("rasterio.features",)),
     Step("autocorrelation", _autocorrelation_run_step, aside=True),
     Step("location preference", _preference_step, aside=True),
-    Step("density", _density_step, aside=True),
+    Step("density", _density_step, aside=True, imports=("rasterio.features",)),
     Step("factors", _factors_step,
          wanted=lambda config: bool((config.get("factors") or {}).get("in_report"))),
 )
@@ -880,6 +885,8 @@ def run_study(
                 task = functools.partial(_run_step, step, run)
                 if step.aside:
                     if not frozen:
+                        for name in sorted({m for s in steps if s.aside for m in s.imports}):
+                            importlib.import_module(name)
                         # The objects so far live through the run: kept out of the
                         # collector's scans, here and in the forked processes (whose
                         # pages then stay shared).

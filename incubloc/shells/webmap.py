@@ -373,7 +373,8 @@ def _kde_overlay(study: Any, coords: str) -> dict[str, Any] | None:
     rgba = (colormaps["YlOrRd"](z) * 255).astype(np.uint8)
     rgba[..., 3] = np.where(z > 0.1, (60 + 170 * z).astype(np.uint8), 0)
     buf = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").save(buf, format="PNG", optimize=True)
+    # zlib level 3, as the report's figures: the same pixels, a fraction of the time
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG", compress_level=3)
     x0, y1 = _apply(dst_t, 0, 0)
     x1, y0 = _apply(dst_t, dw, dh)
     to_ll = Transformer.from_crs("EPSG:3857", "EPSG:4326", always_xy=True)
