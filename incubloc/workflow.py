@@ -281,23 +281,27 @@ def run_aside(task: Callable[[], Any]) -> Callable[[], Any]:
     return wait
 
 
-def _completed(waits: list[tuple[Step, Callable[[], Any]]]) -> Iterator[tuple[Step, Any]]:
-    """Each step's value from :func:`run_aside`, the finished ones first (in step
-    order among those), so that their extras can run while the others go on."""
+def _completed(waits: list[tuple[Step, Callable[[], Any]]],
+               ) -> Iterator[list[tuple[Step, Any]]]:
+    """The steps' values from :func:`run_aside`, in batches as they end: each batch
+    the steps done by then (in step order), so that their extras can run while the
+    others go on. A step to be run here (no second core) is a batch of its own."""
     from concurrent.futures import FIRST_COMPLETED
     from concurrent.futures import wait as first_done
 
     left = list(waits)
     while left:
         running = [getattr(w, "future", None) for _, w in left]
-        ready = [(s, w) for (s, w), f in zip(left, running, strict=True)
-                 if f is None or f.done()]
-        if not ready:
+        done = [(s, w) for (s, w), f in zip(left, running, strict=True)
+                if f is not None and f.done()]
+        here = [(s, w) for (s, w), f in zip(left, running, strict=True) if f is None]
+        batch = done or here[:1]
+        if not batch:
             first_done([f for f in running if f is not None], return_when=FIRST_COMPLETED)
             continue
-        for item in ready:
+        for item in batch:
             left.remove(item)
-            yield item[0], item[1]()
+        yield [(s, w()) for s, w in batch]
 
 
 _ASIDE: Callable[[], Any] | None = None
@@ -901,8 +905,9 @@ def run_study(
             # run here, while the aside steps go on; then those of each aside step as it
             # ends; the last ones, with nothing else left to do, over the cores.
             left = _run_ready(run.study, left, added, steps, values, spread=not waiting)
-            for step, written in _completed(waiting):
-                added[step.name] = _merge_step(run.study, written)
+            for batch in _completed(waiting):
+                for step, written in batch:
+                    added[step.name] = _merge_step(run.study, written)
                 left = _run_ready(run.study, left, added, steps, values,
                                   spread=len(added) == len(steps))
         finally:
