@@ -792,9 +792,10 @@ def local_moran(
     if null == "constant_risk":
         counts, area, order = _constant_risk_inputs(units, column, count_column, area_column)
         res = constant_risk_test(
-            counts, area, lambda c: lisa_statistic(rate_values(c, area, column), W), w=W,
-            permutations=used, seed=s, order=order, window=win,
-            constant_window=constant_window)
+            counts, area,
+            lambda c, rows=None: lisa_statistic(rate_values(c, area, column), W, rows=rows),
+            w=W, permutations=used, seed=s, order=order, window=win,
+            constant_window=constant_window, skip_never_significant=True)
     else:
         res = conditional_permutation(z, W, scale=scale, window=win, permutations=used,
                                       seed=s, constant_window=constant_window,
@@ -832,10 +833,13 @@ def local_moran(
     return out
 
 
-def lisa_statistic(values: np.ndarray, w: Any) -> np.ndarray:
+def lisa_statistic(values: np.ndarray, w: Any, *, rows: np.ndarray | None = None
+                   ) -> np.ndarray:
     """Local Moran's I of each column of ``values`` (units × k), ``w`` row-standardised.
 
     I_i = (n − 1) z_i (W z)_i / Σ z², z standardised per column (esda's ``Is``).
+    With ``rows`` (int array), only those units' I (the standardisation still uses
+    every unit); for a sparse CSR ``w`` they equal the full result's rows bit for bit.
 
     Examples
     --------
@@ -849,7 +853,11 @@ def lisa_statistic(values: np.ndarray, w: Any) -> np.ndarray:
     sd = y.std(axis=0)
     z = (y - y.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     den = (z * z).sum(axis=0)
-    out = (len(y) - 1) * z * (w @ z) / np.where(den > 0, den, 1.0)
+    if rows is not None:  # CSR row selection keeps each row's order of summation
+        w, zr = w[rows], z[rows]
+    else:
+        zr = z
+    out = (len(y) - 1) * zr * (w @ z) / np.where(den > 0, den, 1.0)
     return out[:, 0] if one else out
 
 
@@ -996,9 +1004,10 @@ def getis_ord(
         used = max(used, min(need99, int(max_permutations)))
         res = constant_risk_test(
             counts, area,
-            lambda c: _gi_z(rate_values(c, area, column), W, star=star, row=row, card=card),
+            lambda c, rows=None: _gi_z(rate_values(c, area, column), W, star=star, row=row,
+                                       card=card, rows=rows),
             w=B, permutations=used, seed=s, order=order, window=win,
-            constant_window=constant_window)
+            constant_window=constant_window, skip_never_significant=True)
         p, p_hot, p_cold, z_sim = res.p_sim, res.p_hot, res.p_cold, res.z_sim
         direction = np.sign(p_cold - p_hot)
     elif permutations:
@@ -1043,15 +1052,21 @@ def getis_ord(
 
 
 def _gi_z(values: np.ndarray, W: Any, *, star: bool, row: np.ndarray,
-          card: np.ndarray) -> np.ndarray:
+          card: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """Ord & Getis (1995) z of Gi / Gi* per column of ``values`` (units × k or 1-D).
 
-    Moments under randomisation of the other values; equal to esda's ``Zs``.
+    Moments under randomisation of the other values; equal to esda's ``Zs``. With
+    ``rows`` (int array), only those units' z: the column moments still come from
+    every unit, and a CSR ``W``'s selected rows sum in the same order, so the values
+    equal the full result's rows bit for bit.
     """
     y = np.asarray(values, dtype=float)
     one = y.ndim == 1
     y = y[:, None] if one else y
     n = len(y)
+    if rows is not None:
+        W, row, card = W[rows], row[rows], card[rows]
+    yr = y if rows is None else y[rows]
     self_w = 1.0 if star else 0.0
     m = n if star else n - 1
     rem = 0.0 if star else 1.0
@@ -1063,13 +1078,13 @@ def _gi_z(values: np.ndarray, W: Any, *, star: bool, row: np.ndarray,
         var = (y**2).sum(axis=0) / m - mean**2
         with np.errstate(divide="ignore", invalid="ignore"):
             G = np.asarray(W @ y, dtype=float)
-            G += row[:, None] * y
+            G += row[:, None] * yr
             G /= total
     else:
-        mean = (total - y * rem) / m
-        var = ((y**2).sum(axis=0) - y**2 * rem) / m - mean**2
+        mean = (total - yr * rem) / m
+        var = ((y**2).sum(axis=0) - yr**2 * rem) / m - mean**2
         with np.errstate(divide="ignore", invalid="ignore"):
-            G = (W @ y + self_w * row[:, None] * y) / (total - y * rem)
+            G = (W @ y + self_w * row[:, None] * yr) / (total - yr * rem)
     with np.errstate(divide="ignore", invalid="ignore"):
         ev = (card / m)[:, None]
         vv = (card * (m - card) / (m - 1) / m**2)[:, None] * var

@@ -230,6 +230,7 @@ def constant_risk_test(
     constant_window: Literal["at_minimum", "any"] = "at_minimum",
     rtol: float = 1e-9,
     sims_per_chunk: int = 1000,
+    skip_never_significant: bool = False,
 ) -> LocalPermutation:
     """Monte-Carlo p-values of a local statistic of counts under constant risk.
 
@@ -240,7 +241,12 @@ def constant_risk_test(
     area : array (m,)
         Land area per unit (> 0).
     statistic : callable
-        Maps counts (m × k) to the local statistic (m × k), column by column.
+        ``statistic(counts)`` maps counts (m × k) to the local statistic (m × k),
+        column by column. With ``skip_never_significant`` it is also called as
+        ``statistic(counts, rows)``, ``rows`` an increasing int array, and must then
+        return ``statistic(counts)[rows]`` (len(rows) × k): the counts are still
+        those of every unit, because a local statistic of counts needs sums over
+        all of them.
     w : sparse or dense (m, m)
         Neighbour weights, used only to find constant windows.
     permutations, seed : int
@@ -255,6 +261,13 @@ def constant_risk_test(
         Relative tolerance for ties (of the largest absolute observed statistic).
     sims_per_chunk : int
         Simulations held in memory at once; results do not depend on it.
+    skip_never_significant : bool
+        Evaluate the simulated statistic only on the units that can be significant
+        (not those of :func:`~incubloc.stats.permutation.never_significant`, whose
+        p-values are 1 and ``z_sim`` 0 whatever the simulations). The draws and the
+        other units' results do not change; the skipped units' ``EI_sim`` and
+        ``seI_sim`` become NaN, as in
+        :func:`~incubloc.stats.permutation.conditional_permutation`.
 
     Returns
     -------
@@ -281,28 +294,36 @@ def constant_risk_test(
     obs = np.asarray(statistic(c[:, None]), dtype=float)[:, 0]
     finite = obs[np.isfinite(obs)]
     tol = rtol * max(1.0, float(np.abs(finite).max()) if finite.size else 1.0)
-    n_ge = np.zeros(m)
-    n_le = np.zeros(m)
-    s1 = np.zeros(m)
-    s2 = np.zeros(m)
+    const = never_significant(c if window is None else np.asarray(window, dtype=float), w,
+                              rule=constant_window, rtol=rtol)
+    # The units whose simulations are used; the others' p-values are 1 by rule.
+    rows = np.flatnonzero(~const) if skip_never_significant else None
+    ob = obs if rows is None else obs[rows]
+    n_ge = np.zeros(len(ob))
+    n_le = np.zeros(len(ob))
+    s1 = np.zeros(len(ob))
+    s2 = np.zeros(len(ob))
     per = max(_BLOCK, (int(sims_per_chunk) // _BLOCK) * _BLOCK)
     done = 0
     while done < permutations:
         k = min(per, permutations - done)
         sim = constant_risk_counts(a, int(round(c.sum())), permutations=k, seed=seed,
                                    order=order, start_block=done // _BLOCK)
-        st = np.asarray(statistic(sim), dtype=float)
-        n_ge += (st >= obs[:, None] - tol).sum(axis=1)
-        n_le += (st <= obs[:, None] + tol).sum(axis=1)
+        st = np.asarray(statistic(sim) if rows is None else statistic(sim, rows), dtype=float)
+        n_ge += (st >= ob[:, None] - tol).sum(axis=1)
+        n_le += (st <= ob[:, None] + tol).sum(axis=1)
         s1 += st.sum(axis=1)
         s2 += (st * st).sum(axis=1)
         done += k
-    p_hot = (1.0 + n_ge) / (permutations + 1.0)
-    p_cold = (1.0 + n_le) / (permutations + 1.0)
-    mean = s1 / permutations
-    sd = np.sqrt(np.maximum(s2 / permutations - mean**2, 0.0))
-    const = never_significant(c if window is None else np.asarray(window, dtype=float), w,
-                              rule=constant_window, rtol=rtol)
+    p_hot = np.ones(m)
+    p_cold = np.ones(m)
+    mean = np.full(m, np.nan)
+    sd = np.full(m, np.nan)
+    at = slice(None) if rows is None else rows
+    p_hot[at] = (1.0 + n_ge) / (permutations + 1.0)
+    p_cold[at] = (1.0 + n_le) / (permutations + 1.0)
+    mean[at] = s1 / permutations
+    sd[at] = np.sqrt(np.maximum(s2 / permutations - mean[at]**2, 0.0))
     p_hot[const] = 1.0
     p_cold[const] = 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
