@@ -119,7 +119,7 @@ def rate_values(counts: np.ndarray, area: np.ndarray, column: str) -> np.ndarray
 
 # Guide buckets per unit (the inverse-CDF lookup below), and the most units one
 # bucket may span for the lookup to pay off over a binary search.
-_GUIDE_PER_UNIT = 4
+_GUIDE_PER_UNIT = 8
 _GUIDE_MAX_SPAN = 8
 
 
@@ -148,11 +148,18 @@ def _first_above(cum: np.ndarray, u: np.ndarray, guide: np.ndarray | None) -> np
     np.subtract(b, 1, out=b)
     np.maximum(b, 0, out=b)
     cell = guide[b]
-    while True:  # at most _GUIDE_MAX_SPAN + 1 steps; cum[-1] = 1 > u stops every point
-        step = cum[cell] <= u
-        if not step.any():
-            return cell
-        cell += step
+    step = cum[cell] <= u
+    cell += step
+    # Then only the points still moving: at most _GUIDE_MAX_SPAN steps each, and
+    # cum[-1] = 1 > u stops every point.
+    flat, uf = cell.reshape(-1), u.reshape(-1)
+    todo = np.flatnonzero(step)
+    while todo.size:
+        at = flat[todo]
+        step = cum[at] <= uf[todo]
+        flat[todo] = at + step
+        todo = todo[step]
+    return cell
 
 
 def constant_risk_counts(
@@ -214,6 +221,37 @@ def constant_risk_counts(
         out[order, done: done + k] = c
         done += k
         block += 1
+    return out
+
+
+# Simulations per call of the statistic: its units × k temporaries then stay in the
+# CPU cache, and it runs about twice as fast as on a whole chunk.
+_COLUMNS_PER_CALL = 250
+
+
+def _in_column_blocks(statistic: Callable[..., np.ndarray], sim: np.ndarray,
+                      rows: np.ndarray | None) -> np.ndarray:
+    """``statistic(sim)`` (or ``statistic(sim, rows)``) evaluated on blocks of columns.
+
+    The statistic works column by column, so the values are those of one call on the
+    whole of ``sim``, bit for bit: NumPy sums a units × k array over the units one
+    unit after another whatever k ≥ 2 (a single column would be summed pairwise, so
+    no block is one column wide unless ``sim`` is).
+    """
+    k = sim.shape[1]
+    cuts = list(range(0, k, _COLUMNS_PER_CALL)) + [k]
+    if len(cuts) > 2 and cuts[-1] - cuts[-2] == 1:
+        del cuts[-2]  # merge a last single column into the block before it
+    out = None
+    for j0, j1 in zip(cuts[:-1], cuts[1:], strict=True):
+        part = sim[:, j0:j1]
+        st = np.asarray(statistic(part) if rows is None else statistic(part, rows),
+                        dtype=float)
+        if out is None:
+            if j1 == k:
+                return st
+            out = np.empty((st.shape[0], k))
+        out[:, j0:j1] = st
     return out
 
 
@@ -309,7 +347,7 @@ def constant_risk_test(
         k = min(per, permutations - done)
         sim = constant_risk_counts(a, int(round(c.sum())), permutations=k, seed=seed,
                                    order=order, start_block=done // _BLOCK)
-        st = np.asarray(statistic(sim) if rows is None else statistic(sim, rows), dtype=float)
+        st = _in_column_blocks(statistic, sim, rows)
         n_ge += (st >= ob[:, None] - tol).sum(axis=1)
         n_le += (st <= ob[:, None] + tol).sum(axis=1)
         s1 += st.sum(axis=1)
