@@ -298,3 +298,50 @@ def test_constant_risk_test_skips_only_never_significant_units():
     np.testing.assert_array_equal(fast.EI_sim[~skipped], slow.EI_sim[~skipped])
     np.testing.assert_array_equal(fast.seI_sim[~skipped], slow.seI_sim[~skipped])
     assert np.isnan(fast.seI_sim[skipped]).all()
+
+
+def test_eb_rate_falls_back_to_the_poisson_variance_where_the_prior_variance_is_negative():
+    # Counts almost proportional to area: the moment estimate of the prior variance
+    # (a = s² − rate / mean area) is negative, and a + rate/area < 0 for the large
+    # units, which then take rate/area alone (Assunção & Reis 1999; esda does so too).
+    b = np.array([5.0, 20.0, 40.0, 80.0, 160.0, 320.0])
+    cols = np.column_stack([np.round(b * 0.05) + d for d in (0, [1, 0, 0, 0, 0, 0])])
+    rate = cols.sum(axis=0) / b.sum()
+    s2 = (b[:, None] * (cols / b[:, None] - rate) ** 2).sum(axis=0) / b.sum()
+    raw = s2 - rate / b.mean() + rate / b[:, None]
+    assert (raw < 0).any(axis=0).all() and (raw >= 0).any(axis=0).all()  # both branches
+    got = eb_standardised_rate(cols, b)
+    for k in range(cols.shape[1]):
+        np.testing.assert_allclose(got[:, k], np.ravel(assuncao_rate(cols[:, k], b)),
+                                   rtol=1e-12)
+
+
+@pytest.mark.parametrize("permutations", [600, 501])
+def test_simulations_in_blocks_give_the_numbers_of_one_call_on_all(permutations):
+    # One chunk of simulations; the statistic is evaluated on blocks of its columns.
+    # Reference: the statistic on all simulated patterns at once, counted by hand.
+    u = sparse_lattice(seed=6, n_points=30)
+    c, a = u["count"].to_numpy(float), u["area_km2"].to_numpy(float)
+    wr = weights(u, transform="r").sparse.tocsr()
+    calls = []
+
+    def stat(cnt, rows=None):
+        calls.append(cnt.shape[1])
+        return lisa_statistic(rate_values(cnt, a, "rate_score"), wr, rows=rows)
+
+    res = constant_risk_test(c, a, stat, w=wr, permutations=permutations, seed=3)
+    assert calls[0] == 1 and min(calls[1:]) > 1 and len(calls) > 2  # obs, then blocks
+    sims = constant_risk_counts(a, int(c.sum()), permutations=permutations, seed=3)
+    obs = lisa_statistic(rate_values(c, a, "rate_score"), wr)
+    st = lisa_statistic(rate_values(sims, a, "rate_score"), wr)
+    tol = 1e-9 * max(1.0, np.abs(obs).max())
+    hot = (1 + (st >= obs[:, None] - tol).sum(axis=1)) / (permutations + 1)
+    cold = (1 + (st <= obs[:, None] + tol).sum(axis=1)) / (permutations + 1)
+    mean = st.sum(axis=1) / permutations
+    sd = np.sqrt(np.maximum((st * st).sum(axis=1) / permutations - mean**2, 0.0))
+    live = ~res.constant_window
+    np.testing.assert_array_equal(res.obs, obs)
+    np.testing.assert_array_equal(res.p_hot[live], hot[live])
+    np.testing.assert_array_equal(res.p_cold[live], cold[live])
+    np.testing.assert_array_equal(res.EI_sim, mean)
+    np.testing.assert_array_equal(res.seI_sim, sd)

@@ -86,9 +86,12 @@ def eb_standardised_rate(counts: np.ndarray, area: np.ndarray) -> np.ndarray:
     t *= b
     s2 = t.sum(axis=0) / b_sum
     a = s2 - rate / (b_sum / len(b))
-    rb = rate / b
-    v = np.add(a, rb, out=t)
-    np.copyto(v, rb, where=v < 0)
+    # v = a + rate/b, or rate/b where that sum is negative. a + x < 0 exactly when
+    # x < −a (NaN included: neither holds), so the sum is added where x < −a fails.
+    v = np.divide(rate, b, out=t)
+    add = np.less(v, -a)
+    np.logical_not(add, out=add)
+    np.add(v, a, out=v, where=add)
     with np.errstate(divide="ignore", invalid="ignore"):
         np.sqrt(v, out=v)
         z = np.divide(d, v, out=d)
@@ -113,7 +116,9 @@ def rate_values(counts: np.ndarray, area: np.ndarray, column: str) -> np.ndarray
         return c / b
     if column in ("rate_z", "rate_score"):
         z = eb_standardised_rate(c, np.asarray(area, dtype=float))
-        return z - z.min(axis=0) if column == "rate_score" else z
+        if column == "rate_score":
+            z -= z.min(axis=0)
+        return z
     raise ValueError(f"no constant-risk form for {column!r}; use one of {', '.join(RATE_COLUMNS)}")
 
 
@@ -348,8 +353,8 @@ def constant_risk_test(
         sim = constant_risk_counts(a, int(round(c.sum())), permutations=k, seed=seed,
                                    order=order, start_block=done // _BLOCK)
         st = _in_column_blocks(statistic, sim, rows)
-        n_ge += (st >= ob[:, None] - tol).sum(axis=1)
-        n_le += (st <= ob[:, None] + tol).sum(axis=1)
+        n_ge += np.count_nonzero(st >= ob[:, None] - tol, axis=1)
+        n_le += np.count_nonzero(st <= ob[:, None] + tol, axis=1)
         s1 += st.sum(axis=1)
         s2 += (st * st).sum(axis=1)
         done += k
