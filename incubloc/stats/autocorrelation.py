@@ -295,11 +295,25 @@ def aggregate(
     """
     if value not in ("count", "density"):
         raise InputError(f"value must be 'count' or 'density', not {value!r}")
+    out = units.copy()
+    out["count"], by_label = _unit_counts(points, units, by=by)
+    for label, counts in by_label.items():
+        out[f"count_{label}"] = counts
+    out["area_km2"] = _equal_area_km2(out) if len(out) else np.zeros(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["density"] = out["count"] / out["area_km2"]
+    out["value"] = out[value]
+    return out
+
+
+def _unit_counts(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame, *, by: str | None = None
+                 ) -> tuple[np.ndarray, dict[Any, np.ndarray]]:
+    """Points per unit (a point on a shared edge in the first unit that holds it), and
+    per label of ``by`` when given."""
     if units.crs is None or points.crs is None:
         raise InputError("points and units need a CRS: set one (e.g. .set_crs(4326))")
     if by and by not in points.columns:
         raise InputError(f"column {by!r} is not in the points table")
-    out = units.copy()
     pts = points[~(points.geometry.isna() | points.geometry.is_empty)]
     pts = pts.to_crs(units.crs)
     key = gpd.GeoDataFrame({"_unit": np.arange(len(units))}, geometry=units.geometry.values)
@@ -313,19 +327,16 @@ def aggregate(
         predicate="intersects",
     )
     joined = joined[~joined.index.duplicated(keep="first")]
-    out["count"] = np.bincount(joined["_unit"].to_numpy(), minlength=len(units)).astype(np.int64)
+    counts = np.bincount(joined["_unit"].to_numpy(), minlength=len(units)).astype(np.int64)
+    by_label = {}
     if by:
         for label in sorted(joined["_label"].dropna().unique(), key=str):
             sel = joined["_unit"][joined["_label"] == label].to_numpy()
-            out[f"count_{label}"] = np.bincount(sel, minlength=len(units)).astype(np.int64)
+            by_label[label] = np.bincount(sel, minlength=len(units)).astype(np.int64)
     outside = len(pts) - len(joined)
     if outside:
         log.info("%d of %d points fall in no unit", outside, len(pts))
-    out["area_km2"] = _equal_area_km2(out) if len(out) else np.zeros(0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["density"] = out["count"] / out["area_km2"]
-    out["value"] = out[value]
-    return out
+    return counts, by_label
 
 
 # --------------------------------------------------------------------------- weights
@@ -1428,7 +1439,12 @@ def multiscale_moran(
     results: dict[float, MoranResult] = {}
     for size in sorted(float(s) for s in cell_sizes):  # few scales
         grid = make_grid(area, cell_size=size, shape=shape, crs=crs)
-        agg = aggregate(points, grid, value=value)
+        if value == "count":  # as aggregate's, without the land areas it also measures
+            agg = grid.copy()
+            agg["count"], _ = _unit_counts(points, grid)
+            agg["value"] = agg["count"]
+        else:
+            agg = aggregate(points, grid, value=value)
         row: dict[str, Any] = {
             "cell_size": size,
             "n_cells": len(agg),
