@@ -229,9 +229,10 @@ def constant_risk_counts(
     return out
 
 
-# Simulations per call of the statistic: its units × k temporaries then stay in the
-# CPU cache, and it runs about twice as fast as on a whole chunk.
-_COLUMNS_PER_CALL = 250
+# Units × simulations per call of the statistic (about 1.5 MB per temporary): they
+# then stay in the CPU cache, and on the 731 cells of the Nanjing 10 km grid the
+# statistic runs about twice as fast as on a whole chunk of 1,000 simulations.
+_CELLS_PER_CALL = 200_000
 
 
 def _in_column_blocks(statistic: Callable[..., np.ndarray], sim: np.ndarray,
@@ -244,7 +245,7 @@ def _in_column_blocks(statistic: Callable[..., np.ndarray], sim: np.ndarray,
     no block is one column wide unless ``sim`` is).
     """
     k = sim.shape[1]
-    cuts = list(range(0, k, _COLUMNS_PER_CALL)) + [k]
+    cuts = list(range(0, k, max(2, _CELLS_PER_CALL // max(1, sim.shape[0])))) + [k]
     if len(cuts) > 2 and cuts[-1] - cuts[-2] == 1:
         del cuts[-2]  # merge a last single column into the block before it
     out = None
