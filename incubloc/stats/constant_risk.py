@@ -240,9 +240,11 @@ def _in_column_blocks(statistic: Callable[..., np.ndarray], sim: np.ndarray,
     """``statistic(sim)`` (or ``statistic(sim, rows)``) evaluated on blocks of columns.
 
     The statistic works column by column, so the values are those of one call on the
-    whole of ``sim``, bit for bit: NumPy sums a units × k array over the units one
-    unit after another whatever k ≥ 2 (a single column would be summed pairwise, so
-    no block is one column wide unless ``sim`` is).
+    whole of ``sim``; for statistics made of elementwise operations, sparse products
+    and NumPy sums over the units (this package's), bit for bit, because NumPy sums
+    a units × k array over the units one unit after another whatever k ≥ 2 (a
+    single column is summed pairwise, so no block is one column wide unless ``sim``
+    is).
     """
     k = sim.shape[1]
     cuts = list(range(0, k, max(2, _CELLS_PER_CALL // max(1, sim.shape[0])))) + [k]
