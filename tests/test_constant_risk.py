@@ -5,13 +5,21 @@ from __future__ import annotations
 import esda
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from esda.smoothing import assuncao_rate
 from libpysal import weights as lpw
 from shapely.geometry import box
 
 from incubloc.errors import InputError
-from incubloc.stats.autocorrelation import getis_ord, local_moran, make_grid, unit_rates, weights
+from incubloc.stats.autocorrelation import (
+    getis_ord,
+    lisa_statistic,
+    local_moran,
+    make_grid,
+    unit_rates,
+    weights,
+)
 from incubloc.stats.constant_risk import (
     constant_risk_counts,
     constant_risk_test,
@@ -191,3 +199,154 @@ def test_both_ways_of_drawing_give_the_multinomial():
         # covariance of two cells: −n p_i p_j
         cov = np.cov(sims[0], sims[-1])[0, 1]
         assert cov == pytest.approx(-40 * p[0] * p[-1], abs=0.15 + 0.2 * 40 * p[0] * p[-1])
+
+
+# ----------------------------- simulating only the units that can be significant
+
+
+def sparse_lattice(seed=5, side=12, n_points=18):
+    """A 12 × 12 km grid, east column clipped (unequal areas), with few points in two
+    clumps: most windows hold no point, so most units are never significant."""
+    g = make_grid(box(0, 0, side * 1000 - 600, side * 1000), cell_size=1000, crs=CRS)
+    rng = np.random.default_rng(seed)
+    xy = np.vstack([rng.uniform(500, 2500, (n_points // 2, 2)),
+                    rng.uniform([7000, 5000], [side * 1000 - 700, 8000], (n_points // 2, 2))])
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(*xy.T), crs=CRS)
+    return unit_rates(pts, g)
+
+
+def test_row_restricted_statistics_equal_the_full_ones_bit_for_bit():
+    u = sparse_lattice()
+    rng = np.random.default_rng(0)
+    c, a = u["count"].to_numpy(float), u["area_km2"].to_numpy(float)
+    sims = constant_risk_counts(a, int(c.sum()), permutations=40, seed=1)
+    wr = weights(u, transform="r").sparse.tocsr()
+    rows = np.sort(rng.choice(len(u), size=len(u) // 3, replace=False))
+    vals = rate_values(sims, a, "rate_z")
+    full = lisa_statistic(vals, wr)
+    np.testing.assert_array_equal(lisa_statistic(vals, wr, rows=rows), full[rows])
+    # the same Local Moran as esda's on one simulated pattern (the values are right)
+    wl = lpw.W(weights(u).neighbors)
+    wl.transform = "r"
+    assert np.allclose(full[:, 3], esda.Moran_Local(vals[:, 3], wl, permutations=0).Is)
+
+
+def _full_test(monkeypatch):
+    """Make the local statistics call constant_risk_test without the row restriction."""
+    import incubloc.stats.autocorrelation as ac
+
+    def full(*args, **kw):
+        kw["skip_never_significant"] = False
+        return constant_risk_test(*args, **kw)
+
+    monkeypatch.setattr(ac, "constant_risk_test", full)
+
+
+@pytest.mark.parametrize("stat", ["gi", "lisa"])
+def test_skipping_never_significant_units_changes_no_other_result(stat, monkeypatch):
+    u = sparse_lattice()
+
+    def run(units):
+        if stat == "gi":
+            return getis_ord(units, "rate_score", seed=7, permutations=199, correction="none",
+                             null="constant_risk", window_column="count")
+        return local_moran(units, "rate_z", seed=7, permutations=199, correction="none",
+                           null="constant_risk", window_column="count")
+
+    fast = run(u)
+    const = fast.attrs[f"{stat}_inference"]["n_constant_window"]
+    assert len(u) // 2 < const < len(u) - 5  # most units skipped, some tested
+    cols = [c for c in fast.columns if c.startswith(stat + "_") or c in ("hotspot",)]
+    # rows shuffled: every unit's results move with it (no result lands on another row);
+    # p-values and classes exactly, the statistics up to the order of the global sums
+    shuffled = u.sample(frac=1.0, random_state=3)
+    moved = run(shuffled)
+    back = fast.loc[shuffled.index]
+    exact = [f"{stat}_p", f"{stat}_p_hot", f"{stat}_p_cold", f"{stat}_sig"] + [
+        c for c in cols if not pd.api.types.is_float_dtype(moved[c])]  # and the classes
+    pd.testing.assert_frame_equal(pd.DataFrame(moved[exact]), pd.DataFrame(back[exact]),
+                                  check_exact=True)
+    for c in set(cols) - set(exact):
+        np.testing.assert_allclose(moved[c], back[c], rtol=1e-12, atol=1e-12, err_msg=c)
+    # the full computation (every unit simulated) gives the same numbers, bit for bit
+    with monkeypatch.context() as mp:
+        _full_test(mp)
+        slow = run(u)
+    pd.testing.assert_frame_equal(pd.DataFrame(fast[cols]), pd.DataFrame(slow[cols]),
+                                  check_exact=True)
+    assert fast.attrs == slow.attrs
+    p = fast[f"{stat}_p"].to_numpy()
+    assert (p < 1).sum() >= 5 and (p == 1).sum() >= const
+
+
+def test_constant_risk_test_skips_only_never_significant_units():
+    u = sparse_lattice()
+    c, a = u["count"].to_numpy(float), u["area_km2"].to_numpy(float)
+    wr = weights(u, transform="r").sparse.tocsr()
+
+    def stat(cnt, rows=None):
+        return lisa_statistic(rate_values(cnt, a, "rate_z"), wr, rows=rows)
+
+    kw = dict(w=wr, permutations=600, seed=4, sims_per_chunk=250)  # several chunks
+    fast = constant_risk_test(c, a, stat, skip_never_significant=True, **kw)
+    slow = constant_risk_test(c, a, stat, **kw)
+    skipped = np.isnan(fast.EI_sim)
+    np.testing.assert_array_equal(skipped, fast.constant_window)
+    assert 0 < skipped.sum() < len(u)
+    for name in ("obs", "p_hot", "p_cold", "p_sim", "z_sim", "constant_window"):
+        np.testing.assert_array_equal(getattr(fast, name), getattr(slow, name), err_msg=name)
+    np.testing.assert_array_equal(fast.EI_sim[~skipped], slow.EI_sim[~skipped])
+    np.testing.assert_array_equal(fast.seI_sim[~skipped], slow.seI_sim[~skipped])
+    assert np.isnan(fast.seI_sim[skipped]).all()
+
+
+def test_eb_rate_falls_back_to_the_poisson_variance_where_the_prior_variance_is_negative():
+    # Counts almost proportional to area: the moment estimate of the prior variance
+    # (a = s² − rate / mean area) is negative, and a + rate/area < 0 for the large
+    # units, which then take rate/area alone (Assunção & Reis 1999; esda does so too).
+    b = np.array([5.0, 20.0, 40.0, 80.0, 160.0, 320.0])
+    cols = np.column_stack([np.round(b * 0.05) + d for d in (0, [1, 0, 0, 0, 0, 0])])
+    rate = cols.sum(axis=0) / b.sum()
+    s2 = (b[:, None] * (cols / b[:, None] - rate) ** 2).sum(axis=0) / b.sum()
+    raw = s2 - rate / b.mean() + rate / b[:, None]
+    assert (raw < 0).any(axis=0).all() and (raw >= 0).any(axis=0).all()  # both branches
+    got = eb_standardised_rate(cols, b)
+    for k in range(cols.shape[1]):
+        np.testing.assert_allclose(got[:, k], np.ravel(assuncao_rate(cols[:, k], b)),
+                                   rtol=1e-12)
+
+
+@pytest.mark.parametrize("permutations", [600, 501])
+def test_simulations_in_blocks_give_the_numbers_of_one_call_on_all(permutations,
+                                                                  monkeypatch):
+    # One chunk of simulations; the statistic is evaluated on blocks of its columns
+    # (here of 250: 600 = 250 + 250 + 100, and 501 = 250 + 251, never a lone column).
+    # Reference: the statistic on all simulated patterns at once, counted by hand.
+    import incubloc.stats.constant_risk as cr
+
+    u = sparse_lattice(seed=6, n_points=30)
+    monkeypatch.setattr(cr, "_CELLS_PER_CALL", 250 * len(u))
+    c, a = u["count"].to_numpy(float), u["area_km2"].to_numpy(float)
+    wr = weights(u, transform="r").sparse.tocsr()
+    calls = []
+
+    def stat(cnt, rows=None):
+        calls.append(cnt.shape[1])
+        return lisa_statistic(rate_values(cnt, a, "rate_score"), wr, rows=rows)
+
+    res = constant_risk_test(c, a, stat, w=wr, permutations=permutations, seed=3)
+    assert calls == [1, 250, 250, 100] if permutations == 600 else [1, 250, 251]
+    sims = constant_risk_counts(a, int(c.sum()), permutations=permutations, seed=3)
+    obs = lisa_statistic(rate_values(c, a, "rate_score"), wr)
+    st = lisa_statistic(rate_values(sims, a, "rate_score"), wr)
+    tol = 1e-9 * max(1.0, np.abs(obs).max())
+    hot = (1 + (st >= obs[:, None] - tol).sum(axis=1)) / (permutations + 1)
+    cold = (1 + (st <= obs[:, None] + tol).sum(axis=1)) / (permutations + 1)
+    mean = st.sum(axis=1) / permutations
+    sd = np.sqrt(np.maximum((st * st).sum(axis=1) / permutations - mean**2, 0.0))
+    live = ~res.constant_window
+    np.testing.assert_array_equal(res.obs, obs)
+    np.testing.assert_array_equal(res.p_hot[live], hot[live])
+    np.testing.assert_array_equal(res.p_cold[live], cold[live])
+    np.testing.assert_array_equal(res.EI_sim, mean)
+    np.testing.assert_array_equal(res.seI_sim, sd)

@@ -299,11 +299,25 @@ def aggregate(
     """
     if value not in ("count", "density"):
         raise InputError(f"value must be 'count' or 'density', not {value!r}")
+    out = units.copy()
+    out["count"], by_label = _unit_counts(points, units, by=by)
+    for label, counts in by_label.items():
+        out[f"count_{label}"] = counts
+    out["area_km2"] = _equal_area_km2(out) if len(out) else np.zeros(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["density"] = out["count"] / out["area_km2"]
+    out["value"] = out[value]
+    return out
+
+
+def _unit_counts(points: gpd.GeoDataFrame, units: gpd.GeoDataFrame, *, by: str | None = None
+                 ) -> tuple[np.ndarray, dict[Any, np.ndarray]]:
+    """Points per unit (a point on a shared edge in the first unit that holds it), and
+    per label of ``by`` when given."""
     if units.crs is None or points.crs is None:
         raise InputError("points and units need a CRS: set one (e.g. .set_crs(4326))")
     if by and by not in points.columns:
         raise InputError(f"column {by!r} is not in the points table")
-    out = units.copy()
     pts = points[~(points.geometry.isna() | points.geometry.is_empty)]
     pts = pts.to_crs(units.crs)
     key = gpd.GeoDataFrame({"_unit": np.arange(len(units))}, geometry=units.geometry.values)
@@ -317,19 +331,16 @@ def aggregate(
         predicate="intersects",
     )
     joined = joined[~joined.index.duplicated(keep="first")]
-    out["count"] = np.bincount(joined["_unit"].to_numpy(), minlength=len(units)).astype(np.int64)
+    counts = np.bincount(joined["_unit"].to_numpy(), minlength=len(units)).astype(np.int64)
+    by_label = {}
     if by:
         for label in sorted(joined["_label"].dropna().unique(), key=str):
             sel = joined["_unit"][joined["_label"] == label].to_numpy()
-            out[f"count_{label}"] = np.bincount(sel, minlength=len(units)).astype(np.int64)
+            by_label[label] = np.bincount(sel, minlength=len(units)).astype(np.int64)
     outside = len(pts) - len(joined)
     if outside:
         log.info("%d of %d points fall in no unit", outside, len(pts))
-    out["area_km2"] = _equal_area_km2(out) if len(out) else np.zeros(0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["density"] = out["count"] / out["area_km2"]
-    out["value"] = out[value]
-    return out
+    return counts, by_label
 
 
 # --------------------------------------------------------------------------- weights
@@ -804,9 +815,10 @@ def local_moran(
     if null == "constant_risk":
         counts, area, order = _constant_risk_inputs(units, column, count_column, area_column)
         res = constant_risk_test(
-            counts, area, lambda c: lisa_statistic(rate_values(c, area, column), W), w=W,
-            permutations=used, seed=s, order=order, window=win,
-            constant_window=constant_window)
+            counts, area,
+            lambda c, rows=None: lisa_statistic(rate_values(c, area, column), W, rows=rows),
+            w=W, permutations=used, seed=s, order=order, window=win,
+            constant_window=constant_window, skip_never_significant=True)
     else:
         res = conditional_permutation(z, W, scale=scale, window=win, permutations=used,
                                       seed=s, constant_window=constant_window,
@@ -844,10 +856,13 @@ def local_moran(
     return out
 
 
-def lisa_statistic(values: np.ndarray, w: Any) -> np.ndarray:
+def lisa_statistic(values: np.ndarray, w: Any, *, rows: np.ndarray | None = None
+                   ) -> np.ndarray:
     """Local Moran's I of each column of ``values`` (units × k), ``w`` row-standardised.
 
     I_i = (n − 1) z_i (W z)_i / Σ z², z standardised per column (esda's ``Is``).
+    With ``rows`` (int array), only those units' I (the standardisation still uses
+    every unit); for a sparse CSR ``w`` they equal the full result's rows bit for bit.
 
     Examples
     --------
@@ -861,7 +876,11 @@ def lisa_statistic(values: np.ndarray, w: Any) -> np.ndarray:
     sd = y.std(axis=0)
     z = (y - y.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
     den = (z * z).sum(axis=0)
-    out = (len(y) - 1) * z * (w @ z) / np.where(den > 0, den, 1.0)
+    if rows is not None:  # CSR row selection keeps each row's order of summation
+        w, zr = w[rows], z[rows]
+    else:
+        zr = z
+    out = (len(y) - 1) * zr * (w @ z) / np.where(den > 0, den, 1.0)
     return out[:, 0] if one else out
 
 
@@ -1008,9 +1027,10 @@ def getis_ord(
         used = max(used, min(need99, int(max_permutations)))
         res = constant_risk_test(
             counts, area,
-            lambda c: _gi_z(rate_values(c, area, column), W, star=star, row=row, card=card),
+            lambda c, rows=None: _gi_z(rate_values(c, area, column), W, star=star, row=row,
+                                       card=card, rows=rows),
             w=B, permutations=used, seed=s, order=order, window=win,
-            constant_window=constant_window)
+            constant_window=constant_window, skip_never_significant=True)
         p, p_hot, p_cold, z_sim = res.p_sim, res.p_hot, res.p_cold, res.z_sim
         direction = np.sign(p_cold - p_hot)
     elif permutations:
@@ -1055,15 +1075,21 @@ def getis_ord(
 
 
 def _gi_z(values: np.ndarray, W: Any, *, star: bool, row: np.ndarray,
-          card: np.ndarray) -> np.ndarray:
+          card: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
     """Ord & Getis (1995) z of Gi / Gi* per column of ``values`` (units × k or 1-D).
 
-    Moments under randomisation of the other values; equal to esda's ``Zs``.
+    Moments under randomisation of the other values; equal to esda's ``Zs``. With
+    ``rows`` (int array), only those units' z: the column moments still come from
+    every unit, and a CSR ``W``'s selected rows sum in the same order, so the values
+    equal the full result's rows bit for bit.
     """
     y = np.asarray(values, dtype=float)
     one = y.ndim == 1
     y = y[:, None] if one else y
     n = len(y)
+    if rows is not None:
+        W, row, card = W[rows], row[rows], card[rows]
+    yr = y if rows is None else y[rows]
     self_w = 1.0 if star else 0.0
     m = n if star else n - 1
     rem = 0.0 if star else 1.0
@@ -1075,13 +1101,13 @@ def _gi_z(values: np.ndarray, W: Any, *, star: bool, row: np.ndarray,
         var = (y**2).sum(axis=0) / m - mean**2
         with np.errstate(divide="ignore", invalid="ignore"):
             G = np.asarray(W @ y, dtype=float)
-            G += row[:, None] * y
+            G += row[:, None] * yr
             G /= total
     else:
-        mean = (total - y * rem) / m
-        var = ((y**2).sum(axis=0) - y**2 * rem) / m - mean**2
+        mean = (total - yr * rem) / m
+        var = ((y**2).sum(axis=0) - yr**2 * rem) / m - mean**2
         with np.errstate(divide="ignore", invalid="ignore"):
-            G = (W @ y + self_w * row[:, None] * y) / (total - y * rem)
+            G = (W @ y + self_w * row[:, None] * yr) / (total - yr * rem)
     with np.errstate(divide="ignore", invalid="ignore"):
         ev = (card / m)[:, None]
         vv = (card * (m - card) / (m - 1) / m**2)[:, None] * var
@@ -1425,7 +1451,12 @@ def multiscale_moran(
     results: dict[float, MoranResult] = {}
     for size in sorted(float(s) for s in cell_sizes):  # few scales
         grid = make_grid(area, cell_size=size, shape=shape, crs=crs)
-        agg = aggregate(points, grid, value=value)
+        if value == "count":  # as aggregate's, without the land areas it also measures
+            agg = grid.copy()
+            agg["count"], _ = _unit_counts(points, grid)
+            agg["value"] = agg["count"]
+        else:
+            agg = aggregate(points, grid, value=value)
         row: dict[str, Any] = {
             "cell_size": size,
             "n_cells": len(agg),

@@ -86,9 +86,12 @@ def eb_standardised_rate(counts: np.ndarray, area: np.ndarray) -> np.ndarray:
     t *= b
     s2 = t.sum(axis=0) / b_sum
     a = s2 - rate / (b_sum / len(b))
-    rb = rate / b
-    v = np.add(a, rb, out=t)
-    np.copyto(v, rb, where=v < 0)
+    # v = a + rate/b, or rate/b where that sum is negative. a + x < 0 exactly when
+    # x < −a (NaN included: neither holds), so the sum is added where x < −a fails.
+    v = np.divide(rate, b, out=t)
+    add = np.less(v, -a)
+    np.logical_not(add, out=add)
+    np.add(v, a, out=v, where=add)
     with np.errstate(divide="ignore", invalid="ignore"):
         np.sqrt(v, out=v)
         z = np.divide(d, v, out=d)
@@ -113,13 +116,15 @@ def rate_values(counts: np.ndarray, area: np.ndarray, column: str) -> np.ndarray
         return c / b
     if column in ("rate_z", "rate_score"):
         z = eb_standardised_rate(c, np.asarray(area, dtype=float))
-        return z - z.min(axis=0) if column == "rate_score" else z
+        if column == "rate_score":
+            z -= z.min(axis=0)
+        return z
     raise ValueError(f"no constant-risk form for {column!r}; use one of {', '.join(RATE_COLUMNS)}")
 
 
 # Guide buckets per unit (the inverse-CDF lookup below), and the most units one
 # bucket may span for the lookup to pay off over a binary search.
-_GUIDE_PER_UNIT = 4
+_GUIDE_PER_UNIT = 8
 _GUIDE_MAX_SPAN = 8
 
 
@@ -148,11 +153,18 @@ def _first_above(cum: np.ndarray, u: np.ndarray, guide: np.ndarray | None) -> np
     np.subtract(b, 1, out=b)
     np.maximum(b, 0, out=b)
     cell = guide[b]
-    while True:  # at most _GUIDE_MAX_SPAN + 1 steps; cum[-1] = 1 > u stops every point
-        step = cum[cell] <= u
-        if not step.any():
-            return cell
-        cell += step
+    step = cum[cell] <= u
+    cell += step
+    # Then only the points still moving: at most _GUIDE_MAX_SPAN steps each, and
+    # cum[-1] = 1 > u stops every point.
+    flat, uf = cell.reshape(-1), u.reshape(-1)
+    todo = np.flatnonzero(step)
+    while todo.size:
+        at = flat[todo]
+        step = cum[at] <= uf[todo]
+        flat[todo] = at + step
+        todo = todo[step]
+    return cell
 
 
 def constant_risk_counts(
@@ -217,6 +229,40 @@ def constant_risk_counts(
     return out
 
 
+# Units × simulations per call of the statistic (about 1.5 MB per temporary): they
+# then stay in the CPU cache, and on the 731 cells of the Nanjing 10 km grid the
+# statistic runs about twice as fast as on a whole chunk of 1,000 simulations.
+_CELLS_PER_CALL = 200_000
+
+
+def _in_column_blocks(statistic: Callable[..., np.ndarray], sim: np.ndarray,
+                      rows: np.ndarray | None) -> np.ndarray:
+    """``statistic(sim)`` (or ``statistic(sim, rows)``) evaluated on blocks of columns.
+
+    The statistic works column by column, so the values are those of one call on the
+    whole of ``sim``; for statistics made of elementwise operations, sparse products
+    and NumPy sums over the units (this package's), bit for bit, because NumPy sums
+    a units × k array over the units one unit after another whatever k ≥ 2 (a
+    single column is summed pairwise, so no block is one column wide unless ``sim``
+    is).
+    """
+    k = sim.shape[1]
+    cuts = list(range(0, k, max(2, _CELLS_PER_CALL // max(1, sim.shape[0])))) + [k]
+    if len(cuts) > 2 and cuts[-1] - cuts[-2] == 1:
+        del cuts[-2]  # merge a last single column into the block before it
+    out = None
+    for j0, j1 in zip(cuts[:-1], cuts[1:], strict=True):
+        part = sim[:, j0:j1]
+        st = np.asarray(statistic(part) if rows is None else statistic(part, rows),
+                        dtype=float)
+        if out is None:
+            if j1 == k:
+                return st
+            out = np.empty((st.shape[0], k))
+        out[:, j0:j1] = st
+    return out
+
+
 def constant_risk_test(
     counts: np.ndarray,
     area: np.ndarray,
@@ -230,6 +276,7 @@ def constant_risk_test(
     constant_window: Literal["at_minimum", "any"] = "at_minimum",
     rtol: float = 1e-9,
     sims_per_chunk: int = 1000,
+    skip_never_significant: bool = False,
 ) -> LocalPermutation:
     """Monte-Carlo p-values of a local statistic of counts under constant risk.
 
@@ -240,7 +287,12 @@ def constant_risk_test(
     area : array (m,)
         Land area per unit (> 0).
     statistic : callable
-        Maps counts (m × k) to the local statistic (m × k), column by column.
+        ``statistic(counts)`` maps counts (m × k) to the local statistic (m × k),
+        column by column. With ``skip_never_significant`` it is also called as
+        ``statistic(counts, rows)``, ``rows`` an increasing int array, and must then
+        return ``statistic(counts)[rows]`` (len(rows) × k): the counts are still
+        those of every unit, because a local statistic of counts needs sums over
+        all of them.
     w : sparse or dense (m, m)
         Neighbour weights, used only to find constant windows.
     permutations, seed : int
@@ -255,6 +307,13 @@ def constant_risk_test(
         Relative tolerance for ties (of the largest absolute observed statistic).
     sims_per_chunk : int
         Simulations held in memory at once; results do not depend on it.
+    skip_never_significant : bool
+        Evaluate the simulated statistic only on the units that can be significant
+        (not those of :func:`~incubloc.stats.permutation.never_significant`, whose
+        p-values are 1 and ``z_sim`` 0 whatever the simulations). The draws and the
+        other units' results do not change; the skipped units' ``EI_sim`` and
+        ``seI_sim`` become NaN, as in
+        :func:`~incubloc.stats.permutation.conditional_permutation`.
 
     Returns
     -------
@@ -281,28 +340,36 @@ def constant_risk_test(
     obs = np.asarray(statistic(c[:, None]), dtype=float)[:, 0]
     finite = obs[np.isfinite(obs)]
     tol = rtol * max(1.0, float(np.abs(finite).max()) if finite.size else 1.0)
-    n_ge = np.zeros(m)
-    n_le = np.zeros(m)
-    s1 = np.zeros(m)
-    s2 = np.zeros(m)
+    const = never_significant(c if window is None else np.asarray(window, dtype=float), w,
+                              rule=constant_window, rtol=rtol)
+    # The units whose simulations are used; the others' p-values are 1 by rule.
+    rows = np.flatnonzero(~const) if skip_never_significant else None
+    ob = obs if rows is None else obs[rows]
+    n_ge = np.zeros(len(ob))
+    n_le = np.zeros(len(ob))
+    s1 = np.zeros(len(ob))
+    s2 = np.zeros(len(ob))
     per = max(_BLOCK, (int(sims_per_chunk) // _BLOCK) * _BLOCK)
     done = 0
     while done < permutations:
         k = min(per, permutations - done)
         sim = constant_risk_counts(a, int(round(c.sum())), permutations=k, seed=seed,
                                    order=order, start_block=done // _BLOCK)
-        st = np.asarray(statistic(sim), dtype=float)
-        n_ge += (st >= obs[:, None] - tol).sum(axis=1)
-        n_le += (st <= obs[:, None] + tol).sum(axis=1)
+        st = _in_column_blocks(statistic, sim, rows)
+        n_ge += np.count_nonzero(st >= ob[:, None] - tol, axis=1)
+        n_le += np.count_nonzero(st <= ob[:, None] + tol, axis=1)
         s1 += st.sum(axis=1)
         s2 += (st * st).sum(axis=1)
         done += k
-    p_hot = (1.0 + n_ge) / (permutations + 1.0)
-    p_cold = (1.0 + n_le) / (permutations + 1.0)
-    mean = s1 / permutations
-    sd = np.sqrt(np.maximum(s2 / permutations - mean**2, 0.0))
-    const = never_significant(c if window is None else np.asarray(window, dtype=float), w,
-                              rule=constant_window, rtol=rtol)
+    p_hot = np.ones(m)
+    p_cold = np.ones(m)
+    mean = np.full(m, np.nan)
+    sd = np.full(m, np.nan)
+    at = slice(None) if rows is None else rows
+    p_hot[at] = (1.0 + n_ge) / (permutations + 1.0)
+    p_cold[at] = (1.0 + n_le) / (permutations + 1.0)
+    mean[at] = s1 / permutations
+    sd[at] = np.sqrt(np.maximum(s2 / permutations - mean[at]**2, 0.0))
     p_hot[const] = 1.0
     p_cold[const] = 1.0
     with np.errstate(divide="ignore", invalid="ignore"):
