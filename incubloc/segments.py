@@ -75,6 +75,11 @@ class SegmentIndex:
         if not len(seg):
             raise ValueError("a SegmentIndex needs at least one segment")
         self.segments = seg
+        # per-segment terms of the distance, computed as GEOS computes them
+        ax, ay, bx, by = (np.ascontiguousarray(c) for c in seg.T)
+        dx, dy = bx - ax, by - ay
+        len2 = dx * dx + dy * dy
+        self._cols = (ax, ay, bx, by, dx, dy, len2)
         length = np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1])
         # The cap: long enough that few pieces are added, short enough that the
         # candidate radius (nearest midpoint + half a piece) stays tight.
@@ -91,7 +96,7 @@ class SegmentIndex:
         mid = a + frac[:, None] * (b - a)
         # Half the longest piece, with room for rounding in the midpoints.
         self.reach = 0.5 * float((length / pieces).max()) * (1 + 1e-9) + 1e-9
-        self.tree = cKDTree(mid)
+        self.tree = cKDTree(mid, balanced_tree=False)
 
     def distance(
         self, xy: np.ndarray, *, formula: Literal["geos", "projection"] = "geos"
@@ -113,7 +118,7 @@ class SegmentIndex:
             step = max(1, _PAIRS // k)
             for start in range(0, len(todo), step):  # chunks of points bound the memory
                 part = slice(start, start + step)
-                near[part] = _nearest(xy[todo[part]], self.segments[self.owner[idx[part]]],
+                near[part] = _nearest(xy[todo[part]], self.owner[idx[part]], self._cols,
                                       formula)
             # Complete when every midpoint not returned is farther than the best
             # candidate's distance plus half a piece.
@@ -125,13 +130,11 @@ class SegmentIndex:
         return out
 
 
-def _nearest(xy: np.ndarray, seg: np.ndarray, formula: str) -> np.ndarray:
-    """Smallest distance from each point (n, 2) to its candidate segments (n, k, 4)."""
+def _nearest(xy: np.ndarray, cand: np.ndarray, cols: tuple, formula: str) -> np.ndarray:
+    """Smallest distance from each point (n, 2) to its candidate segments (n, k)."""
     px, py = xy[:, :1], xy[:, 1:]
-    ax, ay, bx, by = seg[..., 0], seg[..., 1], seg[..., 2], seg[..., 3]
-    dx, dy = bx - ax, by - ay
+    ax, ay, bx, by, dx, dy, len2 = (c[cand] for c in cols)
     qx, qy = px - ax, py - ay
-    len2 = dx * dx + dy * dy
     with np.errstate(divide="ignore", invalid="ignore"):
         if formula == "projection":
             inv = np.where(len2 > 0, 1.0 / np.where(len2 > 0, len2, 1.0), 0.0)
