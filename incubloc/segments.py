@@ -5,27 +5,21 @@ the distance to a boundary made of a few hundred or thousand segments. One GEOS 
 per point (``STRtree.query_nearest``) and the shapely points it needs cost about
 6 µs a point; :class:`SegmentIndex` does the same search with a KD-tree and NumPy:
 
-* every segment is cut, for the index only, into pieces no longer than a cap; the
-  pieces' midpoints go into a :class:`scipy.spatial.cKDTree`;
-* the nearest midpoint lies on a segment, so its distance ``m`` bounds the answer;
-  the segment nearest to the point has a piece whose midpoint is within ``m`` plus
-  half the cap, so the ``k`` nearest midpoints hold every candidate once the k-th
-  is farther than that (``k`` grows for the few points where it is not);
+* every segment is cut, for the index only, into pieces no longer than the median
+  segment; the pieces' midpoints go into a :class:`scipy.spatial.cKDTree`;
+* the ``k`` nearest midpoints name candidate segments, and the smallest distance
+  ``D`` to a candidate bounds the answer; the nearest segment has a piece whose
+  midpoint is within ``D`` plus half the longest piece, so the candidates hold it
+  once the k-th midpoint is farther than that (``k`` grows for the few points where
+  it is not);
 * the point's distance to each candidate segment is computed with the same
   floating-point operations, in the same order, as GEOS's
   ``Distance::pointToSegment`` (what :func:`shapely.distance` and
   ``STRtree.query_nearest`` use for a point and a line), so the result is
   bit-for-bit shapely's, not merely close (the test suite checks this).
-
-``formula="projection"`` gives instead the clamped-projection distance
-(√ of the squared distance to A + t·(B − A), t = clip(AP·AB / |AB|², 0, 1)) that
-:mod:`incubloc.stats.preference` has always used for polygon targets; it differs
-from GEOS's in the last bits, and is kept so that those results do not change.
 """
 
 from __future__ import annotations
-
-from typing import Literal
 
 import numpy as np
 import shapely
@@ -98,13 +92,9 @@ class SegmentIndex:
         self.reach = 0.5 * float((length / pieces).max()) * (1 + 1e-9) + 1e-9
         self.tree = cKDTree(mid, balanced_tree=False)
 
-    def distance(
-        self, xy: np.ndarray, *, formula: Literal["geos", "projection"] = "geos"
-    ) -> np.ndarray:
-        """Distance from each row of ``xy`` to the nearest segment (NaN for NaN rows).
-
-        ``formula="geos"`` is bit-identical to ``shapely.distance`` between the point
-        and the nearest segment as a line; ``"projection"``: see the module notes.
+    def distance(self, xy: np.ndarray) -> np.ndarray:
+        """Distance from each row of ``xy`` to the nearest segment (NaN for NaN rows),
+        bit-identical to ``shapely.distance`` from the point to that segment as a line.
         """
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         out = np.full(len(xy), np.nan)
@@ -118,8 +108,7 @@ class SegmentIndex:
             step = max(1, _PAIRS // k)
             for start in range(0, len(todo), step):  # chunks of points bound the memory
                 part = slice(start, start + step)
-                near[part] = _nearest(xy[todo[part]], self.owner[idx[part]], self._cols,
-                                      formula)
+                near[part] = _nearest(xy[todo[part]], self.owner[idx[part]], self._cols)
             # Complete when every midpoint not returned is farther than the best
             # candidate's distance plus half a piece.
             ok = (np.ones(len(todo), dtype=bool) if k == n_pieces
@@ -130,17 +119,12 @@ class SegmentIndex:
         return out
 
 
-def _nearest(xy: np.ndarray, cand: np.ndarray, cols: tuple, formula: str) -> np.ndarray:
+def _nearest(xy: np.ndarray, cand: np.ndarray, cols: tuple) -> np.ndarray:
     """Smallest distance from each point (n, 2) to its candidate segments (n, k)."""
     px, py = xy[:, :1], xy[:, 1:]
     ax, ay, bx, by, dx, dy, len2 = (c[cand] for c in cols)
     qx, qy = px - ax, py - ay
     with np.errstate(divide="ignore", invalid="ignore"):
-        if formula == "projection":
-            inv = np.where(len2 > 0, 1.0 / np.where(len2 > 0, len2, 1.0), 0.0)
-            t = np.clip((qx * dx + qy * dy) * inv, 0.0, 1.0)
-            ex, ey = qx - t * dx, qy - t * dy
-            return np.sqrt((ex * ex + ey * ey).min(axis=1))
         # GEOS Distance::pointToSegment, operation for operation.
         r = (qx * dx + qy * dy) / len2
         s = ((ay - py) * dx - (ax - px) * dy) / len2

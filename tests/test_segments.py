@@ -72,17 +72,3 @@ def test_equals_shapely_bit_for_bit(offset):
         ])
         np.testing.assert_array_equal(SegmentIndex(seg).distance(xy), _shapely_nearest(xy, seg))
 
-
-def test_projection_formula_equals_measuring_every_segment():
-    """The clamped-projection distance, t = AP·AB × (1 / |AB|²), over all segments."""
-    rng = np.random.default_rng(3)
-    x0, y0 = rng.uniform(0, 5e4, (2, 12))
-    boxes = shapely.box(x0, y0, x0 + rng.uniform(10, 3000, 12), y0 + rng.uniform(10, 3000, 12))
-    seg = segments_of(shapely.get_rings(boxes))
-    xy = np.vstack([rng.uniform(-1e4, 6e4, (5_000, 2)), _adversarial(seg, rng)])
-    a, ab = seg[:, :2], seg[:, 2:] - seg[:, :2]
-    ap = xy[:, None, :] - a[None]
-    t = np.clip((ap[..., 0] * ab[:, 0] + ap[..., 1] * ab[:, 1]) * (1 / (ab**2).sum(axis=1)), 0, 1)
-    e = ap - t[..., None] * ab
-    want = np.sqrt((e[..., 0] ** 2 + e[..., 1] ** 2).min(axis=1))
-    np.testing.assert_array_equal(SegmentIndex(seg).distance(xy, formula="projection"), want)
