@@ -312,3 +312,29 @@ def test_point_pattern_summary_per_city_and_all():
     b = point_pattern_summary(pts, by="city", windows=cities, n_sim=19,
                               seed=np.random.default_rng(5))
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_window_boundary_distances_known_and_equal_to_shapely():
+    """Distances to the window's edge: by hand in a square, and bit for bit what an
+    STRtree of the boundary's segments gives on a window with a hole."""
+    from incubloc.stats import pointpattern as pp
+
+    win = pp._Window(SQUARE, 200.0)
+    xy = np.array([[10.0, 500.0], [150.0, 150.0], [1300.0, 1400.0], [1000.0, 0.0], [-40.0, 500.0]])
+    np.testing.assert_array_equal(win.signed_distance(xy), [10.0, 150.0, -500.0, 0.0, -40.0])
+    # inside and within rmax: the distance; deeper: inf; outside: 0
+    got = win.boundary_distance(np.array([[10.0, 500.0], [500.0, 500.0], [-5.0, 5.0]]))
+    assert got[0] == 10.0 and got[1] == np.inf and got[2] == 0.0
+
+    holed = PAC.difference(Point(-2000, 1000).buffer(700, 8))
+    win = pp._Window(holed, 1500.0)
+    rng = np.random.default_rng(4)
+    xy = np.vstack([rng.uniform(-6000, 6000, (3000, 2)), shapely.get_coordinates(holed)])
+    seg = shapely.get_parts(shapely.boundary(holed))
+    want = shapely.distance(shapely.multilinestrings(seg), shapely.points(xy))
+    inside = shapely.contains_xy(holed, xy[:, 0], xy[:, 1])
+    np.testing.assert_array_equal(win.signed_distance(xy), np.where(inside, want, -want))
+    b = win.boundary_distance(xy)
+    measured = np.isfinite(b) & inside
+    np.testing.assert_array_equal(b[measured], want[measured])
+    assert (want[np.isinf(b)] >= 1500.0).all()

@@ -7,6 +7,7 @@ import json
 import geopandas as gpd
 import numpy as np
 import pytest
+import shapely
 from bundled_data import bundled as load_bundled
 from shapely.geometry import Point, box
 
@@ -248,3 +249,22 @@ def test_polygon_nearest_equals_strtree():
     xy = rng.uniform([X0, Y0], [X0 + 10000, Y0 + 10000], (3000, 2))
     want = np.array([min(p.distance(Point(q)) for p in polys) for q in xy])
     np.testing.assert_allclose(_Nearest(polys)(xy), want, rtol=1e-9, atol=1e-6)
+
+
+def test_polygon_nearest_zero_inside_only_and_by_hand():
+    """0 inside a target (its boundary too), the hole's own edge counts, and far
+    points are measured without an inside test, which changes no distance."""
+    from incubloc.stats.preference import _Nearest
+
+    ring = box(0, 0, 100, 100).difference(box(40, 40, 60, 60))
+    slab = box(300, 0, 302, 1000)  # thin: inside points are at most 1 from its edge
+    near = _Nearest(np.array([ring, slab]))
+    xy = np.array([[50.0, 50.0], [10.0, 30.0], [301.0, 500.0], [100.0, 50.0], [200.0, 50.0],
+                   [-30.0, -40.0], [301.0, 1010.0], [250.0, 50.0]])
+    np.testing.assert_array_equal(near(xy), [10.0, 0.0, 0.0, 0.0, 100.0, 50.0, 10.0, 50.0])
+    rng = np.random.default_rng(1)
+    pts = rng.uniform(-100, 500, (5000, 2))
+    area = shapely.union_all([ring, slab])
+    want = np.where(shapely.intersects_xy(area, pts[:, 0], pts[:, 1]), 0.0,
+                    shapely.distance(shapely.boundary(area), shapely.points(pts)))
+    np.testing.assert_allclose(near(pts), want, rtol=1e-12, atol=1e-9)

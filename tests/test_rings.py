@@ -850,6 +850,25 @@ def test_ring_edge_city_filter_and_outside_points():
         ring_edge_test(allpts, rings, city="Nowhere")
 
 
+def test_ring_edge_distance_to_the_exterior_edge_only():
+    """Holes are filled: a point in a hole is measured to the outer edge, by hand."""
+    from incubloc.stats.rings import _edge_distance, _edge_index
+
+    outer = shapely.union_all([box(0, 0, 100, 100).difference(box(40, 40, 60, 60)),
+                               box(200, 0, 210, 10)])
+    edge = _edge_index(outer)
+    xy = np.array([[50.0, 50.0], [10.0, 30.0], [205.0, 5.0], [150.0, 50.0], [100.0, 100.0]])
+    np.testing.assert_array_equal(_edge_distance(xy, edge), [50.0, 10.0, 5.0, 50.0, 0.0])
+    assert _edge_index(shapely.Polygon()) is None
+    assert np.isnan(_edge_distance(xy, None)).all()
+    # bit for bit what shapely gives to the exterior rings
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(-50, 260, (4000, 2))
+    rings = shapely.multilinestrings(shapely.get_exterior_ring(shapely.get_parts(outer)))
+    np.testing.assert_array_equal(_edge_distance(pts, edge),
+                                  shapely.distance(rings, shapely.points(pts)))
+
+
 # --------------------------------------------------------------------------- bundled data
 
 

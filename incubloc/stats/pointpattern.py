@@ -43,6 +43,7 @@ from scipy.spatial import cKDTree
 from incubloc.coords import to_metric
 from incubloc.errors import InputError
 from incubloc.processes import fork_map
+from incubloc.segments import SegmentIndex, segments_of
 from incubloc.stats._random import Seed, rng, uniform_in_polygon
 from incubloc.stats._results import Result
 
@@ -268,13 +269,12 @@ class _Window:
         c = self.lookup.c
         depth = distance_transform_edt(self.lookup.state == 1) * c
         self.deep = depth - np.sqrt(2.0) * c >= rmax
-        lines = shapely.get_parts(shapely.boundary(geom))
-        coords, which = shapely.get_coordinates(lines, return_index=True)
-        same = which[:-1] == which[1:]
         # segment i runs from seg[i, :2] to seg[i, 2:]
-        self.seg = np.column_stack([coords[:-1][same], coords[1:][same]])
+        self.seg = segments_of(shapely.get_parts(shapely.boundary(geom)))
         self.segments = shapely.linestrings(self.seg.reshape(-1, 2, 2))
         self.tree = shapely.STRtree(self.segments)
+        # nearest-segment distances, the same values as self.tree.query_nearest
+        self.nearest = SegmentIndex(self.seg)
         self.tables: dict[tuple[float, int], _EdgeTable] = {}
 
     def edge_table(self, rmax: float, n_radii: int) -> _EdgeTable:
@@ -286,10 +286,7 @@ class _Window:
 
     def signed_distance(self, xy: np.ndarray) -> np.ndarray:
         """Distance to the boundary, positive inside the window and negative outside."""
-        idx, dist = self.tree.query_nearest(shapely.points(xy), return_distance=True,
-                                            all_matches=False)
-        out = np.empty(len(xy))
-        out[idx[0]] = dist
+        out = self.nearest.distance(xy)
         return np.where(self.inside(xy), out, -out)
 
     def inside(self, xy: np.ndarray) -> np.ndarray:
@@ -311,10 +308,7 @@ class _Window:
         out[deep] = np.inf
         near = np.flatnonzero(inside & ~deep)
         if len(near):
-            idx, dist = self.tree.query_nearest(
-                shapely.points(xy[near]), return_distance=True, all_matches=False
-            )
-            out[near[idx[0]]] = dist
+            out[near] = self.nearest.distance(xy[near])
         return out
 
 

@@ -157,6 +157,10 @@ class _Nearest:
             self.segs = np.column_stack([coords[:-1][same], coords[1:][same]])
             self.area = shapely.union_all(targets)
             shapely.prepare(self.area)
+            # A point inside a polygon is no farther from its boundary than half the
+            # polygon's narrower bounding-box side: beyond that, no inside test.
+            minx, miny, maxx, maxy = shapely.bounds(shapely.get_parts(targets)).T
+            self.reach = 0.5 * float(np.nanmax(np.minimum(maxx - minx, maxy - miny)))
         else:
             self.tree = shapely.STRtree(targets)
 
@@ -192,8 +196,9 @@ class _Nearest:
             px += py
             out[start : start + step] = px.min(axis=1)
         np.sqrt(out, out=out)
-        inside = shapely.contains_xy(self.area, xy[:, 0], xy[:, 1])
-        out[inside] = 0.0
+        near = np.flatnonzero(out <= self.reach * (1 + 1e-9) + 1e-9)
+        inside = shapely.contains_xy(self.area, xy[near, 0], xy[near, 1])
+        out[near[inside]] = 0.0
         return out
 
 
@@ -381,8 +386,8 @@ def location_preference(
         obs = near(xy)
         if not n_sim:
             return obs, None
-        if not near.points and sim_geoms is None:
-            sim_geoms = shapely.points(sims_flat)
+        if not near.points and near.segs is None and sim_geoms is None:
+            sim_geoms = shapely.points(sims_flat)  # only the STRtree search needs them
         return obs, near(sims_flat, sim_geoms).reshape(n_sim, len(xy))
 
     if kind_column in tgt.columns:

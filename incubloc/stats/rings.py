@@ -37,6 +37,7 @@ from incubloc.scales.rings import (
     ring_layer,
     ring_systems,
 )
+from incubloc.segments import SegmentIndex, segments_of
 from incubloc.stats._random import rng
 from incubloc.vocabulary import LEVEL, UNCLASSIFIED
 
@@ -429,20 +430,17 @@ def _uniform_points(
     return np.concatenate(parts)
 
 
-def _edge_distance(xy: np.ndarray, outer: shapely.Geometry) -> np.ndarray:
-    """Distance from each point to the exterior edge of ``outer`` (holes filled)."""
+def _edge_index(outer: shapely.Geometry) -> SegmentIndex | None:
+    """An index of the exterior edge of ``outer`` (holes filled); None without one."""
     polys = shapely.get_parts(outer)
     polys = polys[shapely.get_type_id(polys) == 3]
-    rings = shapely.get_exterior_ring(polys)
-    coords, which = shapely.get_coordinates(rings, return_index=True)
-    same = which[:-1] == which[1:]
-    segs = shapely.linestrings(np.stack([coords[:-1][same], coords[1:][same]], axis=1))
-    tree = shapely.STRtree(segs)
-    pts = shapely.points(xy)
-    idx, dist = tree.query_nearest(pts, return_distance=True, all_matches=False)
-    out = np.full(len(xy), np.nan)
-    out[idx[0]] = dist
-    return out
+    segs = segments_of(shapely.get_exterior_ring(polys))
+    return SegmentIndex(segs) if len(segs) else None
+
+
+def _edge_distance(xy: np.ndarray, edge: SegmentIndex | None) -> np.ndarray:
+    """Distance from each point to the edge indexed by :func:`_edge_index` (NaN: none)."""
+    return np.full(len(xy), np.nan) if edge is None else edge.distance(xy)
 
 
 def ring_edge_test(
@@ -561,9 +559,10 @@ def ring_edge_test(
             parts[bad] = shapely.make_valid(parts[bad])
         outer = shapely.union_all(parts)
         k = len(rows)
-        d_obs = _edge_distance(pts_xy[rows], outer)
+        edge = _edge_index(outer)
+        d_obs = _edge_distance(pts_xy[rows], edge)
         ref = _uniform_points(poly, k * blocks, gen)
-        d_ref = _edge_distance(ref, outer)
+        d_ref = _edge_distance(ref, edge)
         dmax = float(max(np.max(d_ref), np.max(d_obs)))
         scale = dmax if dmax > 0 else 1.0
         n_obs, n_ref = d_obs / scale, d_ref / scale
