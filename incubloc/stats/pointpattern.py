@@ -321,14 +321,15 @@ _WINDOWS: dict[tuple, _Window] = {}
 _SIMULATIONS: dict[tuple, np.ndarray] = {}
 
 
-def _remembered(store: dict, key: tuple, make: Callable[[], Any]) -> Any:
-    """``make()``, or the value kept for ``key`` (the ``_REMEMBER`` latest are kept)."""
+def _remembered(store: dict, key: tuple, make: Callable[[], Any], keep: int = _REMEMBER
+                ) -> Any:
+    """``make()``, or the value kept for ``key`` (the ``keep`` latest are kept)."""
     if key in store:
         store[key] = store.pop(key)  # now the most recent
         return store[key]
     value = make()
     store[key] = value
-    while len(store) > _REMEMBER:
+    while len(store) > keep:
         store.pop(next(iter(store)))
     return value
 
@@ -423,11 +424,15 @@ def _mean_nn(xy: np.ndarray) -> float:
     return float(d[:, 1].mean())
 
 
-def _mean_scaled_nn(xy: np.ndarray, intensity: _Intensity) -> float:
+def _mean_scaled_nn(xy: np.ndarray, intensity: _Intensity, lam: np.ndarray | None = None
+                    ) -> float:
     """Mean of d_i · √λ(x_i), nearest-neighbour distances scaled by the local intensity
-    (about 0.5 for an inhomogeneous Poisson pattern)."""
+    (about 0.5 for an inhomogeneous Poisson pattern); ``lam``: ``intensity.at_points(xy)``
+    when known."""
     d, _ = cKDTree(xy).query(xy, k=2)
-    return float((d[:, 1] * np.sqrt(intensity.at_points(xy))).mean())
+    if lam is None:
+        lam = intensity.at_points(xy)
+    return float((d[:, 1] * np.sqrt(lam)).mean())
 
 
 def _gaussian_sigma(xy: np.ndarray, bandwidth: float | str) -> float:
@@ -538,12 +543,13 @@ def clark_evans(
         gen = rng(seed)
         if null == "inhomogeneous":
             sigma = _gaussian_sigma(xy, bandwidth)
-            intensity = _Intensity(geom, sigma)
-            lookup = _WindowLookup(geom)
-            lam = intensity.surface(xy)
-            sims: Any = [intensity.sample(lam, n, gen, lookup) for _ in range(int(n_sim))]
+            intensity = _intensity(geom, sigma)
+            # the same draws as ripley(null="inhomogeneous") with this seed: shared
+            sims, lams = _inhomogeneous_draws(intensity, xy, int(n_sim), seed, gen,
+                                              lambda: _WindowLookup(geom))
             t_obs = _mean_scaled_nn(xy, intensity)
-            t_sim = np.array([_mean_scaled_nn(sp, intensity) for sp in sims])
+            t_sim = np.array([_mean_scaled_nn(sp, intensity, lam)
+                              for sp, lam in zip(sims, lams, strict=True)])
         else:
             sims = uniform_in_polygon(geom, n * int(n_sim), seed=gen).reshape(-1, n, 2)
             t_obs = observed
@@ -1313,14 +1319,35 @@ def _k_function(
         with np.errstate(invalid="ignore", divide="ignore"):
             k = area / (n - 1) * _pair_counts(xy, distances, b) / n_centres
         return np.where(n_centres > 0, k, np.nan)
-    pairs = cKDTree(xy).query_pairs(rmax, output_type="ndarray")
+    if edge_correction not in ("border", "ripley", "none"):
+        raise InputError(
+            f"unknown edge_correction {edge_correction!r}: use 'ripley', 'border' or 'none'"
+        )
+    b = bdist() if edge_correction != "none" else None
+    weigh = (_edge_weights(window, xy, b, rmax, n_circle, lattice)
+             if edge_correction == "ripley" else None)
+    return _k_in_memory(xy, area, distances, edge_correction, b, weigh)
+
+
+def _k_in_memory(
+    xy: np.ndarray,
+    area: float,
+    distances: np.ndarray,
+    edge_correction: str,
+    b: np.ndarray | None,
+    weigh: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+) -> np.ndarray:
+    """K of a small pattern from all its pairs within the largest distance at once,
+    given its points' boundary distances ``b`` ("border", "ripley") and Ripley's
+    weights ``weigh(centre, distance)`` ("ripley")."""
+    n = len(xy)
+    pairs = cKDTree(xy).query_pairs(float(distances.max()), output_type="ndarray")
     i, j = pairs[:, 0], pairs[:, 1]
     d = np.hypot(*(xy[i] - xy[j]).T)
     # Ordered pairs: each unordered pair counts once around each of its two points.
     centre = np.concatenate([i, j])
     dd = np.concatenate([d, d])
     if edge_correction == "border":
-        b = bdist()
         bc = b[centre]
         ok = dd <= bc
         # An ordered pair counts at r when d_ij <= r <= b_i.
@@ -1329,15 +1356,69 @@ def _k_function(
         with np.errstate(invalid="ignore", divide="ignore"):
             k = area / (n - 1) * count / n_centres
         return np.where(n_centres > 0, k, np.nan)
-    if edge_correction == "ripley":
-        w = _edge_weights(window, xy, bdist(), rmax, n_circle, lattice)(centre, dd)
-    elif edge_correction == "none":
-        w = np.ones(len(dd))
-    else:
-        raise InputError(
-            f"unknown edge_correction {edge_correction!r}: use 'ripley', 'border' or 'none'"
-        )
+    w = weigh(centre, dd) if weigh is not None else np.ones(len(dd))
     return area * _count_upto(dd, distances, w) / (n * (n - 1))
+
+
+#: Points of the simulated patterns whose boundary distances and Ripley's weights
+#: are computed at once (:func:`_k_functions`): bounds the temporary tables.
+_BATCH_POINTS = 8192
+
+
+def _batches(patterns: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first, batch)``: consecutive patterns of ``patterns`` (s, n, 2), about
+    ``_BATCH_POINTS`` points at a time."""
+    per = max(1, _BATCH_POINTS // max(patterns.shape[1], 1))
+    for first in range(0, len(patterns), per):
+        yield first, patterns[first:first + per]
+
+
+def _offset(weigh: Callable[[np.ndarray, np.ndarray], np.ndarray], start: int
+            ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``weigh`` of a batch of patterns, called with one pattern's own indices
+    (those of the batch minus ``start``)."""
+    return lambda centre, dd: weigh(centre + start, dd)
+
+
+def _k_functions(
+    patterns: np.ndarray,
+    geom: shapely.Geometry,
+    area: float,
+    distances: np.ndarray,
+    edge_correction: str,
+    n_circle: int,
+    window: _Window | None,
+    lattice: bool = False,
+) -> np.ndarray:
+    """K of each pattern of ``patterns`` (s, n, 2), as rows: the numbers of
+    ``_k_function`` on each, bit for bit.
+
+    The simulations of a small pattern cost mostly per call, not per point: the
+    boundary distances and Ripley's weights (per point, so independent of the
+    other points) are computed for batches of patterns at once; pairs are still
+    found and counted pattern by pattern. Large patterns (the chunked path) go one
+    at a time.
+    """
+    s, n = patterns.shape[:2]
+    rmax = float(distances.max())
+    if window is None and edge_correction == "ripley":
+        window = _window(geom, rmax)
+    if n >= _FAST_K_MIN_N or window is None or edge_correction not in ("border", "ripley"):
+        return np.array([_k_function(p, geom, area, distances, edge_correction, n_circle,
+                                     None, window, lattice) for p in patterns]
+                        ).reshape(s, len(distances))
+    out = np.empty((s, len(distances)))
+    for first, batch in _batches(patterns):
+        flat = batch.reshape(-1, 2)
+        b = window.boundary_distance(flat)
+        iso = (_edge_weights(window, flat, b, rmax, n_circle, lattice)
+               if edge_correction == "ripley" else None)
+        for t, xy in enumerate(batch):
+            at = t * n
+            out[first + t] = _k_in_memory(xy, area, distances, edge_correction,
+                                          b[at:at + n],
+                                          None if iso is None else _offset(iso, at))
+    return out
 
 
 # ------------------------------------------------------------- inhomogeneous intensity
@@ -1440,6 +1521,43 @@ class _Intensity:
         return out
 
 
+# The inhomogeneous null's intensity (an FFT per window and bandwidth) and its
+# draws (with their intensities at the drawn points) are shared by the L and
+# Clark–Evans tests of the same pattern and seed, which simulate the same patterns.
+_INTENSITIES: dict[tuple, _Intensity] = {}
+_DRAWS: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _intensity(geom: shapely.Geometry, sigma: float) -> _Intensity:
+    """The :class:`_Intensity` of ``geom`` and ``sigma``, built once for repeated calls."""
+    return _remembered(_INTENSITIES, (shapely.to_wkb(geom), float(sigma)),
+                       lambda: _Intensity(geom, sigma))
+
+
+def _inhomogeneous_draws(
+    intensity: _Intensity, xy: np.ndarray, n_sim: int, seed: Seed,
+    gen: np.random.Generator, lookup: Callable[[], _WindowLookup],
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n_sim`` patterns of ``len(xy)`` points from the kernel intensity of ``xy``,
+    drawn with ``gen`` (a fresh generator of ``seed``), and the leave-one-out
+    intensity at each drawn point: arrays (n_sim, n, 2) and (n_sim, n). Kept for an
+    integer seed (the latest only: a national pattern's draws are tens of MB)."""
+    def draw() -> tuple[np.ndarray, np.ndarray]:
+        n = len(xy)
+        surface = intensity.surface(xy)
+        where = lookup()
+        sims = np.array([intensity.sample(surface, n, gen, where) for _ in range(n_sim)]
+                        ).reshape(n_sim, n, 2)
+        lams = np.array([intensity.at_points(p) for p in sims]).reshape(n_sim, n)
+        return sims, lams
+
+    if not isinstance(seed, int | np.integer):
+        return draw()
+    key = (shapely.to_wkb(intensity.geom), intensity.sigma, int(n_sim), int(seed),
+           xy.tobytes())
+    return _remembered(_DRAWS, key, draw, keep=1)
+
+
 def _k_inhom(
     xy: np.ndarray,
     lam: np.ndarray,
@@ -1460,25 +1578,68 @@ def _k_inhom(
         return k_inhom_chunked(xy, lam, geom, distances, edge_correction, n_circle, window,
                                lattice=lattice)
     rmax = float(distances.max())
-    pairs = cKDTree(xy).query_pairs(rmax, output_type="ndarray")
-    i, j = pairs[:, 0], pairs[:, 1]
-    d = np.hypot(*(xy[i] - xy[j]).T)
-    centre = np.concatenate([i, j])
-    other = np.concatenate([j, i])
-    dd = np.concatenate([d, d])
     if edge_correction == "ripley":
         window = window if window is not None else _window(geom, rmax)
-        e = _edge_weights(window, xy, window.boundary_distance(xy), rmax, n_circle,
-                          lattice)(centre, dd)
+        weigh = _edge_weights(window, xy, window.boundary_distance(xy), rmax, n_circle,
+                              lattice)
     elif edge_correction == "none":
-        e = np.ones(len(dd))
+        weigh = None
     else:
         raise InputError(
             f"the inhomogeneous K supports edge_correction 'ripley' or 'none', "
             f"not {edge_correction!r}"
         )
+    return _k_inhom_in_memory(xy, lam, distances, weigh)
+
+
+def _k_inhom_in_memory(
+    xy: np.ndarray,
+    lam: np.ndarray,
+    distances: np.ndarray,
+    weigh: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+) -> np.ndarray:
+    """:func:`_k_inhom` of a small pattern from all its pairs at once, given Ripley's
+    weights ``weigh(centre, distance)`` (None: no edge correction)."""
+    pairs = cKDTree(xy).query_pairs(float(distances.max()), output_type="ndarray")
+    i, j = pairs[:, 0], pairs[:, 1]
+    d = np.hypot(*(xy[i] - xy[j]).T)
+    centre = np.concatenate([i, j])
+    other = np.concatenate([j, i])
+    dd = np.concatenate([d, d])
+    e = weigh(centre, dd) if weigh is not None else np.ones(len(dd))
     w = e / (lam[centre] * lam[other])
     return _count_upto(dd, distances, w) / float(np.sum(1.0 / lam))
+
+
+def _k_inhoms(
+    patterns: np.ndarray,
+    lams: np.ndarray,
+    geom: shapely.Geometry,
+    distances: np.ndarray,
+    edge_correction: str,
+    n_circle: int,
+    window: _Window | None,
+    lattice: bool = False,
+) -> np.ndarray:
+    """:func:`_k_inhom` of each pattern of ``patterns`` (s, n, 2) with its
+    intensities ``lams`` (s, n), as rows, bit for bit; small patterns' Ripley
+    weights in batches, as :func:`_k_functions`."""
+    s, n = patterns.shape[:2]
+    rmax = float(distances.max())
+    if n >= _FAST_K_MIN_N or edge_correction != "ripley":
+        return np.array([_k_inhom(p, lam, geom, distances, edge_correction, n_circle, window,
+                                  lattice) for p, lam in zip(patterns, lams, strict=True)]
+                        ).reshape(s, len(distances))
+    window = window if window is not None else _window(geom, rmax)
+    out = np.empty((s, len(distances)))
+    for first, batch in _batches(patterns):
+        flat = batch.reshape(-1, 2)
+        iso = _edge_weights(window, flat, window.boundary_distance(flat), rmax, n_circle,
+                            lattice)
+        for t, xy in enumerate(batch):
+            out[first + t] = _k_inhom_in_memory(xy, lams[first + t], distances,
+                                                _offset(iso, t * n))
+    return out
 
 
 def kernel_sums_chunked(xy: np.ndarray, sigma: float, reach: float) -> np.ndarray:
@@ -1743,7 +1904,7 @@ def ripley(
             sigma = float(bandwidth)
         if not (sigma is not None and sigma > 0):
             raise InputError(f"bandwidth must be positive metres or 'scott', got {bandwidth!r}")
-        intensity = _Intensity(geom, sigma)
+        intensity = _intensity(geom, sigma)
 
         def k_of(pts: np.ndarray) -> np.ndarray:
             lam = intensity.at_points(pts)
@@ -1765,12 +1926,15 @@ def ripley(
 
         def simulate() -> np.ndarray:
             if null == "inhomogeneous":
-                lam_surface = intensity.surface(xy)
-                sims_xy = [intensity.sample(lam_surface, n, gen, win.lookup)
-                           for _ in range(n_sim)]
+                sims_xy, lams = _inhomogeneous_draws(intensity, xy, n_sim, seed, gen,
+                                                     lambda: win.lookup)
+                ks = _k_inhoms(sims_xy, lams, geom, distances, edge_correction, n_circle,
+                               win, lattice)
             else:
                 sims_xy = uniform_in_polygon(geom, n * n_sim, seed=gen).reshape(n_sim, n, 2)
-            return np.vstack([lmd(sp)[1] for sp in sims_xy])  # loop over simulations only
+                ks = _k_functions(sims_xy, geom, area, distances, edge_correction, n_circle,
+                                  win, lattice)
+            return np.sqrt(np.clip(ks, 0.0, None) / np.pi) - distances
 
         if isinstance(seed, int | np.integer):  # same input, same seed: same curves
             key = ("ripley", shapely.to_wkb(geom), distances.tobytes(), int(n_sim), int(seed),
