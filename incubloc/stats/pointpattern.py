@@ -1424,6 +1424,42 @@ def _k_functions(
 # ------------------------------------------------------------- inhomogeneous intensity
 
 
+class _SameConvolution:
+    """``scipy.signal.fftconvolve(a, kernel, mode="same")`` for 2-D float arrays ``a``
+    of one shape: the same steps and numbers (real FFTs padded to fast lengths, the
+    centre of the full convolution kept), without importing ``scipy.signal`` and
+    with the kernel's transform computed once.
+
+    Examples
+    --------
+    >>> conv = _SameConvolution((3, 4), np.ones((2, 2)))
+    >>> conv(np.arange(12.0).reshape(3, 4)).round(6).tolist()[0]
+    [0.0, 1.0, 3.0, 5.0]
+    """
+
+    def __init__(self, shape: tuple[int, int], kernel: np.ndarray) -> None:
+        from scipy import fft as sp_fft
+
+        self.shape, self.kernel, self._fft = tuple(shape), kernel, sp_fft
+        self.full = tuple(a + b - 1 for a, b in zip(self.shape, kernel.shape, strict=True))
+        self.padded = tuple(sp_fft.next_fast_len(n, True) for n in self.full)
+        # fftconvolve skips the transform along axes of length 1 (a one-row grid)
+        self.direct = 1 in self.shape or 1 in kernel.shape
+        if not self.direct:
+            self.spec = sp_fft.rfftn(kernel, self.padded, axes=(0, 1))
+
+    def __call__(self, a: np.ndarray) -> np.ndarray:
+        if self.direct:
+            from scipy.signal import fftconvolve
+
+            return fftconvolve(a, self.kernel, mode="same")
+        fft = self._fft
+        ret = fft.irfftn(fft.rfftn(a, self.padded, axes=(0, 1)) * self.spec, self.padded,
+                         axes=(0, 1))[: self.full[0], : self.full[1]]
+        r0, c0 = ((n - m) // 2 for n, m in zip(self.full, self.shape, strict=True))
+        return ret[r0: r0 + self.shape[0], c0: c0 + self.shape[1]].copy()
+
+
 class _Intensity:
     """Gaussian kernel intensity of a pattern in a window, edge-corrected (Diggle).
 
@@ -1437,7 +1473,6 @@ class _Intensity:
     def __init__(self, geom: shapely.Geometry, sigma: float, max_cells: int = 1_000_000) -> None:
         from rasterio.features import geometry_mask
         from rasterio.transform import Affine
-        from scipy.signal import fftconvolve
 
         self.geom, self.sigma = geom, float(sigma)
         minx, miny, maxx, maxy = shapely.bounds(geom)
@@ -1460,8 +1495,8 @@ class _Intensity:
         edges = (np.arange(-r, r + 2) - 0.5) * c / self.sigma
         g = np.diff(stats.norm.cdf(edges))
         self.kernel = np.outer(g, g)
-        self._fft = fftconvolve
-        self.edge = np.clip(fftconvolve(inside.astype(float), self.kernel, mode="same"), 0, 1)
+        self._convolve = _SameConvolution(shape, self.kernel)
+        self.edge = np.clip(self._convolve(inside.astype(float)), 0, 1)
         if inside.any():  # the raster's area made exact: e(u) sums to the window's area
             self.edge *= float(shapely.area(geom)) / (float(inside.sum()) * c * c)
 
@@ -1493,8 +1528,7 @@ class _Intensity:
         """Edge-corrected kernel intensity (relative) on the grid, 0 outside the window."""
         row, col = self._cell(xy)
         counts = np.bincount(row * self.cols + col, minlength=self.rows * self.cols)
-        conv = self._fft(counts.reshape(self.rows, self.cols).astype(float), self.kernel,
-                         mode="same")
+        conv = self._convolve(counts.reshape(self.rows, self.cols).astype(float))
         with np.errstate(divide="ignore", invalid="ignore"):
             lam = np.where(self.mask & (self.edge > 1e-12),
                            np.clip(conv, 0, None) / np.maximum(self.edge, 0.05), 0.0)
