@@ -231,19 +231,31 @@ class _WindowLookup:
                          all_touched=True, fill=0, default_value=1, dtype="uint8")
         edge = binary_dilation(edge.astype(bool), structure=np.ones((3, 3), dtype=bool))
         # 0 outside, 1 inside, 2 decide exactly
-        self.state = np.where(edge, 2, inside).astype(np.uint8)
+        self.padded_state = self.padded(np.where(edge, 2, inside).astype(np.uint8))
+        self.state = self.padded_state.reshape(self.rows + 2, self.cols + 2)[1:-1, 1:-1]
 
-    def pixel_values(self, raster: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Values of a raster on this lookup's grid at (x, y) (0 off the grid)."""
+    @staticmethod
+    def padded(raster: np.ndarray) -> np.ndarray:
+        """A raster on this lookup's grid framed by one pixel of zeros, flattened: what
+        :meth:`pixel_values` reads."""
+        return np.pad(raster, 1).ravel()
+
+    def pixel_values(self, padded: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Values of a raster on this lookup's grid (given :meth:`padded`) at (x, y):
+        0 off the grid, and for NaN."""
         col = np.floor((x - self.x0) / self.c)
         row = np.floor((self.ytop - y) / self.c)
-        ok = (col >= 0) & (col < self.cols) & (row >= 0) & (row < self.rows)
-        out = np.zeros(np.shape(x), dtype=raster.dtype)
-        out[ok] = raster[row[ok].astype(np.int64), col[ok].astype(np.int64)]
-        return out
+        # off the grid (NaN too: fmax skips it) → the frame; pixels are exact in floats
+        np.fmin(np.fmax(col, -1.0, out=col), float(self.cols), out=col)
+        np.fmin(np.fmax(row, -1.0, out=row), float(self.rows), out=row)
+        row += 1.0
+        row *= float(self.cols + 2)
+        row += col
+        row += 1.0
+        return padded[row.astype(np.intp)]
 
     def contains(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        state = self.pixel_values(self.state, x, y)
+        state = self.pixel_values(self.padded_state, x, y)
         out = state == 1
         amb = state == 2
         if amb.any():
@@ -268,7 +280,7 @@ class _Window:
         # rmax that it leaves out are measured exactly, which changes no statistic.
         c = self.lookup.c
         depth = distance_transform_edt(self.lookup.state == 1) * c
-        self.deep = depth - np.sqrt(2.0) * c >= rmax
+        self.deep = self.lookup.padded(depth - np.sqrt(2.0) * c >= rmax)
         # segment i runs from seg[i, :2] to seg[i, 2:]
         self.seg = segments_of(shapely.get_parts(shapely.boundary(geom)))
         self.segments = shapely.linestrings(self.seg.reshape(-1, 2, 2))
