@@ -124,3 +124,17 @@ def test_clark_evans_inhomogeneous_same_with_and_without_shared_draws():
     again = pp.ripley(xy, distances=DISTANCES, **{**kw, "seed": np.random.default_rng(3)})
     np.testing.assert_array_equal(again.sim_mean, rip.sim_mean)
     assert again.p == rip.p
+
+
+def test_count_upto_with_a_binner_counts_as_searchsorted():
+    distances = np.array([300.0, 100.0, 200.0, 200.0, 0.1])  # unsorted, a tie
+    on = np.sort(distances)
+    values = np.concatenate([on, np.nextafter(on, 0), np.nextafter(on, np.inf),
+                             [0.0, 150.0, 1e9],
+                             np.random.default_rng(1).uniform(0, 400, 500)])
+    w = np.random.default_rng(2).uniform(0, 3, len(values))
+    binner = pp._Binner(on)
+    want = np.array([w[values <= d].sum() for d in distances])  # independent count
+    got = pp._count_upto(values, distances, w, binner=binner)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    np.testing.assert_array_equal(got, pp._count_upto(values, distances, w))

@@ -26,6 +26,7 @@ point_pattern_summary
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import logging
@@ -907,17 +908,29 @@ class _PairWeights:
     def _fraction(self, value: np.ndarray, d: np.ndarray) -> np.ndarray:
         return value
 
+    def part(self, start: int, n: int) -> _PairWeights:
+        """The weights of points ``start`` … ``start + n − 1`` only (one pattern of a
+        batch), called with the pattern's own indices; the table is shared."""
+        view = copy.copy(self)
+        view.pos, view.b = self.pos[start:start + n], self.b[start:start + n]
+        return view
+
     def __call__(self, centre: np.ndarray, dd: np.ndarray) -> np.ndarray:
         w = np.ones(len(dd))
         if not len(self.table):
             return w
-        need = (self.pos[centre] >= 0) & (dd > self.b[centre])
-        row = self.pos[centre[need]]
+        pos = self.pos[centre]
+        need = pos >= 0
+        need &= dd > self.b[centre]
+        row = pos[need]
         d = dd[need]
         t = self._position(d)
         lo = np.clip(np.floor(t).astype(int), 0, self.n_radii - 1)
         f = t - lo
-        value = self.table[row, lo] * (1.0 - f) + self.table[row, lo + 1] * f
+        # table[row, lo] and table[row, lo + 1], read from the flat table
+        flat = np.ravel(self.table)
+        at = row * self.table.shape[1] + lo
+        value = flat[at] * (1.0 - f) + flat[at + 1] * f
         w[need] = 1.0 / np.maximum(self._fraction(value, d), 1.0 / self.cap)
         return w
 
@@ -1035,12 +1048,20 @@ def _count_upto(
     weights: np.ndarray | None = None,
     *,
     strict: bool = False,
+    binner: _Binner | None = None,
 ) -> np.ndarray:
-    """(Weighted) number of ``values`` <= each distance (< with ``strict``), no sort."""
+    """(Weighted) number of ``values`` <= each distance (< with ``strict``), no sort.
+
+    ``binner``: a :class:`_Binner` of the sorted distances, for many calls with the
+    same distances (the same bins as ``searchsorted``, faster; not with ``strict``).
+    """
     order = np.argsort(distances)
     sorted_d = distances[order]
     # bin k holds the values counted from sorted_d[k] on
-    first = np.searchsorted(sorted_d, values, side="right" if strict else "left")
+    if binner is not None and not strict:
+        first = binner(values)
+    else:
+        first = np.searchsorted(sorted_d, values, side="right" if strict else "left")
     per_bin = np.bincount(first, weights=weights, minlength=len(sorted_d) + 1)
     out = np.empty(len(distances))
     out[order] = np.cumsum(per_bin)[: len(sorted_d)]
@@ -1348,10 +1369,12 @@ def _k_in_memory(
     edge_correction: str,
     b: np.ndarray | None,
     weigh: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+    binner: _Binner | None = None,
 ) -> np.ndarray:
     """K of a small pattern from all its pairs within the largest distance at once,
     given its points' boundary distances ``b`` ("border", "ripley") and Ripley's
-    weights ``weigh(centre, distance)`` ("ripley")."""
+    weights ``weigh(centre, distance)`` ("ripley"); ``binner``: see
+    :func:`_count_upto`."""
     n = len(xy)
     pairs = cKDTree(xy).query_pairs(float(distances.max()), output_type="ndarray")
     i, j = pairs[:, 0], pairs[:, 1]
@@ -1363,13 +1386,14 @@ def _k_in_memory(
         bc = b[centre]
         ok = dd <= bc
         # An ordered pair counts at r when d_ij <= r <= b_i.
-        count = _count_upto(dd[ok], distances) - _count_upto(bc[ok], distances, strict=True)
+        count = (_count_upto(dd[ok], distances, binner=binner)
+                 - _count_upto(bc[ok], distances, strict=True))
         n_centres = (b[:, None] >= distances[None, :]).sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             k = area / (n - 1) * count / n_centres
         return np.where(n_centres > 0, k, np.nan)
     w = weigh(centre, dd) if weigh is not None else np.ones(len(dd))
-    return area * _count_upto(dd, distances, w) / (n * (n - 1))
+    return area * _count_upto(dd, distances, w, binner=binner) / (n * (n - 1))
 
 
 #: Points of the simulated patterns whose boundary distances and Ripley's weights
@@ -1383,13 +1407,6 @@ def _batches(patterns: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     per = max(1, _BATCH_POINTS // max(patterns.shape[1], 1))
     for first in range(0, len(patterns), per):
         yield first, patterns[first:first + per]
-
-
-def _offset(weigh: Callable[[np.ndarray, np.ndarray], np.ndarray], start: int
-            ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """``weigh`` of a batch of patterns, called with one pattern's own indices
-    (those of the batch minus ``start``)."""
-    return lambda centre, dd: weigh(centre + start, dd)
 
 
 def _k_functions(
@@ -1420,6 +1437,7 @@ def _k_functions(
                                      None, window, lattice) for p in patterns]
                         ).reshape(s, len(distances))
     out = np.empty((s, len(distances)))
+    binner = _Binner(np.sort(distances))
     for first, batch in _batches(patterns):
         flat = batch.reshape(-1, 2)
         b = window.boundary_distance(flat)
@@ -1429,7 +1447,7 @@ def _k_functions(
             at = t * n
             out[first + t] = _k_in_memory(xy, area, distances, edge_correction,
                                           b[at:at + n],
-                                          None if iso is None else _offset(iso, at))
+                                          None if iso is None else iso.part(at, n), binner)
     return out
 
 
@@ -1643,9 +1661,11 @@ def _k_inhom_in_memory(
     lam: np.ndarray,
     distances: np.ndarray,
     weigh: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+    binner: _Binner | None = None,
 ) -> np.ndarray:
     """:func:`_k_inhom` of a small pattern from all its pairs at once, given Ripley's
-    weights ``weigh(centre, distance)`` (None: no edge correction)."""
+    weights ``weigh(centre, distance)`` (None: no edge correction); ``binner``: see
+    :func:`_count_upto`."""
     pairs = cKDTree(xy).query_pairs(float(distances.max()), output_type="ndarray")
     i, j = pairs[:, 0], pairs[:, 1]
     d = np.hypot(*(xy[i] - xy[j]).T)
@@ -1654,7 +1674,7 @@ def _k_inhom_in_memory(
     dd = np.concatenate([d, d])
     e = weigh(centre, dd) if weigh is not None else np.ones(len(dd))
     w = e / (lam[centre] * lam[other])
-    return _count_upto(dd, distances, w) / float(np.sum(1.0 / lam))
+    return _count_upto(dd, distances, w, binner=binner) / float(np.sum(1.0 / lam))
 
 
 def _k_inhoms(
@@ -1678,13 +1698,14 @@ def _k_inhoms(
                         ).reshape(s, len(distances))
     window = window if window is not None else _window(geom, rmax)
     out = np.empty((s, len(distances)))
+    binner = _Binner(np.sort(distances))
     for first, batch in _batches(patterns):
         flat = batch.reshape(-1, 2)
         iso = _edge_weights(window, flat, window.boundary_distance(flat), rmax, n_circle,
                             lattice)
         for t, xy in enumerate(batch):
             out[first + t] = _k_inhom_in_memory(xy, lams[first + t], distances,
-                                                _offset(iso, t * n))
+                                                iso.part(t * n, n), binner)
     return out
 
 
