@@ -138,3 +138,18 @@ def test_count_upto_with_a_binner_counts_as_searchsorted():
     got = pp._count_upto(values, distances, w, binner=binner)
     np.testing.assert_allclose(got, want, rtol=1e-12)
     np.testing.assert_array_equal(got, pp._count_upto(values, distances, w))
+
+
+def test_circle_fraction_same_in_any_chunk_and_as_the_mean_of_shapely_tests():
+    gen = np.random.default_rng(6)
+    centre = gen.uniform(-5000, 5000, (300, 2))
+    radius = gen.uniform(50, 3000, 300)
+    k = 32
+    angle = 2.0 * np.pi * (np.arange(k) + 0.5) / k
+    x = centre[:, :1] + radius[:, None] * np.cos(angle)
+    y = centre[:, 1:] + radius[:, None] * np.sin(angle)
+    want = shapely.contains_xy(WINDOW, x, y).mean(axis=1)
+    lookup = pp._WindowLookup(WINDOW)
+    for chunk in (7, 4096):
+        got = pp._circle_fraction(WINDOW, centre, radius, k, chunk=chunk, lookup=lookup)
+        np.testing.assert_array_equal(got, want)

@@ -694,10 +694,11 @@ def _circle_fraction(
     centre: np.ndarray,
     radius: np.ndarray,
     k: int,
-    chunk: int = 100_000,
+    chunk: int = 4096,
     lookup: _WindowLookup | None = None,
 ) -> np.ndarray:
-    """Fraction of each circle inside ``geom``, from ``k`` evenly spaced points on it."""
+    """Fraction of each circle inside ``geom``, from ``k`` evenly spaced points on it
+    (``chunk`` circles at a time: arrays that stay in cache)."""
     angles = 2.0 * np.pi * (np.arange(k) + 0.5) / k
     cos, sin = np.cos(angles), np.sin(angles)
     out = np.empty(len(radius))
@@ -711,7 +712,7 @@ def _circle_fraction(
         x = c[:, :1] + r * cos
         y = c[:, 1:2] + r * sin
         inside = contains(x.ravel(), y.ravel()).reshape(x.shape)
-        out[start : start + chunk] = inside.mean(axis=1)
+        out[start : start + chunk] = np.count_nonzero(inside, axis=1) / k  # = the mean
     return out
 
 
