@@ -1596,7 +1596,7 @@ _DRAWS: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 def _intensity(geom: shapely.Geometry, sigma: float) -> _Intensity:
     """The :class:`_Intensity` of ``geom`` and ``sigma``, built once for repeated calls."""
     return _remembered(_INTENSITIES, (shapely.to_wkb(geom), float(sigma)),
-                       lambda: _Intensity(geom, sigma))
+                       lambda: _Intensity(geom, sigma), keep=2)
 
 
 def _inhomogeneous_draws(
