@@ -958,7 +958,8 @@ def fig_kde(study: Any, *, ax: Any = None, surface: str = "all") -> Any:
     elif unit:
         label = unit
     im = ax.imshow(shown * scale, extent=(left, right, bottom, top), origin="upper",
-                   cmap="YlOrRd", zorder=2, alpha=0.9, interpolation="nearest")
+                   cmap="YlOrRd", zorder=2, alpha=0.9, interpolation="nearest",
+                   interpolation_stage="data")
     fig.colorbar(im, ax=ax, shrink=0.6, label=label)
     if cities is not None:
         _clip_to(im, ax, cities.union_all())
