@@ -360,7 +360,7 @@ def _draw_shapes(ax: Any, layer: Any, *, color: Any = None, **style: Any) -> Non
     from matplotlib.collections import LineCollection, PathCollection
     from matplotlib.path import Path
 
-    geoms = np.asarray(getattr(layer, "geometry", layer).array)
+    geoms = np.asarray(getattr(layer, "geometry", layer))
     geoms = shapely.normalize(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
     kinds = set(shapely.get_type_id(geoms).tolist())
     if not len(geoms):
@@ -579,8 +579,8 @@ def fig_circle_map(study: Any, *, ax: Any = None) -> Any:
     handles = []
     zones = _layer(study, "zones", crs)
     if zones is not None:
-        _draw_shapes(ax, zones, facecolor="#c7e9c0", edgecolor="#41ab5d", alpha=0.55, hatch="///",
-                   linewidth=0.8, zorder=2)
+        _draw_shapes(ax, zones, facecolor="#c7e9c0", edgecolor="#41ab5d", alpha=0.55,
+                     hatch="///", linewidth=0.8, zorder=2)
         handles.append(Patch(facecolor="#c7e9c0", edgecolor="#41ab5d", hatch="///",
                              label="Zones 片区"))
     corr = _layer(study, "corridors", crs)
@@ -683,11 +683,12 @@ def _draw_rings(ax: Any, rings: Any) -> list[Any]:
     from matplotlib.patches import Patch
 
     handles = []
+    kind, geoms = rings["ring"].to_numpy(), rings.geometry.values
     for ring in _RING_ORDER:
-        sel = rings[rings["ring"] == ring]
+        sel = geoms[kind == ring]
         if len(sel):
             _draw_shapes(ax, sel, color=COLOURS["ring"][ring], alpha=0.55, edgecolor="white",
-                     linewidth=0.5, zorder=2)
+                         linewidth=0.5, zorder=2)
             handles.append(Patch(facecolor=COLOURS["ring"][ring], alpha=0.55,
                                  label=LABELS["ring"][ring]))
     return handles
@@ -732,17 +733,16 @@ def fig_ring_maps(study: Any, *, ax: Any = None) -> Any:
     zh = zh_names(study)
     handles: dict[str, Any] = {}
     for a, city in zip(axes.flat, order, strict=False):
-        if cities is not None:
-            _draw_shapes(a, cities[cities["city"] == city], color=_BASE_FILL, edgecolor=_BASE_EDGE,
-                                                linewidth=0.6, zorder=1)
         sub = rings[rings[pref] == city]
+        base = cities[cities["city"] == city] if cities is not None else sub
+        if cities is not None:
+            _draw_shapes(a, base, color=_BASE_FILL, edgecolor=_BASE_EDGE, linewidth=0.6, zorder=1)
         for h in _draw_rings(a, sub):
             handles.setdefault(h.get_label(), h)
         pts = inc[inc["city"] == city] if "city" in inc else inc.iloc[:0]
         if len(pts):
             a.scatter(pts.geometry.x, pts.geometry.y, s=7, c="black", zorder=10, linewidths=0)
-        bounds = (cities[cities["city"] == city] if cities is not None else sub).total_bounds
-        _finish_map(a, bounds, pad=0.02)
+        _finish_map(a, base.total_bounds, pad=0.02)
         pattern = _pattern_of(study, city)
         name = f"{short_zh(zh.get(city, city))} {city}" if city in zh else city
         a.set_title(f"{name} (n = {len(pts)})\n{pattern}", fontsize=8.5, loc="left",
@@ -920,8 +920,8 @@ def _class_map(study: Any, ax: Any, column: str, kind: str, title: tuple[str, st
     for i, a in enumerate(panels):
         cities = _basemap(a, study, crs, labels=(i == 0))
         if host_layer is not None:
-            _draw_shapes(a, host_layer, facecolor="#d9d9d9", edgecolor="#969696", linewidth=0.4,
-                            zorder=2)
+            _draw_shapes(a, host_layer, facecolor="#d9d9d9", edgecolor="#969696",
+                         linewidth=0.4, zorder=2)
         handles = _class_points(a, inc, column, kind, size=12 if i == 0 else 20)
         if host_layer is not None:
             handles.append(Patch(facecolor="#d9d9d9", edgecolor="#969696",
@@ -949,8 +949,8 @@ def _class_map(study: Any, ax: Any, column: str, kind: str, title: tuple[str, st
                 if len(core):
                     from matplotlib.lines import Line2D
 
-                    _draw_shapes(a, core.boundary, color=COLOURS["ring"]["core"], linewidth=1.4,
-                                       linestyle="--", zorder=4)
+                    _draw_shapes(a, core.boundary, color=COLOURS["ring"]["core"],
+                                 linewidth=1.4, linestyle="--", zorder=4)
                     _legend(a, [Line2D([], [], color=COLOURS["ring"]["core"], ls="--",
                                        label="Core ring boundary 中心城区边界")], None)
             _finish_map(a, zb, pad=0.02)
