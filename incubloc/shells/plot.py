@@ -389,8 +389,7 @@ def _draw_shapes(ax: Any, layer: Any, *, color: Any = None, **style: Any) -> Non
         gpd.GeoSeries(geoms, crs=getattr(layer, "crs", None)).plot(ax=ax, color=color, **style)
         return
     ax.set_aspect("equal")
-    ax.add_collection(coll)
-    ax.autoscale_view()
+    ax.add_collection(coll)  # the view is autoscaled when drawn, unless the map sets it
 
 
 def _basemap(ax: Any, study: Any, crs: Any, *, labels: bool = True, fill: str = _BASE_FILL) -> Any:
@@ -443,16 +442,18 @@ def _class_points(ax: Any, pts: Any, column: str, kind: str, *, size: float = 14
     values = values.fillna("unclassified").astype(str)
     # Known classes in their fixed order, then any other value (drawn grey, never dropped).
     classes = list(COLOURS[kind]) + sorted(set(values) - set(COLOURS[kind]))
+    x, y, values = pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy(), values.to_numpy()
     for cls in classes:
-        sel = pts[values == cls]
-        if len(sel) == 0:
+        sel = values == cls
+        n = int(sel.sum())
+        if n == 0:
             continue
         colour = COLOURS[kind].get(cls, "#636363")
-        ax.scatter(sel.geometry.x, sel.geometry.y, s=size, c=colour, edgecolors="black",
-                   linewidths=0.35, zorder=10)
+        ax.scatter(x[sel], y[sel], s=size, c=colour, edgecolors="black", linewidths=0.35,
+                   zorder=10)
         handles.append(Line2D([], [], ls="", marker="o", markersize=6, markerfacecolor=colour,
                               markeredgecolor="black", markeredgewidth=0.4,
-                              label=f"{LABELS[kind].get(cls, cls)} ({len(sel)})"))
+                              label=f"{LABELS[kind].get(cls, cls)} ({n})"))
     return handles
 
 
