@@ -362,10 +362,11 @@ def _draw_shapes(ax: Any, layer: Any, *, color: Any = None, **style: Any) -> Non
 
     geoms = np.asarray(getattr(layer, "geometry", layer))
     geoms = shapely.normalize(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
-    kinds = set(shapely.get_type_id(geoms).tolist())
     if not len(geoms):
         return
-    if kinds <= {3, 6}:  # Polygon, MultiPolygon: one compound path per feature
+    kinds = {shapely.GeometryType(k) for k in np.unique(shapely.get_type_id(geoms))}
+    G = shapely.GeometryType
+    if kinds <= {G.POLYGON, G.MULTIPOLYGON}:  # one compound path per feature
         _, xy, offsets = shapely.to_ragged_array(geoms)
         rings = offsets[0]
         codes = np.full(len(xy), Path.LINETO, dtype=Path.code_type)
@@ -377,7 +378,7 @@ def _draw_shapes(ax: Any, layer: Any, *, color: Any = None, **style: Any) -> Non
         paths = [Path(xy[a:b], codes[a:b]) for a, b in zip(starts[:-1], starts[1:], strict=True)]
         coll = PathCollection(paths, facecolor=color if color is not None else
                               style.pop("facecolor", None), **style)
-    elif kinds <= {1, 5}:  # LineString, MultiLineString: one path per part
+    elif kinds <= {G.LINESTRING, G.MULTILINESTRING}:  # one path per line
         _, xy, offsets = shapely.to_ragged_array(geoms)
         parts = offsets[0]
         segments = [xy[a:b] for a, b in zip(parts[:-1], parts[1:], strict=True)]
