@@ -1170,7 +1170,7 @@ def _grid_map(study: Any, ax: Any, grid: str | None, column: str, kind: str,
     handles = []
     raster = _lattice_raster(ax, g, values, COLOURS[kind])
     for cls, colour in COLOURS[kind].items():
-        sel = g[values == cls]
+        sel = g.geometry.values[(values == cls).to_numpy()]
         if raster:
             pass  # drawn as one image with the other classes
         elif cls == "ns":
@@ -1216,7 +1216,7 @@ def _district_map(study: Any, ax: Any, column: str, kind: str, title: tuple[str,
     values = d[column].fillna("ns").astype(str)
     handles = []
     for cls, colour in COLOURS[kind].items():
-        sel = d[values == cls]
+        sel = d.geometry.values[(values == cls).to_numpy()]
         if len(sel):
             _draw_shapes(ax, sel, facecolor=colour, edgecolor="#888888", linewidth=0.4, zorder=3)
         handles.append(Patch(facecolor=colour, edgecolor="#999999",
