@@ -191,17 +191,7 @@ def _new(ax: Any, figsize: tuple[float, float]) -> tuple[Any, Any]:
 
 
 def _title(ax: Any, en: str, zh: str = "") -> None:
-    ax.set_title(f"{en} {zh}".strip(), loc="left", **_title_place(ax))
-
-
-def _title_place(ax: Any) -> dict[str, float]:
-    """``y=1`` for an Axes without ticks (a map), else nothing (Matplotlib's placement).
-
-    Matplotlib moves a title up past tick labels at the top or a y-axis offset text;
-    an Axes without ticks has neither, so its title stays at the top (y = 1). Saying
-    so spares the search at every draw, which lays out the tick labels again.
-    """
-    return {} if len(ax.get_xticks()) or len(ax.get_yticks()) else {"y": 1.0}
+    ax.set_title(f"{en} {zh}".strip(), loc="left")
 
 
 def _figure(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -758,7 +748,7 @@ def fig_ring_maps(study: Any, *, ax: Any = None) -> Any:
         pattern = _pattern_of(study, city)
         name = f"{short_zh(zh.get(city, city))} {city}" if city in zh else city
         a.set_title(f"{name} (n = {len(pts)})\n{pattern}", fontsize=8.5, loc="left",
-                    fontweight="normal", **_title_place(a))
+                    fontweight="normal")
     for a in list(axes.flat)[len(order):]:
         a.set_axis_off()
     hl = [*handles.values(), Line2D([], [], ls="", marker="o", color="black", markersize=3,
