@@ -233,6 +233,45 @@ def test_scalebar_chooses_round_lengths():
         assert expected in [t.get_text() for t in ax.texts]
 
 
+def _pixels(draw) -> np.ndarray:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    with plot.style():
+        fig = Figure(figsize=(3, 3), dpi=100)
+        ax = fig.add_subplot()
+        draw(ax)
+        ax.set_xlim(-1, 11)
+        ax.set_ylim(-1, 11)
+        ax.set_xlabel("")  # as maps do (GeoDataFrame.plot labels the axes)
+        ax.set_ylabel("")
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()
+
+
+def test_map_layers_draw_the_pixels_of_geodataframe_plot():
+    # Rings given counter-clockwise and starting anywhere (GeoDataFrame.plot normalises
+    # them), a hole, a multipolygon, missing and empty rows, lines and multilines.
+    hole = shapely.Polygon([(1, 1), (6, 1), (6, 6), (1, 6)], [[(4, 4), (2, 4), (2, 2), (4, 2)]])
+    multi = shapely.MultiPolygon([box(7, 7, 9, 9), box(7, 0.5, 10, 3)])
+    polys = gpd.GeoSeries([hole, None, multi, shapely.Polygon(), box(0, 7, 3, 10)],
+                          crs=METRIC)
+    lines = gpd.GeoSeries([LineString([(0, 0), (10, 10), (10, 0)]),
+                           shapely.MultiLineString([[(0, 5), (5, 9)], [(6, 9), (9, 5)]])],
+                          crs=METRIC)
+    cases = [
+        (polys, {"color": "#c7e9c0", "edgecolor": "#41ab5d", "linewidth": 2, "alpha": 0.55}),
+        (polys, {"facecolor": "none", "edgecolor": "#a50f15", "hatch": "///", "lw": 1.5}),
+        (polys.boundary, {"color": "#a50f15", "linewidth": 1.4, "linestyle": "--"}),
+        (lines, {"color": "#2171b5", "linewidth": 2.2, "zorder": 4}),
+    ]
+    for layer, style in cases:
+        want = _pixels(lambda ax, layer=layer, style=style: layer.plot(ax=ax, **style))
+        got = _pixels(lambda ax, layer=layer, style=style: plot._draw_shapes(ax, layer, **style))
+        assert (want[..., 3] > 0).any()
+        np.testing.assert_array_equal(got, want, err_msg=str(style))
+
+
 def test_maps_are_drawn_in_the_metric_crs(study):
     ax = plot.fig_circle_map(study).axes[0]
     exp = study.study_area.get("cities").to_crs(METRIC).total_bounds

@@ -348,12 +348,57 @@ def _halo() -> list[Any]:
     return [patheffects.withStroke(linewidth=2.5, foreground="white")]
 
 
+def _draw_shapes(ax: Any, layer: Any, *, color: Any = None, **style: Any) -> None:
+    """Draw a layer's polygons (or lines) on ``ax`` as one collection.
+
+    The same paths and styles as ``GeoDataFrame.plot`` (normalised geometries, one
+    path per feature, ``color`` the polygons' fill or the lines' colour), hence the
+    same pixels, built from the coordinate arrays instead of one patch per polygon.
+    Mixed or other geometry types are left to ``GeoDataFrame.plot``.
+    """
+    import shapely
+    from matplotlib.collections import LineCollection, PathCollection
+    from matplotlib.path import Path
+
+    geoms = np.asarray(getattr(layer, "geometry", layer))
+    geoms = shapely.normalize(geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))])
+    if not len(geoms):
+        return
+    kinds = {shapely.GeometryType(k) for k in np.unique(shapely.get_type_id(geoms))}
+    G = shapely.GeometryType
+    if kinds <= {G.POLYGON, G.MULTIPOLYGON}:  # one compound path per feature
+        _, xy, offsets = shapely.to_ragged_array(geoms)
+        rings = offsets[0]
+        codes = np.full(len(xy), Path.LINETO, dtype=Path.code_type)
+        codes[rings[:-1]] = Path.MOVETO
+        codes[rings[1:] - 1] = Path.CLOSEPOLY
+        starts = rings[offsets[1]]
+        if len(offsets) == 3:  # multipolygons: features → polygons → rings
+            starts = starts[offsets[2]]
+        paths = [Path(xy[a:b], codes[a:b]) for a, b in zip(starts[:-1], starts[1:], strict=True)]
+        coll = PathCollection(paths, facecolor=color if color is not None else
+                              style.pop("facecolor", None), **style)
+    elif kinds <= {G.LINESTRING, G.MULTILINESTRING}:  # one path per line
+        _, xy, offsets = shapely.to_ragged_array(geoms)
+        parts = offsets[0]
+        segments = [xy[a:b] for a, b in zip(parts[:-1], parts[1:], strict=True)]
+        coll = LineCollection(segments, **({"color": color} if color is not None else {}),
+                              **style)
+    else:
+        import geopandas as gpd
+
+        gpd.GeoSeries(geoms, crs=getattr(layer, "crs", None)).plot(ax=ax, color=color, **style)
+        return
+    ax.set_aspect("equal")
+    ax.add_collection(coll)  # the view is autoscaled when drawn, unless the map sets it
+
+
 def _basemap(ax: Any, study: Any, crs: Any, *, labels: bool = True, fill: str = _BASE_FILL) -> Any:
     """Cities (filled, with Chinese names) as the map background; returns the layer."""
     cities = _layer(study, "cities", crs)
     if cities is None:
         return None
-    cities.plot(ax=ax, color=fill, edgecolor=_BASE_EDGE, linewidth=0.7, zorder=1)
+    _draw_shapes(ax, cities, color=fill, edgecolor=_BASE_EDGE, linewidth=0.7, zorder=1)
     if labels:
         _label_polygons(ax, cities, "city_zh" if "city_zh" in cities else "city", size=10)
     return cities
@@ -398,16 +443,18 @@ def _class_points(ax: Any, pts: Any, column: str, kind: str, *, size: float = 14
     values = values.fillna("unclassified").astype(str)
     # Known classes in their fixed order, then any other value (drawn grey, never dropped).
     classes = list(COLOURS[kind]) + sorted(set(values) - set(COLOURS[kind]))
+    x, y, values = pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy(), values.to_numpy()
     for cls in classes:
-        sel = pts[values == cls]
-        if len(sel) == 0:
+        sel = values == cls
+        n = int(sel.sum())
+        if n == 0:
             continue
         colour = COLOURS[kind].get(cls, "#636363")
-        ax.scatter(sel.geometry.x, sel.geometry.y, s=size, c=colour, edgecolors="black",
-                   linewidths=0.35, zorder=10)
+        ax.scatter(x[sel], y[sel], s=size, c=colour, edgecolors="black", linewidths=0.35,
+                   zorder=10)
         handles.append(Line2D([], [], ls="", marker="o", markersize=6, markerfacecolor=colour,
                               markeredgecolor="black", markeredgewidth=0.4,
-                              label=f"{LABELS[kind].get(cls, cls)} ({len(sel)})"))
+                              label=f"{LABELS[kind].get(cls, cls)} ({n})"))
     return handles
 
 
@@ -534,8 +581,8 @@ def fig_circle_map(study: Any, *, ax: Any = None) -> Any:
     handles = []
     zones = _layer(study, "zones", crs)
     if zones is not None:
-        zones.plot(ax=ax, facecolor="#c7e9c0", edgecolor="#41ab5d", alpha=0.55, hatch="///",
-                   linewidth=0.8, zorder=2)
+        _draw_shapes(ax, zones, facecolor="#c7e9c0", edgecolor="#41ab5d", alpha=0.55,
+                     hatch="///", linewidth=0.8, zorder=2)
         handles.append(Patch(facecolor="#c7e9c0", edgecolor="#41ab5d", hatch="///",
                              label="Zones 片区"))
     corr = _layer(study, "corridors", crs)
@@ -545,15 +592,15 @@ def fig_circle_map(study: Any, *, ax: Any = None) -> Any:
         widths = corr["buffer_m"].fillna(default) if "buffer_m" in corr else default
         belt = corr.buffer(widths)
         belt = belt.intersection(cities.union_all())
-        belt.plot(ax=ax, color="#9ecae1", alpha=0.45, zorder=3, linewidth=0)
-        corr.plot(ax=ax, color="#2171b5", linewidth=2.2, zorder=4)
+        _draw_shapes(ax, belt, color="#9ecae1", alpha=0.45, zorder=3, linewidth=0)
+        _draw_shapes(ax, corr, color="#2171b5", linewidth=2.2, zorder=4)
         km = float(np.nanmax(np.atleast_1d(widths))) / 1000
         handles += [Patch(facecolor="#9ecae1", alpha=0.6, label=f"Yangtze belt ±{km:g} km 沿江带"),
                     Line2D([], [], color="#2171b5", lw=2.2, label="Yangtze 长江")]
     if "core" in cities:
         core = cities[cities["core"].fillna(False).astype(bool)]
         if len(core):
-            core.plot(ax=ax, facecolor="none", edgecolor="#a50f15", linewidth=2.4, zorder=5)
+            _draw_shapes(ax, core, facecolor="none", edgecolor="#a50f15", linewidth=2.4, zorder=5)
             handles.append(Patch(facecolor="none", edgecolor="#a50f15", lw=2,
                                  label="Core city 核心城市 (一心)"))
     inc = _incubators(study, crs)
@@ -638,11 +685,12 @@ def _draw_rings(ax: Any, rings: Any) -> list[Any]:
     from matplotlib.patches import Patch
 
     handles = []
+    kind, geoms = rings["ring"].to_numpy(), rings.geometry.values
     for ring in _RING_ORDER:
-        sel = rings[rings["ring"] == ring]
+        sel = geoms[kind == ring]
         if len(sel):
-            sel.plot(ax=ax, color=COLOURS["ring"][ring], alpha=0.55, edgecolor="white",
-                     linewidth=0.5, zorder=2)
+            _draw_shapes(ax, sel, color=COLOURS["ring"][ring], alpha=0.55, edgecolor="white",
+                         linewidth=0.5, zorder=2)
             handles.append(Patch(facecolor=COLOURS["ring"][ring], alpha=0.55,
                                  label=LABELS["ring"][ring]))
     return handles
@@ -687,17 +735,16 @@ def fig_ring_maps(study: Any, *, ax: Any = None) -> Any:
     zh = zh_names(study)
     handles: dict[str, Any] = {}
     for a, city in zip(axes.flat, order, strict=False):
-        if cities is not None:
-            cities[cities["city"] == city].plot(ax=a, color=_BASE_FILL, edgecolor=_BASE_EDGE,
-                                                linewidth=0.6, zorder=1)
         sub = rings[rings[pref] == city]
+        base = cities[cities["city"] == city] if cities is not None else sub
+        if cities is not None:
+            _draw_shapes(a, base, color=_BASE_FILL, edgecolor=_BASE_EDGE, linewidth=0.6, zorder=1)
         for h in _draw_rings(a, sub):
             handles.setdefault(h.get_label(), h)
         pts = inc[inc["city"] == city] if "city" in inc else inc.iloc[:0]
         if len(pts):
             a.scatter(pts.geometry.x, pts.geometry.y, s=7, c="black", zorder=10, linewidths=0)
-        bounds = (cities[cities["city"] == city] if cities is not None else sub).total_bounds
-        _finish_map(a, bounds, pad=0.02)
+        _finish_map(a, base.total_bounds, pad=0.02)
         pattern = _pattern_of(study, city)
         name = f"{short_zh(zh.get(city, city))} {city}" if city in zh else city
         a.set_title(f"{name} (n = {len(pts)})\n{pattern}", fontsize=8.5, loc="left",
@@ -748,7 +795,7 @@ def fig_core_rings(study: Any, *, ax: Any = None) -> Any:
     districts = _layer(study, "districts", crs)
     if districts is not None and "city" in districts:
         d = districts[districts["city"] == city]
-        d.boundary.plot(ax=ax, color="white", linewidth=0.5, zorder=3)
+        _draw_shapes(ax, d.boundary, color="white", linewidth=0.5, zorder=3)
         zhcol = "district_zh" if "district_zh" in d else "district"
         if zhcol in d:
             _label_polygons(ax, d, zhcol, size=7, dark=False)
@@ -875,8 +922,8 @@ def _class_map(study: Any, ax: Any, column: str, kind: str, title: tuple[str, st
     for i, a in enumerate(panels):
         cities = _basemap(a, study, crs, labels=(i == 0))
         if host_layer is not None:
-            host_layer.plot(ax=a, facecolor="#d9d9d9", edgecolor="#969696", linewidth=0.4,
-                            zorder=2)
+            _draw_shapes(a, host_layer, facecolor="#d9d9d9", edgecolor="#969696",
+                         linewidth=0.4, zorder=2)
         handles = _class_points(a, inc, column, kind, size=12 if i == 0 else 20)
         if host_layer is not None:
             handles.append(Patch(facecolor="#d9d9d9", edgecolor="#969696",
@@ -894,7 +941,7 @@ def _class_map(study: Any, ax: Any, column: str, kind: str, title: tuple[str, st
             districts = _layer(study, "districts", crs)
             if districts is not None and "city" in districts:
                 d = districts[districts["city"] == city]
-                d.boundary.plot(ax=a, color="#bbbbbb", linewidth=0.5, zorder=1.5)
+                _draw_shapes(a, d.boundary, color="#bbbbbb", linewidth=0.5, zorder=1.5)
                 zhcol = "district_zh" if "district_zh" in d else "district"
                 if zhcol in d:
                     _label_polygons(a, d, zhcol, size=7, dark=False)
@@ -904,8 +951,8 @@ def _class_map(study: Any, ax: Any, column: str, kind: str, title: tuple[str, st
                 if len(core):
                     from matplotlib.lines import Line2D
 
-                    core.boundary.plot(ax=a, color=COLOURS["ring"]["core"], linewidth=1.4,
-                                       linestyle="--", zorder=4)
+                    _draw_shapes(a, core.boundary, color=COLOURS["ring"]["core"],
+                                 linewidth=1.4, linestyle="--", zorder=4)
                     _legend(a, [Line2D([], [], color=COLOURS["ring"]["core"], ls="--",
                                        label="Core ring boundary 中心城区边界")], None)
             _finish_map(a, zb, pad=0.02)
@@ -958,11 +1005,12 @@ def fig_kde(study: Any, *, ax: Any = None, surface: str = "all") -> Any:
     elif unit:
         label = unit
     im = ax.imshow(shown * scale, extent=(left, right, bottom, top), origin="upper",
-                   cmap="YlOrRd", zorder=2, alpha=0.9, interpolation="nearest")
+                   cmap="YlOrRd", zorder=2, alpha=0.9, interpolation="nearest",
+                   interpolation_stage="data")
     fig.colorbar(im, ax=ax, shrink=0.6, label=label)
     if cities is not None:
         _clip_to(im, ax, cities.union_all())
-        cities.boundary.plot(ax=ax, color="#555555", linewidth=0.6, zorder=3)
+        _draw_shapes(ax, cities.boundary, color="#555555", linewidth=0.6, zorder=3)
         _label_polygons(ax, cities, "city_zh" if "city_zh" in cities else "city", size=10)
     bw = _f(surf, "bandwidth_m", w)
     kernel = _f(surf, "kernel", w)
@@ -1103,7 +1151,7 @@ def _lattice_raster(ax: Any, g: Any, values: pd.Series, colours: dict[str, str],
     for cls, colour in colours.items():
         part = g[~whole & (vals == cls)]
         if len(part):
-            part.plot(ax=ax, facecolor=colour, edgecolor="none", linewidth=0, zorder=zorder)
+            _draw_shapes(ax, part, facecolor=colour, edgecolor="none", linewidth=0, zorder=zorder)
     return True
 
 
@@ -1122,17 +1170,17 @@ def _grid_map(study: Any, ax: Any, grid: str | None, column: str, kind: str,
     handles = []
     raster = _lattice_raster(ax, g, values, COLOURS[kind])
     for cls, colour in COLOURS[kind].items():
-        sel = g[values == cls]
+        sel = g.geometry.values[(values == cls).to_numpy()]
         if raster:
             pass  # drawn as one image with the other classes
         elif cls == "ns":
-            sel.plot(ax=ax, facecolor=colour, edgecolor="#dddddd", linewidth=0.2, zorder=2)
+            _draw_shapes(ax, sel, facecolor=colour, edgecolor="#dddddd", linewidth=0.2, zorder=2)
         elif len(sel):
-            sel.plot(ax=ax, facecolor=colour, edgecolor="white", linewidth=0.3, zorder=3)
+            _draw_shapes(ax, sel, facecolor=colour, edgecolor="white", linewidth=0.3, zorder=3)
         handles.append(Patch(facecolor=colour, edgecolor="#999999",
                              label=f"{LABELS[kind][cls]} ({len(sel)})"))
     if cities is not None:
-        cities.boundary.plot(ax=ax, color="#444444", linewidth=0.7, zorder=4)
+        _draw_shapes(ax, cities.boundary, color="#444444", linewidth=0.7, zorder=4)
         _label_polygons(ax, cities, "city_zh" if "city_zh" in cities else "city", size=10)
     _finish_map(ax, cities.total_bounds if cities is not None else g.total_bounds)
     _legend(ax, handles, _grid_title(name, g))
@@ -1168,13 +1216,13 @@ def _district_map(study: Any, ax: Any, column: str, kind: str, title: tuple[str,
     values = d[column].fillna("ns").astype(str)
     handles = []
     for cls, colour in COLOURS[kind].items():
-        sel = d[values == cls]
+        sel = d.geometry.values[(values == cls).to_numpy()]
         if len(sel):
-            sel.plot(ax=ax, facecolor=colour, edgecolor="#888888", linewidth=0.4, zorder=3)
+            _draw_shapes(ax, sel, facecolor=colour, edgecolor="#888888", linewidth=0.4, zorder=3)
         handles.append(Patch(facecolor=colour, edgecolor="#999999",
                              label=f"{LABELS[kind][cls]} ({len(sel)})"))
     if cities is not None:
-        cities.boundary.plot(ax=ax, color="#444444", linewidth=0.8, zorder=4)
+        _draw_shapes(ax, cities.boundary, color="#444444", linewidth=0.8, zorder=4)
         _label_polygons(ax, cities, "city_zh" if "city_zh" in cities else "city", size=10)
     _finish_map(ax, cities.total_bounds if cities is not None else d.total_bounds)
     info = d.attrs.get("gi_inference" if kind == "gi_bin" else "lisa_inference") or {}
@@ -1282,8 +1330,8 @@ def fig_sde(study: Any, *, ax: Any = None) -> Any:
                       label=f"Incubators 孵化器 ({len(inc)})")]
     if ellipse is not None:
         e = gpd.GeoSeries([ellipse], crs=res_crs).to_crs(crs)
-        e.plot(ax=ax, facecolor="#fdd49e", edgecolor="#d7301f", alpha=0.45, lw=2, zorder=6)
-        e.boundary.plot(ax=ax, color="#d7301f", lw=2, zorder=7)
+        _draw_shapes(ax, e, facecolor="#fdd49e", edgecolor="#d7301f", alpha=0.45, lw=2, zorder=6)
+        _draw_shapes(ax, e.boundary, color="#d7301f", lw=2, zorder=7)
         rot = _f(res, "rotation_deg", w)
         lab = "Standard deviational ellipse 标准差椭圆"
         if rot is not None:
