@@ -889,12 +889,7 @@ def run_study(
                 task = functools.partial(_run_step, step, run)
                 if step.aside:
                     if not frozen:
-                        for name in sorted({m for s in steps if s.aside for m in s.imports}):
-                            importlib.import_module(name)
-                        # The objects so far live through the run: kept out of the
-                        # collector's scans, here and in the forked processes (whose
-                        # pages then stay shared).
-                        gc.freeze()
+                        _before_forking(steps)
                         frozen = True
                     waiting.append((step, run_aside(task)))
                 else:
@@ -917,6 +912,15 @@ def run_study(
     run.study.steps.extend(s.name for s in steps)
     run.study.extras.update((e.name, values[e.name]) for e in extras if e.name in values)
     return run.study
+
+
+def _before_forking(steps: list[Step]) -> None:
+    """Import once what several aside steps import, and keep the objects made so far
+    (they live through the run) out of the collector's scans, here and in the forked
+    processes, whose pages then stay shared; :func:`gc.unfreeze` undoes the latter."""
+    for name in sorted({m for s in steps if s.aside for m in s.imports}):
+        importlib.import_module(name)
+    gc.freeze()
 
 
 def _run_ready(study: Study, extras: list[Extra], added: dict[str, dict[str, list[str]]],
