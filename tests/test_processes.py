@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -49,3 +50,37 @@ def test_no_fork_inside_qgis(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "qgis.core", types.ModuleType("qgis.core"))
     assert {pid for pid, _ in fork_map(_pid_and_square, [1, 2, 3], workers=2)} == {os.getpid()}
+
+
+def test_keep_freed_memory_respects_the_users_allocator_settings(monkeypatch):
+    from incubloc import processes
+
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    assert processes.keep_freed_memory() is False  # the user's setting stands
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_")
+    monkeypatch.setattr(processes.sys, "platform", "win32")
+    assert processes.keep_freed_memory() is False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_keep_freed_memory_tunes_glibc_in_a_fresh_process():
+    # In a child, so that this test process keeps its allocator as it was.
+    import subprocess
+
+    code = "from incubloc.processes import keep_freed_memory; print(keep_freed_memory())"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env).stdout.strip()
+    import platform
+
+    assert out == str(platform.libc_ver()[0] == "glibc")
+
+
+def test_the_command_tunes_the_allocator(monkeypatch):
+    from incubloc import processes
+    from incubloc.shells.cli import main
+
+    calls = []
+    monkeypatch.setattr(processes, "keep_freed_memory", lambda: calls.append(1) or True)
+    assert main(["classify"]) == 2  # no input: an error, after the tuning
+    assert calls == [1]

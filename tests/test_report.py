@@ -261,6 +261,69 @@ def test_svg_and_png_are_reproducible(tmp_path):
     assert b"<dc:date>" not in a[1].read_bytes()
 
 
+def _cl_figure():
+    """A constrained-layout figure with what the report's figures hold."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.plot([0, 1, 2], [1, 0, 2], label="南京市 Nanjing")
+    left.set_title("Rings 圈层")
+    left.legend(loc="best")
+    im = right.imshow(np.arange(12.0).reshape(3, 4))
+    right.set_aspect("equal")
+    fig.colorbar(im, ax=right, label="incubators per km²")
+    inset = right.inset_axes([0.6, 0.6, 0.35, 0.35])
+    inset.plot([0, 1], [1, 0])
+    fig.suptitle("A long suptitle that sets the width of the tight box " * 2)
+    return fig
+
+
+def test_png_has_the_pixels_of_a_tight_savefig(tmp_path):
+    # save_figure lays a constrained-layout figure out once and writes its own PNG:
+    # the pixels must be Matplotlib's savefig(bbox_inches="tight") ones, and the
+    # figure must be left as it was (layout engine, resolution, canvas).
+    import numpy as np
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+    from PIL import Image
+
+    from incubloc.shells.plot import style
+
+    with style():  # as the report's figure functions draw
+        fig, other = _cl_figure(), _cl_figure()
+    engine, dpi, canvas = fig.get_layout_engine(), fig.dpi, fig.canvas
+    (png,) = save_figure(fig, tmp_path / "fast", svg=False)
+    assert fig.get_layout_engine() is engine and isinstance(engine, ConstrainedLayoutEngine)
+    assert fig.dpi == dpi and fig.canvas is canvas
+    ref = tmp_path / "ref.png"
+    with style():  # as save_figure saves
+        other.savefig(ref, dpi=150, bbox_inches="tight", facecolor="white")
+    got, want = Image.open(png), Image.open(ref)
+    assert got.size == want.size
+    assert np.array_equal(np.asarray(got), np.asarray(want))
+    assert got.info["dpi"] == pytest.approx(want.info["dpi"])
+
+
+def test_png_bytes_round_trip_and_checks_its_input():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from incubloc.shells.report import png_bytes
+
+    rgba = np.random.default_rng(3).integers(0, 256, (37, 53, 4), dtype=np.uint8)
+    back = Image.open(io.BytesIO(png_bytes(rgba, dpi=96)))
+    assert back.mode == "RGBA" and back.size == (53, 37)
+    assert np.array_equal(np.asarray(back), rgba)  # rows not swapped, channels in order
+    assert back.info["dpi"] == pytest.approx((96, 96), abs=0.05)
+    with pytest.raises(ValueError, match="RGBA"):
+        png_bytes(rgba[..., :3])
+    with pytest.raises(ValueError, match="RGBA"):
+        png_bytes(rgba.astype(np.uint16))
+
+
 def test_describe_test_formats_statistics():
     assert describe_test({"method": "KS", "D": 0.25, "p": 0.0312}) == "KS: D = 0.25, p = 0.031"
     assert describe_test({"kappa": 0.8123, "p_sim": 0.0004}) == "Cohen's κ = 0.812, p < 0.001"

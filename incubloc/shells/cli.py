@@ -483,6 +483,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    from incubloc.processes import keep_freed_memory
+
+    keep_freed_memory()
     try:
         return _COMMANDS[args.command](args)
     except IncublocError as exc:
