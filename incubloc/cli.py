@@ -1,10 +1,8 @@
 """``python -m incubloc.cli``: the command line, :mod:`incubloc.shells.cli`."""
 
-import sys
+from incubloc.shells.cli import entry_point, main
 
-from incubloc.shells.cli import main
-
-__all__ = ["main"]
+__all__ = ["entry_point", "main"]
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry_point()

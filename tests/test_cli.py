@@ -91,6 +91,22 @@ def test_user_error_exit_2_without_traceback(tmp_path):
     assert not (tmp_path / "o.gpkg").exists()
 
 
+def test_console_script_exits_through_the_quick_entry_point(monkeypatch):
+    import gc
+    import importlib.metadata as md
+
+    from incubloc.shells import cli
+
+    (ep,) = [e for e in md.entry_points(group="console_scripts") if e.name == "incubloc"]
+    assert ep.value == "incubloc.shells.cli:entry_point"
+    frozen = []
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    with pytest.raises(SystemExit) as exc:
+        cli.entry_point()
+    assert exc.value.code == 3 and frozen == [True]  # main's exit code, objects frozen
+
+
 def test_missing_inputs_are_named():
     proc = _run("classify", "-o", "x.gpkg")
     assert proc.returncode == 2 and "--example nanjing" in proc.stderr
