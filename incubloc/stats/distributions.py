@@ -216,7 +216,7 @@ def t_sf(x: ArrayLike, df: ArrayLike) -> Float:
 
     Examples
     --------
-    >>> round(float(2 * t_sf(2.2281388519649385, 10)), 12)
+    >>> round(float(2 * t_sf(2.228138852, 10)), 9)
     0.05
     """
     return _probability(lambda d, v: special.stdtr(d, -v), x, df, -np.inf,
@@ -310,7 +310,7 @@ def spearmanr(x: ArrayLike, y: ArrayLike) -> SpearmanResult:
     --------
     >>> res = spearmanr([1, 2, 3, 4, 5], [5, 6, 7, 8, 7])
     >>> round(float(res.statistic), 6), round(float(res.pvalue), 6)
-    (0.820783, 0.088692)
+    (0.820783, 0.088587)
     """
     x = np.ravel(np.asarray(x))
     y = np.ravel(np.asarray(y))
