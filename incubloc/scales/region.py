@@ -30,13 +30,13 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
-from scipy import stats
 
 from incubloc._results import Result
 from incubloc.coords import metric_crs
 from incubloc.errors import ConfigError, InputError, StudyAreaError
 from incubloc.geometry import first_match, located_points
 from incubloc.options import RegionOptions
+from incubloc.stats.distributions import spearmanr
 from incubloc.studyarea import StudyArea
 from incubloc.vocabulary import LEVEL, TIER, UNCLASSIFIED
 
@@ -710,9 +710,10 @@ class TierRelation(Result):
     Attributes
     ----------
     rho, p_t : float
-        Spearman rank correlation (``scipy.stats.spearmanr``) between tier rank
-        (1 = smallest tier) and the number of incubators, over settlements with a
-        tier, including those with none; NaN when undefined (see ``note``).
+        Spearman rank correlation (:func:`incubloc.stats.distributions.spearmanr`)
+        between tier rank (1 = smallest tier) and the number of incubators, over
+        settlements with a tier, including those with none; NaN when undefined (see
+        ``note``).
     n_settlements : int
         Settlements in the correlation.
     n_incubators : int
@@ -811,7 +812,7 @@ def tier_relation(
     elif np.ptp(x) == 0 or np.ptp(y) == 0:
         note = "tier or count is the same for every settlement: the correlation is undefined"
     else:
-        res = stats.spearmanr(x, y)
+        res = spearmanr(x, y)
         rho, p_t = float(res[0]), float(res[1])
     order = [t for t in _tier_order(thresholds) if t in set(table["tier"])]
     if UNCLASSIFIED in set(table["tier"]):

@@ -808,7 +808,7 @@ def _records(value: Any) -> list[tuple[str, Mapping[str, Any]]]:
 def _spearman(x: list[float], y: list[float]) -> float | None:
     if len(x) < 2:
         return None
-    from scipy.stats import spearmanr
+    from incubloc.stats.distributions import spearmanr
 
     with np.errstate(all="ignore"):
         return _num(spearmanr(x, y)[0])

@@ -23,6 +23,9 @@ trend
     Poisson log-linear trend of counts with an exposure offset (density gradient).
 rings
     Ring table, density gradient and opening sequence over rings, ring-edge test.
+distributions
+    Normal, chi-square and Student-t probabilities, ranks and Spearman's rho on
+    :mod:`scipy.special` (``scipy.stats`` is slow to import).
 
 Every stochastic function takes ``seed``; see :mod:`incubloc.stats._random`.
 The public names below are imported on first use, so ``import incubloc.stats``

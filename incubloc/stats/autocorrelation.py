@@ -43,7 +43,6 @@ import shapely
 from pyproj import CRS
 from scipy import sparse
 from scipy.spatial import cKDTree
-from scipy.stats import norm
 
 from incubloc._guards import check_array_memory
 from incubloc.coords import to_metric
@@ -57,6 +56,7 @@ from incubloc.stats.constant_risk import (
     constant_risk_test,
     rate_values,
 )
+from incubloc.stats.distributions import norm_cdf, norm_sf
 from incubloc.stats.permutation import (
     CORRECTIONS,
     conditional_permutation,
@@ -832,7 +832,7 @@ def local_moran(
         e_c = -(z**2 * wi) / ((n - 1) * m2)
         v_c = (z / m2) ** 2 * (n / (n - 2)) * (wi2 - wi**2 / (n - 1)) * (m2 - z**2 / (n - 1))
         z_norm = np.where(v_c > 0, (res.obs - e_c) / np.sqrt(v_c), 0.0)
-    p_norm = np.minimum(1.0, 2.0 * norm.sf(np.abs(z_norm)))
+    p_norm = np.minimum(1.0, 2.0 * norm_sf(np.abs(z_norm)))
     p_norm[res.constant_window] = 1.0
     thr = correction_threshold(res.p_sim, alpha, corr)  # type: ignore[arg-type]
     sig = res.p_sim <= thr
@@ -1010,7 +1010,7 @@ def getis_ord(
     with np.errstate(divide="ignore", invalid="ignore"):
         G = (W @ y + self_w * row * y) / (total - y * rem)
     gz = _gi_z(y, W, star=star, row=row, card=card)
-    p_norm = np.minimum(1.0, 2.0 * norm.sf(np.abs(gz)))
+    p_norm = np.minimum(1.0, 2.0 * norm_sf(np.abs(gz)))
     s = _engine_seed(seed)
     win = y if window_column is None else _values(units, window_column)
     const = never_significant(win, B, rule=constant_window)
@@ -1048,7 +1048,7 @@ def getis_ord(
         direction = np.sign(p_cold - p_hot)
     else:
         used, attainable = 0, True
-        p, p_hot, p_cold, z_sim = p_norm, norm.sf(gz), norm.cdf(gz), gz
+        p, p_hot, p_cold, z_sim = p_norm, norm_sf(gz), norm_cdf(gz), gz
         p_hot[const] = p_cold[const] = 1.0
         direction = np.sign(gz)
     thr = correction_threshold(p, alpha, corr)  # type: ignore[arg-type]

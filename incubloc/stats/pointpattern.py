@@ -38,7 +38,6 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
-from scipy import stats
 from scipy.spatial import cKDTree
 
 from incubloc.coords import to_metric
@@ -47,6 +46,7 @@ from incubloc.processes import fork_map
 from incubloc.segments import SegmentIndex, segments_of
 from incubloc.stats._random import Seed, rng, uniform_in_polygon
 from incubloc.stats._results import Result
+from incubloc.stats.distributions import chi2_cdf, chi2_sf, norm_cdf, norm_sf
 
 __all__ = [
     "Centrography",
@@ -546,8 +546,8 @@ def clark_evans(
             f"unknown edge_correction {edge_correction!r}: use 'auto', 'donnelly' or 'none'"
         )
     z = (observed - expected) / se
-    p_norm = float(2.0 * stats.norm.sf(abs(z)))
-    p, p_cl, method = p_norm, float(stats.norm.cdf(z)), "normal"
+    p_norm = float(2.0 * norm_sf(abs(z)))
+    p, p_cl, method = p_norm, float(norm_cdf(z)), "normal"
     exp_null = r_null = float("nan")
     sigma = None
     if null not in ("csr", "inhomogeneous"):
@@ -1524,7 +1524,7 @@ class _Intensity:
         # extent, beyond which nothing is inside the window anyway.
         r = int(min(np.ceil(4.0 * self.sigma / c), max(self.rows, self.cols)))
         edges = (np.arange(-r, r + 2) - 0.5) * c / self.sigma
-        g = np.diff(stats.norm.cdf(edges))
+        g = np.diff(norm_cdf(edges))
         self.kernel = np.outer(g, g)
         self._convolve = _SameConvolution(shape, self.kernel)
         self.edge = np.clip(self._convolve(inside.astype(float)), 0, 1)
@@ -2162,8 +2162,8 @@ def quadrat_test(
     vmr = var / mean if mean > 0 else float("nan")
     chi2 = (m - 1) * vmr
     df = m - 1
-    p_up = float(stats.chi2.sf(chi2, df))
-    p_two = float(min(1.0, 2.0 * min(p_up, stats.chi2.cdf(chi2, df))))
+    p_up = float(chi2_sf(chi2, df))
+    p_two = float(min(1.0, 2.0 * min(p_up, chi2_cdf(chi2, df))))
     return QuadratResult(
         counts=counts,
         cell_size=cell_size,

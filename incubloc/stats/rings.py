@@ -21,7 +21,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy import stats
 
 from incubloc._results import Result
 from incubloc.coords import metric_crs
@@ -39,6 +38,7 @@ from incubloc.scales.rings import (
 )
 from incubloc.segments import SegmentIndex, segments_of
 from incubloc.stats._random import rng
+from incubloc.stats.distributions import rankdata, spearmanr
 from incubloc.vocabulary import LEVEL, UNCLASSIFIED
 
 __all__ = ["RingEdgeResult", "density_gradient", "opening_sequence", "ring_edge_test",
@@ -151,8 +151,8 @@ def ring_table(classified: pd.DataFrame, *, rings: gpd.GeoDataFrame) -> pd.DataF
 
 def _exact_spearman_p(x: np.ndarray, y: np.ndarray) -> float:
     """Two-sided exact permutation p of Spearman's rho (all orderings of ``y``)."""
-    rx = stats.rankdata(x)
-    ry = stats.rankdata(y)
+    rx = rankdata(x)
+    ry = rankdata(y)
 
     def rho(a: np.ndarray) -> float:
         return float(np.corrcoef(rx, a)[0, 1])
@@ -249,7 +249,7 @@ def density_gradient(ring_table: pd.DataFrame, *, city: str | None = None) -> pd
         elif np.ptp(vals) == 0:
             notes.append("the same density in every ring: the rank correlation is undefined")
         else:
-            rho = float(stats.spearmanr(order, vals)[0])
+            rho = float(spearmanr(order, vals)[0])
             p = _exact_spearman_p(order, vals)
         row.update(spearman_rho=rho, spearman_p=p, note="; ".join(notes))
         rows.append(row)
@@ -274,8 +274,8 @@ def opening_sequence(
     """Do incubators open later (or grow larger) outward? One row per ring system.
 
     Spearman's rho between ring order (core 1, inner_suburb 2, outer_suburb 3) and
-    ``column`` over incubators (``scipy.stats.spearmanr``, ties averaged, p from
-    its t approximation). rho > 0: later (larger) outward.
+    ``column`` over incubators (:func:`incubloc.stats.distributions.spearmanr`, ties
+    averaged, p from its t approximation). rho > 0: later (larger) outward.
 
     Parameters
     ----------
@@ -339,7 +339,7 @@ def opening_sequence(
         elif np.ptp(vals) == 0:
             note = f"every incubator has the same {column}"
         else:
-            res = stats.spearmanr(order, vals)
+            res = spearmanr(order, vals)
             rho, p = float(res[0]), float(res[1])
         row.update(spearman_rho=rho, spearman_p=p, note=note)
         rows.append(row)
@@ -503,6 +503,10 @@ def ring_edge_test(
     >>> res.n, bool(res.p_sim_closer < 0.05)
     (12, True)
     """
+    # Imported here: scipy.stats takes about a second to import, and only this test
+    # of the module needs it (for the KS p-value).
+    from scipy.stats import ks_2samp
+
     n_sim = int(n_sim)
     if n_sim < 1:
         raise InputError(f"n_sim must be at least 1, not {n_sim}")
@@ -569,7 +573,7 @@ def ring_edge_test(
         dist_m[rows], normed[rows] = d_obs, n_obs
         sims = n_ref[: k * n_sim].reshape(n_sim, k)
         sim_sum += sims.sum(axis=1)
-        ks = stats.ks_2samp(n_obs, n_ref)
+        ks = ks_2samp(n_obs, n_ref)
         obs_mean = float(n_obs.mean())
         per_ring.append(
             {"city": sys_name, "ring": ring, "n": k, "observed_mean": obs_mean,
@@ -584,7 +588,7 @@ def ring_edge_test(
         obs = np.concatenate(obs_all)
         ref = np.concatenate(ref_all)
         observed_mean = float(obs.mean())
-        ks = stats.ks_2samp(obs, ref)
+        ks = ks_2samp(obs, ref)
         ks_stat, p_ks = float(ks[0]), float(ks[1])
         p_sim_closer = float((1 + np.sum(sim_sum / n_total <= observed_mean)) / (n_sim + 1))
         p_sim_farther = float((1 + np.sum(sim_sum / n_total >= observed_mean)) / (n_sim + 1))

@@ -27,10 +27,10 @@ import dataclasses
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from incubloc.errors import InputError
 from incubloc.stats._results import Result
+from incubloc.stats.distributions import norm_ppf, norm_sf, t_ppf, t_sf
 
 __all__ = ["INTERVALS", "PoissonTrend", "poisson_trend"]
 
@@ -171,11 +171,11 @@ def poisson_trend(
     if quasi:
         # Quasi-likelihood: Var = φ·μ, φ estimated by Pearson χ² / df, t reference.
         se = se * float(np.sqrt(phi))
-        q = float(stats.t.ppf(0.5 + level / 2.0, df))
-        p = float(2.0 * stats.t.sf(abs(b1 / se), df))
+        q = float(t_ppf(0.5 + level / 2.0, df))
+        p = float(2.0 * t_sf(abs(b1 / se), df))
     else:
-        q = float(stats.norm.ppf(0.5 + level / 2.0))
-        p = float(2.0 * stats.norm.sf(abs(b1 / se)))
+        q = float(norm_ppf(0.5 + level / 2.0))
+        p = float(2.0 * norm_sf(abs(b1 / se)))
         if interval == "quasi" and (df == 0 or perfect):
             why = "no residual df" if df == 0 else "a perfect fit"
             note = (f"{why}: overdispersion cannot be estimated, the Poisson interval may "
