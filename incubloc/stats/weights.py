@@ -102,7 +102,7 @@ class SparseWeights:
                                         self.cols * self.n + self.rows]))
         return SparseWeights(self.n, key // self.n, key % self.n)
 
-    def to_W(self, **kwargs: Any) -> lpw.W:  # noqa: N802 -- libpysal's class name
+    def to_W(self, **kwargs: Any) -> lpw.W:
         """The binary ``libpysal.weights.W`` with these neighbour lists (ids 0..n−1)."""
         from libpysal import weights as lpw
 
