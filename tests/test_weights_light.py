@@ -29,7 +29,7 @@ from incubloc.stats.autocorrelation import (
     make_grid,
     weights,
 )
-from incubloc.stats.weights import SparseWeights, knn_pairs, queen_pairs
+from incubloc.stats.sparse_weights import SparseWeights, knn_pairs, queen_pairs
 
 CRS = 32650
 EXACT = (esda.__version__, libpysal.__version__) == ("2.9.0", "4.14.1")

@@ -21,7 +21,7 @@ preference
     placebo target set.
 trend
     Poisson log-linear trend of counts with an exposure offset (density gradient).
-weights
+sparse_weights
     Queen / k-nearest neighbours and islands as sparse matrices, equal to libpysal's.
 rings
     Ring table, density gradient and opening sequence over rings, ring-edge test.

@@ -6,7 +6,8 @@ land (:func:`make_grid`), at several cell sizes for a multi-scale profile
 read on Moran's I), or administrative units (the study-area ``districts`` layer,
 :func:`unit_rates`: empirical-Bayes standardised rates per km²).
 
-* :func:`global_moran` — esda.Moran (analytic and permutation inference);
+* :func:`global_moran` — Moran's I with esda.Moran's analytic and permutation
+  inference, computed here with esda's numbers;
 * :func:`local_moran` — local Moran's I (LISA quadrants HH / LH / LL / HL);
 * :func:`getis_ord` — Getis–Ord Gi* (hot and cold spots, ArcGIS-style bins);
 * :func:`join_counts` — esda.Join_Counts for categorical labels (do building-layout
@@ -66,14 +67,16 @@ from incubloc.stats.permutation import (
     permutations_needed,
 )
 from incubloc.stats.pointpattern import metric_window
-from incubloc.stats.weights import SparseWeights, knn_pairs, queen_pairs
-from incubloc.stats.weights import attach_islands as join_islands
+from incubloc.stats.sparse_weights import SparseWeights, knn_pairs, queen_pairs
+from incubloc.stats.sparse_weights import attach_islands as join_islands
 
 if TYPE_CHECKING:
     from libpysal import weights as lpw
 
 # esda and libpysal (with scikit-learn) take a second to import: they are imported
 # where they are used, so that results sent from another process load without them.
+# With default weights the statistics here need neither (light_weights builds the
+# same neighbours as a sparse matrix); a caller's libpysal W or Graph goes to them.
 
 __all__ = [
     "GI_BINS",
@@ -367,7 +370,7 @@ def weights(
       hexagons: 6 for both), built vectorised, so clipping along coasts cannot break
       an adjacency through floating-point vertex mismatches.
     * Other polygons, queen: polygons sharing a vertex, computed with shapely
-      (:func:`incubloc.stats.weights.queen_pairs`, the neighbours
+      (:func:`incubloc.stats.sparse_weights.queen_pairs`, the neighbours
       ``libpysal.weights.Queen.from_dataframe`` finds); rook:
       ``libpysal.weights.Rook.from_dataframe``.
     * ``kind="knn"``: ``libpysal.weights.KNN`` on centroids (or the points).
@@ -429,8 +432,9 @@ def light_weights(
     k: int = 8,
     attach_islands: bool = True,
 ) -> SparseWeights:
-    """The neighbours :func:`weights` gives, as :class:`~incubloc.stats.weights.SparseWeights`
-    (a CSR matrix, without importing libpysal).
+    """The neighbours :func:`weights` gives, as
+    :class:`~incubloc.stats.sparse_weights.SparseWeights` (a CSR matrix, without
+    importing libpysal).
 
     The same pairs as :func:`weights`: lattice neighbours for a grid of
     :func:`make_grid`; Queen contiguity (a shared vertex, as ``libpysal.weights.Queen``)
