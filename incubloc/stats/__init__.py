@@ -6,7 +6,7 @@ pointpattern
     Clark–Evans, Ripley's K / Besag's L with envelopes, quadrat VMR test,
     centrography (mean centre, standard distance, standard deviational ellipse).
 autocorrelation
-    Grids and aggregation, libpysal weights, global and local Moran's I,
+    Grids and aggregation, spatial weights, global and local Moran's I,
     Getis–Ord Gi*, join counts, multi-scale Moran profile, EB-standardised rates per unit.
 permutation
     Conditional-permutation engine for local statistics, tie-aware p-values and
@@ -21,6 +21,8 @@ preference
     placebo target set.
 trend
     Poisson log-linear trend of counts with an exposure offset (density gradient).
+sparse_weights
+    Queen / k-nearest neighbours and islands as sparse matrices, equal to libpysal's.
 rings
     Ring table, density gradient and opening sequence over rings, ring-edge test.
 distributions
