@@ -315,11 +315,16 @@ def task_report_peer(outdir: str) -> None:
 
 
 def task_report_incubloc(config: str, outdir: str, *extra: str) -> None:
-    from incubloc.shells.cli import main
+    # As the console script runs it (entry_point: main, then a quick exit), so that
+    # the child's wall-clock time is the command's.
+    from incubloc.shells.cli import entry_point
 
     t = time.perf_counter()
     args = ["-q", "report"] + ([config] if config != "-" else []) + list(extra)
-    rc = main([*args, "-o", outdir, "--overwrite"])
+    try:
+        entry_point([*args, "-o", outdir, "--overwrite"])
+    except SystemExit as exc:
+        rc = exc.code
     _report({"seconds": time.perf_counter() - t, "rc": rc})
 
 

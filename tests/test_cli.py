@@ -100,11 +100,14 @@ def test_console_script_exits_through_the_quick_entry_point(monkeypatch):
     (ep,) = [e for e in md.entry_points(group="console_scripts") if e.name == "incubloc"]
     assert ep.value == "incubloc.shells.cli:entry_point"
     frozen = []
-    monkeypatch.setattr(cli, "main", lambda: 3)
+    monkeypatch.setattr(cli, "main", lambda argv=None: 3 if argv is None else len(argv))
     monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
     with pytest.raises(SystemExit) as exc:
         cli.entry_point()
     assert exc.value.code == 3 and frozen == [True]  # main's exit code, objects frozen
+    with pytest.raises(SystemExit) as exc:
+        cli.entry_point(["report", "--example", "nanjing"])
+    assert exc.value.code == 3  # the arguments reach main
 
 
 def test_missing_inputs_are_named():

@@ -496,8 +496,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def entry_point() -> None:
-    """The ``incubloc`` command: :func:`main`, then a quick exit.
+def entry_point(argv: Sequence[str] | None = None) -> None:
+    """The ``incubloc`` command: :func:`main`, then a quick exit (``SystemExit``).
 
     What the command made lives until the process ends, so the interpreter's
     shutdown would scan all of it for reference cycles, repeatedly, as it tears the
@@ -507,7 +507,7 @@ def entry_point() -> None:
     """
     import gc
 
-    code = main()
+    code = main(argv)
     gc.freeze()
     sys.exit(code)
 
