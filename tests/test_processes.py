@@ -76,11 +76,16 @@ def test_keep_freed_memory_tunes_glibc_in_a_fresh_process():
     assert out == str(platform.libc_ver()[0] == "glibc")
 
 
-def test_the_command_tunes_the_allocator(monkeypatch):
+def test_the_command_tunes_the_allocator_and_the_collector(monkeypatch):
+    import gc
+
     from incubloc import processes
     from incubloc.shells.cli import main
 
-    calls = []
+    calls, thresholds = [], []
     monkeypatch.setattr(processes, "keep_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(gc, "set_threshold", lambda *t: thresholds.append(t))
     assert main(["classify"]) == 2  # no input: an error, after the tuning
     assert calls == [1]
+    # fewer young-generation collections; the older generations' ratios unchanged
+    assert thresholds == [(50_000, *gc.get_threshold()[1:])]

@@ -21,6 +21,9 @@ __all__ = ["entry_point", "main"]
 
 log = logging.getLogger("incubloc")
 
+#: Allocations between collections of the youngest generation while a command runs.
+_GC_YOUNG = 50_000
+
 
 # ---------------------------------------------------------------- arguments
 def _add_input_args(p: argparse.ArgumentParser) -> None:
@@ -483,9 +486,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    import gc
+
     from incubloc.processes import keep_freed_memory
 
     keep_freed_memory()
+    # A command makes many short-lived objects (figures above all) and frees them by
+    # reference counting: a young-generation collection every 50,000 allocations
+    # instead of every 700 does the same work in a few passes (a report's drawing
+    # process spent about 0.3 s of CPU in them).
+    gc.set_threshold(_GC_YOUNG, *gc.get_threshold()[1:])
     try:
         return _COMMANDS[args.command](args)
     except IncublocError as exc:
