@@ -899,12 +899,19 @@ def run_study(
             # Extras run here as soon as their steps are done: first those of the steps
             # run here, while the aside steps go on; then those of each aside step as it
             # ends; the last ones, with nothing else left to do, over the cores.
-            left = _run_ready(run.study, left, added, steps, values, spread=not waiting)
+            def ended() -> bool:  # an aside step is done and not yet taken in
+                return any(s.name not in added and getattr(w, "future", None) is not None
+                           and w.future.done() for s, w in waiting)
+
+            left = _run_ready(run.study, left, added, steps, values, spread=not waiting,
+                              stop=ended)
             for batch in _completed(waiting):
                 for step, written in batch:
                     added[step.name] = _merge_step(run.study, written)
                 left = _run_ready(run.study, left, added, steps, values,
-                                  spread=len(added) == len(steps))
+                                  spread=len(added) == len(steps), stop=ended)
+            # extras stopped early whose steps were all done by the last batch
+            left = _run_ready(run.study, left, added, steps, values, spread=True)
         finally:
             if frozen:
                 gc.unfreeze()
@@ -924,9 +931,16 @@ def _before_forking(steps: list[Step]) -> None:
 
 
 def _run_ready(study: Study, extras: list[Extra], added: dict[str, dict[str, list[str]]],
-               steps: list[Step], values: dict[str, Any], *, spread: bool) -> list[Extra]:
+               steps: list[Step], values: dict[str, Any], *, spread: bool,
+               stop: Callable[[], bool] | None = None) -> list[Extra]:
     """Run the extras whose steps are all done (over forked processes when
-    ``spread``); their values go to ``values``; returns the others."""
+    ``spread``); their values go to ``values``; returns the others.
+
+    Run here one after the other (not ``spread``), they stop early, before the next
+    one, when ``stop()`` says so (an aside step has ended): the caller then takes
+    that step's fields, and once every step is done spreads what is left over the
+    cores instead of leaving a core idle while this process draws on alone.
+    """
     from incubloc.processes import fork_map
 
     ready = [e for e in extras if set(e.needs) <= set(added)]
@@ -937,12 +951,21 @@ def _run_ready(study: Study, extras: list[Extra], added: dict[str, dict[str, lis
     _order_as_run(study, [added[s.name] for s in steps if s.name in added])
     before = list(study.steps)
     study.steps[:] = [s.name for s in steps if s.name in added]
+    done: list[Extra] = []
     try:
-        got = fork_map(_run_extra, [(e, study) for e in ready], workers=0 if spread else 1)
+        if spread:
+            got = fork_map(_run_extra, [(e, study) for e in ready], workers=0)
+            values.update((e.name, v) for e, v in zip(ready, got, strict=True))
+            done = ready
+        else:
+            for e in ready:
+                if done and stop is not None and stop():
+                    break
+                values[e.name] = _run_extra((e, study))
+                done.append(e)
     finally:
         study.steps[:] = before
-    values.update((e.name, v) for e, v in zip(ready, got, strict=True))
-    return [e for e in extras if e not in ready]
+    return [e for e in extras if e not in done]
 
 
 def _run_extra(item: tuple[Extra, Study]) -> Any:

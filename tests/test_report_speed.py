@@ -450,3 +450,46 @@ def test_extras_values_come_back_from_the_forked_processes():
     pids = {v[0] for v in study.extras.values()}
     assert os.getpid() not in pids  # the last ones, all at once, over the cores
     assert {v[1] for v in study.extras.values()} == {len(study.tables)}
+
+
+def test_extras_run_here_stop_before_the_next_when_a_step_ends():
+    from types import SimpleNamespace
+
+    from incubloc.workflow import Extra, Step, _run_ready
+
+    study = SimpleNamespace(steps=[], tables={}, tests={}, results={}, grids={}, surfaces={})
+    ran, values = [], {}
+    extras = [Extra(f"e{i}", ("a",), lambda st, i=i: ran.append(i) or i * 10) for i in range(4)]
+    answers = iter([False, True])  # asked before e1 (go on), then before e2 (stop)
+    left = _run_ready(study, extras, {"a": {}}, [Step("a", lambda run: None)], values,
+                      spread=False, stop=lambda: next(answers))
+    assert ran == [0, 1] and values == {"e0": 0, "e1": 10}
+    assert [e.name for e in left] == ["e2", "e3"]  # left for the caller, in order
+
+
+def test_extras_left_when_every_step_is_done_go_over_the_cores():
+    # Extras that could run here from the start (they need only the classification)
+    # run here while the aside steps go on; once those have all ended, the ones not
+    # yet run are spread over forked processes instead of keeping one core idle.
+    import time
+
+    from incubloc.processes import available_cores, can_fork
+    from incubloc.workflow import Extra, run_study
+
+    if available_cores() < 2 or not can_fork():
+        pytest.skip("needs two cores and fork")
+    cfg = _quick_config()
+    cfg["stats"]["cell_sizes_m"] = [20000.0]
+
+    def slow(study):
+        time.sleep(0.2)
+        return os.getpid(), list(study.steps)
+
+    extras = [Extra(f"x{i:02d}", ("classify",), slow) for i in range(30)]
+    study = run_study(cfg, extras=extras)
+    assert sorted(study.extras) == [e.name for e in extras]
+    here = [n for n, (pid, _) in study.extras.items() if pid == os.getpid()]
+    assert here and len(here) < len(extras)
+    assert here == [e.name for e in extras][: len(here)]  # the first ones, in order
+    # those run elsewhere ran once every step was done
+    assert all(steps == study.steps for n, (_, steps) in study.extras.items() if n not in here)
