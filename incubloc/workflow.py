@@ -770,8 +770,9 @@ class Step:
         (:func:`run_aside`), started as soon as the classification is done, while
         the other steps go on; same seeds, same numbers.
     imports : tuple of str
-        Modules the step imports that take long to import: imported once before the
-        aside steps fork, so that no forked process imports them again.
+        Modules the step imports: imported once before the aside steps fork, so that
+        no forked process imports them again (each statistics module imports
+        ``scipy.spatial``, say; five processes importing it would each pay for it).
     """
 
     name: str
@@ -786,12 +787,16 @@ STEPS: tuple[Step, ...] = (
     Step("classify", _classify_step),
     Step("region", _region_step),
     Step("rings", _rings_step),
-    Step("ring edge", _ring_edge_step, aside=True),
+    Step("ring edge", _ring_edge_step, aside=True, imports=("incubloc.stats.rings",)),
     Step("relation and layout", _relation_layout_step),
-    Step("point pattern", _point_pattern_step, aside=True, imports=("rasterio.features",)),
-    Step("autocorrelation", _autocorrelation_run_step, aside=True),
-    Step("location preference", _preference_step, aside=True),
-    Step("density", _density_step, aside=True, imports=("rasterio.features",)),
+    Step("point pattern", _point_pattern_step, aside=True,
+         imports=("incubloc.stats.pointpattern", "rasterio.features", "scipy.fft")),
+    Step("autocorrelation", _autocorrelation_run_step, aside=True,
+         imports=("incubloc.stats.autocorrelation",)),
+    Step("location preference", _preference_step, aside=True,
+         imports=("incubloc.stats.preference",)),
+    Step("density", _density_step, aside=True,
+         imports=("incubloc.stats.density", "rasterio.features", "scipy.fft")),
     Step("factors", _factors_step,
          wanted=lambda config: bool((config.get("factors") or {}).get("in_report"))),
 )
