@@ -770,9 +770,11 @@ class Step:
         (:func:`run_aside`), started as soon as the classification is done, while
         the other steps go on; same seeds, same numbers.
     imports : tuple of str
-        Modules the step imports: imported once before the aside steps fork, so that
-        no forked process imports them again (each statistics module imports
-        ``scipy.spatial``, say; five processes importing it would each pay for it).
+        Modules the step shares with other steps: imported once before the aside
+        steps fork, so that no forked process imports them again. The ring
+        statistics bring ``scipy.spatial``, which every statistics module imports:
+        five processes importing it would each pay for it. A module only one
+        process uses is better imported there, in parallel with the others.
     """
 
     name: str
@@ -790,13 +792,10 @@ STEPS: tuple[Step, ...] = (
     Step("ring edge", _ring_edge_step, aside=True, imports=("incubloc.stats.rings",)),
     Step("relation and layout", _relation_layout_step),
     Step("point pattern", _point_pattern_step, aside=True,
-         imports=("incubloc.stats.pointpattern", "rasterio.features", "scipy.fft")),
-    Step("autocorrelation", _autocorrelation_run_step, aside=True,
-         imports=("incubloc.stats.autocorrelation",)),
-    Step("location preference", _preference_step, aside=True,
-         imports=("incubloc.stats.preference",)),
-    Step("density", _density_step, aside=True,
-         imports=("incubloc.stats.density", "rasterio.features", "scipy.fft")),
+         imports=("rasterio.features", "scipy.fft")),
+    Step("autocorrelation", _autocorrelation_run_step, aside=True),
+    Step("location preference", _preference_step, aside=True),
+    Step("density", _density_step, aside=True, imports=("rasterio.features", "scipy.fft")),
     Step("factors", _factors_step,
          wanted=lambda config: bool((config.get("factors") or {}).get("in_report"))),
 )
