@@ -912,10 +912,9 @@ def run_study(
             for batch in _completed(waiting):
                 for step, written in batch:
                     added[step.name] = _merge_step(run.study, written)
+                # after the last batch, whatever is left (stopped early too) is spread
                 left = _run_ready(run.study, left, added, steps, values,
                                   spread=len(added) == len(steps), stop=ended)
-            # extras stopped early whose steps were all done by the last batch
-            left = _run_ready(run.study, left, added, steps, values, spread=True)
         finally:
             if frozen:
                 gc.unfreeze()

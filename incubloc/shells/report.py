@@ -155,11 +155,14 @@ def _save_png(fig: Any, path: Any, *, dpi: int, **kwargs: Any) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.layout_engine import ConstrainedLayoutEngine
 
+    def tight_save() -> None:  # Matplotlib's own way
+        fig.savefig(path, format="png", dpi=dpi, bbox_inches="tight", facecolor="white",
+                    **kwargs)
+
     engine = fig.get_layout_engine()
     pad = mpl.rcParams["savefig.pad_inches"]
     if not isinstance(engine, ConstrainedLayoutEngine) or pad == "layout":
-        fig.savefig(path, format="png", dpi=dpi, bbox_inches="tight", facecolor="white",
-                    **kwargs)
+        tight_save()
         return
     old_dpi, old_canvas = fig.dpi, fig.canvas
     try:
@@ -177,8 +180,7 @@ def _save_png(fig: Any, path: Any, *, dpi: int, **kwargs: Any) -> None:
     width, height = int(box.width * dpi), int(box.height * dpi)  # as Agg sizes its canvas
     pixels = np.frombuffer(raw.getbuffer(), dtype=np.uint8)
     if pixels.size != width * height * 4:  # pragma: no cover - a Matplotlib that sizes otherwise
-        fig.savefig(path, format="png", dpi=dpi, bbox_inches="tight", facecolor="white",
-                    **kwargs)
+        tight_save()
         return
     Path(path).write_bytes(png_bytes(pixels.reshape(height, width, 4), dpi=dpi))
 

@@ -1642,19 +1642,40 @@ def _k_inhom(
     if len(xy) >= _FAST_K_MIN_N:  # memory bound: pairs in chunks (same sums)
         return k_inhom_chunked(xy, lam, geom, distances, edge_correction, n_circle, window,
                                lattice=lattice)
-    rmax = float(distances.max())
+    weigh = _inhom_edge_weights(xy, geom, float(distances.max()), edge_correction,
+                                n_circle, window, lattice)
+    return _k_inhom_in_memory(xy, lam, distances, weigh)
+
+
+def _inhom_edge_weights(
+    xy: np.ndarray, geom: shapely.Geometry, rmax: float, edge_correction: str,
+    n_circle: int, window: _Window | None, lattice: bool,
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+    """Ripley's isotropic weights ``weigh(centre, distance)`` of ``xy`` for the
+    inhomogeneous K, or None without edge correction."""
     if edge_correction == "ripley":
         window = window if window is not None else _window(geom, rmax)
-        weigh = _edge_weights(window, xy, window.boundary_distance(xy), rmax, n_circle,
-                              lattice)
-    elif edge_correction == "none":
-        weigh = None
-    else:
-        raise InputError(
-            f"the inhomogeneous K supports edge_correction 'ripley' or 'none', "
-            f"not {edge_correction!r}"
-        )
-    return _k_inhom_in_memory(xy, lam, distances, weigh)
+        return _edge_weights(window, xy, window.boundary_distance(xy), rmax, n_circle,
+                             lattice)
+    if edge_correction == "none":
+        return None
+    raise InputError(
+        f"the inhomogeneous K supports edge_correction 'ripley' or 'none', "
+        f"not {edge_correction!r}"
+    )
+
+
+def _inhom_pair_terms(
+    i: np.ndarray, j: np.ndarray, d: np.ndarray, lam: np.ndarray,
+    weigh: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Both orders of the pairs (i, j) at distances ``d``: the distances and the terms
+    e_ij / (λ_i λ_j) of the inhomogeneous K."""
+    centre = np.concatenate([i, j])
+    other = np.concatenate([j, i])
+    dd = np.concatenate([d, d])
+    e = weigh(centre, dd) if weigh is not None else np.ones(len(dd))
+    return dd, e / (lam[centre] * lam[other])
 
 
 def _k_inhom_in_memory(
@@ -1669,12 +1690,7 @@ def _k_inhom_in_memory(
     :func:`_count_upto`."""
     pairs = cKDTree(xy).query_pairs(float(distances.max()), output_type="ndarray")
     i, j = pairs[:, 0], pairs[:, 1]
-    d = np.hypot(*(xy[i] - xy[j]).T)
-    centre = np.concatenate([i, j])
-    other = np.concatenate([j, i])
-    dd = np.concatenate([d, d])
-    e = weigh(centre, dd) if weigh is not None else np.ones(len(dd))
-    w = e / (lam[centre] * lam[other])
+    dd, w = _inhom_pair_terms(i, j, np.hypot(*(xy[i] - xy[j]).T), lam, weigh)
     return _count_upto(dd, distances, w, binner=binner) / float(np.sum(1.0 / lam))
 
 
@@ -1756,17 +1772,7 @@ def k_inhom_chunked(
     chunks (:func:`_pair_chunks`) instead of all at once: the same weighted counts
     (only the order of the additions differs), in O(N + chunk) memory."""
     rmax = float(distances.max())
-    if edge_correction == "ripley":
-        window = window if window is not None else _window(geom, rmax)
-        iso = _edge_weights(window, xy, window.boundary_distance(xy), rmax, n_circle,
-                            lattice)
-    elif edge_correction == "none":
-        iso = None
-    else:
-        raise InputError(
-            f"the inhomogeneous K supports edge_correction 'ripley' or 'none', "
-            f"not {edge_correction!r}"
-        )
+    iso = _inhom_edge_weights(xy, geom, rmax, edge_correction, n_circle, window, lattice)
     total = np.zeros(len(distances))
     xo = None
     for order, i, j, _ in _pair_chunks(xy, rmax):
@@ -1774,12 +1780,8 @@ def k_inhom_chunked(
             xo = xy[order]
         d = np.hypot(*(xo[i] - xo[j]).T)  # as the in-memory path computes it
         keep = d <= rmax
-        gi, gj, d = order[i[keep]], order[j[keep]], d[keep]
-        centre = np.concatenate([gi, gj])
-        other = np.concatenate([gj, gi])
-        dd = np.concatenate([d, d])
-        e = iso(centre, dd) if iso is not None else np.ones(len(dd))
-        total += _count_upto(dd, distances, e / (lam[centre] * lam[other]))
+        dd, w = _inhom_pair_terms(order[i[keep]], order[j[keep]], d[keep], lam, iso)
+        total += _count_upto(dd, distances, w)
     return total / float(np.sum(1.0 / lam))
 
 
