@@ -768,7 +768,8 @@ class Step:
         The step depends only on the classification and writes fields no other
         step reads: with a second core it runs in a forked process
         (:func:`run_aside`), started as soon as the classification is done, while
-        the other steps go on; same seeds, same numbers.
+        the other steps go on; same seeds, same numbers. Only for steps whose
+        fields are small beside their work: the fields come back pickled.
     imports : tuple of str
         Modules the step shares with other steps: imported once before the aside
         steps fork, so that no forked process imports them again. The ring
@@ -795,7 +796,9 @@ STEPS: tuple[Step, ...] = (
          imports=("rasterio.features", "scipy.fft")),
     Step("autocorrelation", _autocorrelation_run_step, aside=True),
     Step("location preference", _preference_step, aside=True),
-    Step("density", _density_step, aside=True, imports=("rasterio.features", "scipy.fft")),
+    # Not aside: its surfaces (17 grids of 6.6 MB on the bundled data) would cost more
+    # to hand back from a forked process (pickle, pipe, unpickle) than to compute here.
+    Step("density", _density_step),
     Step("factors", _factors_step,
          wanted=lambda config: bool((config.get("factors") or {}).get("in_report"))),
 )

@@ -175,6 +175,29 @@ def test_large_input_is_binned_not_looped():
     assert s.integral() == pytest.approx(200_000, rel=1e-6)
 
 
+def test_binning_over_the_cells_reached_is_the_whole_grid_count_bit_for_bit():
+    # _bin counts each corner over the span of cells the points reach; the sums must
+    # be those of a bincount over the whole grid, cell by cell, bit for bit.
+    from incubloc.stats.density import _bin, _Grid
+
+    gen = np.random.default_rng(3)
+    grid = _Grid(x0=0.0, ytop=5000.0, cell=100.0, rows=50, cols=40, crs=None)
+    xy = gen.uniform([1200.0, 1500.0], [2600.0, 3100.0], (300, 2))
+    w = gen.gamma(2.0, size=300)
+    fx, fy = (xy[:, 0] - grid.x0) / grid.cell - 0.5, (grid.ytop - xy[:, 1]) / grid.cell - 0.5
+    j0, i0 = np.floor(fx).astype(np.int64), np.floor(fy).astype(np.int64)
+    tx, ty = fx - j0, fy - i0
+    whole = np.zeros(grid.rows * grid.cols)
+    for di, dj, part in ((0, 0, (1 - ty) * (1 - tx)), (0, 1, (1 - ty) * tx),
+                         (1, 0, ty * (1 - tx)), (1, 1, ty * tx)):
+        whole += np.bincount((i0 + di) * grid.cols + (j0 + dj), weights=w * part,
+                             minlength=whole.size)
+    got = _bin(xy, w, grid)
+    assert got.shape == (50, 40)
+    assert got.tobytes() == whole.reshape(50, 40).tobytes()
+    assert got.sum() == pytest.approx(w.sum()) and (got[:10] == 0).all()
+
+
 def test_bad_options_name_the_fix():
     xy = sample(10)
     with pytest.raises(InputError, match="kernel"):

@@ -423,10 +423,11 @@ def test_extras_run_once_their_steps_are_done_and_see_them(monkeypatch):
     assert set(study.extras) == {"early", "after_ring_edge", "after_all"}
     steps, tables, _ = study.extras["early"]
     # run before any aside step: the steps run here are done, the others not yet
-    assert steps == ["classify", "region", "rings", "relation and layout"]
+    assert steps == ["classify", "region", "rings", "relation and layout", "density"]
     assert "ring_table" in tables and "point_pattern" not in tables
     steps, tables, tests = study.extras["after_ring_edge"]
-    assert steps == ["classify", "region", "rings", "ring edge", "relation and layout"]
+    assert steps == ["classify", "region", "rings", "ring edge", "relation and layout",
+                     "density"]
     assert "ring_edge" in tests and "ripley" not in tests
     steps, tables, tests = study.extras["after_all"]
     assert steps == study.steps == list(every)  # every step done, in step order

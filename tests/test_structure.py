@@ -121,8 +121,6 @@ ALLOWED_BROAD = {
     ("incubloc/shells/report.py", "start_figures"): "test_a_failing_figure_is_logged_and_noted",
     ("incubloc/shells/report.py", "finish_figures"): "test_a_failing_figure_is_logged_and_noted",
     ("incubloc/shells/report.py", "_draw_or_note"): "test_a_failing_figure_is_logged_and_noted",
-    # fontTools raises many types on unreadable font files; logged, then skipped
-    ("incubloc/_fonts.py", "_covers"): "test_an_unreadable_font_is_logged_and_skipped",
 }
 
 
@@ -172,6 +170,28 @@ def test_a_failing_figure_is_logged_and_noted(tmp_path, monkeypatch, caplog):
         rf = early.run(object())
     assert (early.name, rf.note, rf.png) == (spec.name, "not drawn: RuntimeError: boom", None)
     assert "boom" in caplog.text
+
+
+def test_font_coverage_is_the_fonts_best_unicode_map():
+    # _cmap reads the character map with FreeType; it must be fontTools' best map,
+    # code point for code point, on the CJK font (CFF outlines) and on DejaVu (glyf).
+    from fontTools.ttLib import TTFont
+    from matplotlib import font_manager
+
+    from incubloc import _fonts
+
+    paths = [font_manager.findfont("DejaVu Sans")]
+    if _fonts.cjk_font_path() is not None:
+        paths.append(str(_fonts.cjk_font_path()))
+    for path in paths:
+        font = TTFont(path, lazy=True, fontNumber=0)
+        try:
+            best = frozenset(font.getBestCmap())
+        finally:
+            font.close()
+        assert _fonts._cmap(path) == best, path
+    assert _fonts.has_glyphs("Nanjing", path=paths[0])
+    assert not _fonts.has_glyphs("南京", path=paths[0])
 
 
 def test_an_unreadable_font_is_logged_and_skipped(tmp_path, caplog):

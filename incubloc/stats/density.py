@@ -426,9 +426,12 @@ def _bin(xy: np.ndarray, w: np.ndarray, grid: _Grid) -> np.ndarray:
         (1, 0, ty * (1 - tx)),
         (1, 1, ty * tx),
     ):  # the four corners, each vectorised over all points
-        flat += np.bincount(
-            (i0 + di) * grid.cols + (j0 + dj), weights=w * part, minlength=flat.size
-        )
+        # Counted over the span of cells the points reach, not the whole grid: the
+        # same sums (cells outside it would only add 0.0) without a grid-sized array.
+        at = (i0 + di) * grid.cols + (j0 + dj)
+        lo = int(at.min())
+        part_sums = np.bincount(at - lo, weights=w * part)
+        flat[lo: lo + len(part_sums)] += part_sums
     return flat.reshape(grid.rows, grid.cols)
 
 
