@@ -771,11 +771,15 @@ class Step:
         the other steps go on; same seeds, same numbers. Only for steps whose
         fields are small beside their work: the fields come back pickled.
     imports : tuple of str
-        Modules the step shares with other steps: imported once before the aside
-        steps fork, so that no forked process imports them again. The ring
+        Modules the step shares with other aside steps: imported once before the
+        first one forks, so that no forked process imports them again. The ring
         statistics bring ``scipy.spatial``, which every statistics module imports:
-        five processes importing it would each pay for it. A module only one
+        four processes importing it would each pay for it. A module only one
         process uses is better imported there, in parallel with the others.
+    own_imports : tuple of str
+        Modules the step shares only with this process (which needs them later):
+        imported just before the step forks, which is after the aside steps
+        without own imports, so that the imports are made while those run.
     """
 
     name: str
@@ -783,6 +787,7 @@ class Step:
     wanted: Callable[[dict[str, Any]], bool] = lambda config: True
     aside: bool = False
     imports: tuple[str, ...] = ()
+    own_imports: tuple[str, ...] = ()
 
 
 #: The steps of :func:`run_study`, in order.
@@ -792,8 +797,9 @@ STEPS: tuple[Step, ...] = (
     Step("rings", _rings_step),
     Step("ring edge", _ring_edge_step, aside=True, imports=("incubloc.stats.rings",)),
     Step("relation and layout", _relation_layout_step),
+    # rasterio and scipy.fft: the inhomogeneous null's intensity here, the density later
     Step("point pattern", _point_pattern_step, aside=True,
-         imports=("rasterio.features", "scipy.fft")),
+         own_imports=("rasterio.features", "scipy.fft")),
     Step("autocorrelation", _autocorrelation_run_step, aside=True),
     Step("location preference", _preference_step, aside=True),
     # Not aside: its surfaces (17 grids of 6.6 MB on the bundled data) would cost more
@@ -880,9 +886,13 @@ def run_study(
     wanted = {s.name for s in steps}
     left = [e for e in extras if set(e.needs) <= wanted]
     # The classify step creates run.study; the aside steps need nothing else, so
-    # they all start right after it and the cores share the rest of the work.
+    # they all start right after it and the cores share the rest of the work. Those
+    # with imports of their own start last: the imports are then made while the
+    # others already run, not before any of them has started.
     first, rest = steps[:1], steps[1:]
-    order = first + [s for s in rest if s.aside] + [s for s in rest if not s.aside]
+    order = (first + [s for s in rest if s.aside and not s.own_imports]
+             + [s for s in rest if s.aside and s.own_imports]
+             + [s for s in rest if not s.aside])
     run = _Run(config, data)
     added: dict[str, dict[str, list[str]]] = {}
     values: dict[str, Any] = {}
@@ -895,9 +905,8 @@ def run_study(
                 log.info("%s", step.name)
                 task = functools.partial(_run_step, step, run)
                 if step.aside:
-                    if not frozen:
-                        _before_forking(steps)
-                        frozen = True
+                    _before_forking(steps if not frozen else [], step)
+                    frozen = True
                     waiting.append((step, run_aside(task)))
                 else:
                     written = task()  # the classify step creates run.study
@@ -927,11 +936,14 @@ def run_study(
     return run.study
 
 
-def _before_forking(steps: list[Step]) -> None:
-    """Import once what several aside steps import, and keep the objects made so far
-    (they live through the run) out of the collector's scans, here and in the forked
-    processes, whose pages then stay shared; :func:`gc.unfreeze` undoes the latter."""
-    for name in sorted({m for s in steps if s.aside for m in s.imports}):
+def _before_forking(steps: list[Step], step: Step) -> None:
+    """Import what the aside ``steps`` share and what ``step`` imports for itself
+    (the processes forked later, and this one, then share the modules), and keep
+    the objects made so far (they live through the run) out of the collector's
+    scans, here and in the forked processes, whose pages then stay shared;
+    :func:`gc.unfreeze` undoes the latter."""
+    shared = sorted({m for s in steps if s.aside for m in s.imports})
+    for name in [*shared, *step.own_imports]:
         importlib.import_module(name)
     gc.freeze()
 

@@ -435,6 +435,30 @@ def test_extras_run_once_their_steps_are_done_and_see_them(monkeypatch):
     assert "multiscale_moran" in tables
 
 
+def test_shared_imports_come_first_and_own_imports_just_before_their_step_forks(monkeypatch):
+    # Modules every aside step uses are imported before the first one forks; a
+    # step's own imports (shared only with this process) just before it forks, after
+    # the steps without any, so that they are made while those already run.
+    import types
+
+    from incubloc import workflow
+
+    events = []
+
+    def fork(task):
+        events.append(("fork", task.args[0].name))
+        return task  # run here, when its value is asked for
+
+    monkeypatch.setattr(workflow, "importlib", types.SimpleNamespace(
+        import_module=lambda name: events.append(("import", name))))
+    monkeypatch.setattr(workflow, "run_aside", fork)
+    workflow.run_study(_quick_config())
+    assert events == [
+        ("import", "incubloc.stats.rings"),
+        ("fork", "ring edge"), ("fork", "autocorrelation"), ("fork", "location preference"),
+        ("import", "rasterio.features"), ("import", "scipy.fft"), ("fork", "point pattern")]
+
+
 def test_extras_values_come_back_from_the_forked_processes():
     from incubloc.processes import available_cores, can_fork
     from incubloc.workflow import Extra, run_study
