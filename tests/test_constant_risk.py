@@ -50,6 +50,18 @@ def test_eb_standardised_rate_equals_esda():
         assert np.allclose(two[:, k], np.ravel(assuncao_rate(cols[:, k], b)))
 
 
+def test_eb_standardised_rate_is_zero_where_undefined():
+    # A pattern with no points has rate 0 and no variance: 0/0 in every unit, which
+    # (as unit_rates does) becomes 0; the other columns keep their own values.
+    rng = np.random.default_rng(4)
+    b = rng.uniform(50, 200, 12)
+    some = rng.poisson(3, 12).astype(float)
+    got = eb_standardised_rate(np.column_stack([np.zeros(12), some, np.zeros(12)]), b)
+    assert (got[:, [0, 2]] == 0.0).all() and np.isfinite(got).all()
+    assert np.allclose(got[:, 1], np.ravel(assuncao_rate(some, b)))
+    assert (eb_standardised_rate(np.zeros(12), b) == 0.0).all()
+
+
 def test_rate_values_match_unit_rates():
     u = clipped_lattice()
     c, a = u["count"].to_numpy(float), u["area_km2"].to_numpy(float)

@@ -1163,12 +1163,20 @@ def getis_ord(
         # that units at the smallest p do not flip between hot_95 and hot_99.
         need99 = permutations_needed(n, 0.01, corr)  # type: ignore[arg-type]
         used = max(used, min(need99, int(max_permutations)))
+        sliced: list[Any] = []  # (rows, their W, row and card): the same rows every call
+
+        def statistic(c: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+            values = rate_values(c, area, column)
+            if rows is None:
+                return _gi_z(values, W, star=star, row=row, card=card)
+            if not sliced or sliced[0] is not rows:
+                sliced[:] = [rows, W[rows], row[rows], card[rows]]
+            return _gi_z(values, sliced[1], star=star, row=sliced[2], card=sliced[3],
+                         rows=rows, sliced=True)
+
         res = constant_risk_test(
-            counts, area,
-            lambda c, rows=None: _gi_z(rate_values(c, area, column), W, star=star, row=row,
-                                       card=card, rows=rows),
-            w=B, permutations=used, seed=s, order=order, window=win,
-            constant_window=constant_window, skip_never_significant=True)
+            counts, area, statistic, w=B, permutations=used, seed=s, order=order,
+            window=win, constant_window=constant_window, skip_never_significant=True)
         p, p_hot, p_cold, z_sim = res.p_sim, res.p_hot, res.p_cold, res.z_sim
         direction = np.sign(p_cold - p_hot)
     elif permutations:
@@ -1213,19 +1221,21 @@ def getis_ord(
 
 
 def _gi_z(values: np.ndarray, W: Any, *, star: bool, row: np.ndarray,
-          card: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+          card: np.ndarray, rows: np.ndarray | None = None,
+          sliced: bool = False) -> np.ndarray:
     """Ord & Getis (1995) z of Gi / Gi* per column of ``values`` (units × k or 1-D).
 
     Moments under randomisation of the other values; equal to esda's ``Zs``. With
     ``rows`` (int array), only those units' z: the column moments still come from
     every unit, and a CSR ``W``'s selected rows sum in the same order, so the values
-    equal the full result's rows bit for bit.
+    equal the full result's rows bit for bit. ``sliced``: ``W``, ``row`` and
+    ``card`` are already those rows' (a caller asking for the same rows many times).
     """
     y = np.asarray(values, dtype=float)
     one = y.ndim == 1
     y = y[:, None] if one else y
     n = len(y)
-    if rows is not None:
+    if rows is not None and not sliced:
         W, row, card = W[rows], row[rows], card[rows]
     yr = y if rows is None else y[rows]
     self_w = 1.0 if star else 0.0

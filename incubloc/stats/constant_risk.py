@@ -95,7 +95,8 @@ def eb_standardised_rate(counts: np.ndarray, area: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         np.sqrt(v, out=v)
         z = np.divide(d, v, out=d)
-    z[~np.isfinite(z)] = 0.0
+    if not np.isfinite(z.sum()):  # one pass; a sum is finite only if every term is
+        z[~np.isfinite(z)] = 0.0
     return z[:, 0] if one else z
 
 
@@ -218,12 +219,13 @@ def constant_risk_counts(
         # (numpy's multinomial); many units: place each point (cost ∝ n, not m).
         if m <= n:
             c = rng.multinomial(int(n), shares, size=_BLOCK)[:k].T
+            out[order, done: done + k] = c
         else:
             u = rng.random((_BLOCK, int(n)))[:k]
             cell = np.minimum(_first_above(cum, u, guide), m - 1)
-            flat = (cell + m * np.arange(k)[:, None]).ravel()
-            c = np.bincount(flat, minlength=m * k).reshape(k, m).T
-        out[order, done: done + k] = c
+            # counted straight into the units' rows (unit order[cell], simulation j)
+            flat = (order[cell] * k + np.arange(k)[:, None]).ravel()
+            out[:, done: done + k] = np.bincount(flat, minlength=m * k).reshape(m, k)
         done += k
         block += 1
     return out
