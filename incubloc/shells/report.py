@@ -171,18 +171,41 @@ def _save_png(fig: Any, path: Any, *, dpi: int, **kwargs: Any) -> None:
         engine.execute(fig)
         box = fig.get_tightbbox(renderer).padded(pad)
         fig.set_layout_engine(None)
-        raw = io.BytesIO()
+        raw = _Pixels()
         fig.savefig(raw, format="rgba", dpi=dpi, bbox_inches=box, facecolor="white")
     finally:
         fig.set_layout_engine(engine)
         fig.set_canvas(old_canvas)
         fig.set_dpi(old_dpi)
     width, height = int(box.width * dpi), int(box.height * dpi)  # as Agg sizes its canvas
-    pixels = np.frombuffer(raw.getbuffer(), dtype=np.uint8)
+    pixels = raw.array()
     if pixels.size != width * height * 4:  # pragma: no cover - a Matplotlib that sizes otherwise
         tight_save()
         return
     Path(path).write_bytes(png_bytes(pixels.reshape(height, width, 4), dpi=dpi))
+
+
+class _Pixels(io.RawIOBase):
+    """Where Matplotlib writes a figure's raw RGBA pixels: a binary file that keeps
+    the renderer's buffer it is given (a view) instead of copying it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parts: list[memoryview] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:  # type: ignore[override]
+        view = memoryview(data).cast("B")
+        self._parts.append(view)
+        return view.nbytes
+
+    def array(self) -> np.ndarray:
+        """The bytes written, as one flat uint8 array."""
+        if len(self._parts) == 1:
+            return np.frombuffer(self._parts[0], dtype=np.uint8)
+        return np.frombuffer(b"".join(self._parts), dtype=np.uint8)
 
 
 def png_bytes(rgba: np.ndarray, *, dpi: float = 150, level: int = 3) -> bytes:
@@ -220,7 +243,7 @@ def png_bytes(rgba: np.ndarray, *, dpi: float = 150, level: int = 3) -> bytes:
         b"\x89PNG\r\n\x1a\n",
         chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)),
         chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1)),
-        chunk(b"IDAT", zlib.compress(rows.tobytes(), level)),
+        chunk(b"IDAT", zlib.compress(rows, level)),  # the array's own buffer, not a copy
         chunk(b"IEND", b""),
     ))
 

@@ -723,10 +723,13 @@ def write_geotiff(
     tags["masked_outside_area"] = str(bool(mask and first.mask is not None))
     with atomic_path(path, overwrite=overwrite) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.update_tags(**tags)
+        # One float32 buffer for every band (GDAL copies what it is given): the
+        # same values as a cast and a np.where per band, without a new grid each.
+        data = np.empty(first.array.shape, dtype=np.float32)
         for band, s in enumerate(surfaces, start=1):
-            data = s.array.astype(np.float32)
+            np.copyto(data, s.array, casting="same_kind")
             if mask and s.mask is not None:
-                data = np.where(s.mask, data, np.float32(_NODATA))
+                np.copyto(data, np.float32(_NODATA), where=np.logical_not(s.mask))
             dst.write(data, band)
             label = str(s.year) if s.year is not None else "density"
             dst.set_band_description(band, label)
