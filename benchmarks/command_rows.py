@@ -385,19 +385,30 @@ def bench_classify(Row: Any, quick: bool) -> list:
                 note, incubloc_rss_mb=rss_inc, peer_rss_mb=rss_peer)]
 
 
+#: Runs of the Nanjing report in its row (the best counts).
+REPORT_RUNS = 3
+
+
 def bench_report(Row: Any, quick: bool) -> list:
+    runs = 1 if quick else REPORT_RUNS
     with tempfile.TemporaryDirectory() as tmp:
-        # the command as a user runs it: wall-clock of the whole process
-        wall_inc, rss_inc, res_inc = _child("report-incubloc", "-", f"{tmp}/inc",
-                                            "--example", "nanjing")
+        # The command as a user runs it: wall-clock of the whole process, the best of
+        # a few runs (what the machine's other work added to the others is not the
+        # command's), with every run's time in the note.
+        walls = []
+        for _ in range(runs):
+            walls.append(_child("report-incubloc", "-", f"{tmp}/inc", "--example", "nanjing"))
+        wall_inc, rss_inc, res_inc = min(walls, key=lambda r: r[0])
         s_peer, _, rss_peer, res = _best("report-peer", f"{tmp}/peer")
     parts = "; ".join(f"{k} {v:.1f} s" for k, v in res["parts"].items())
+    every = ", ".join(f"{w:.2f}" for w, _, _ in walls)
     return [Row("report --example nanjing", "200", wall_inc,
                 "geopandas + esda + pointpats + scipy + matplotlib", s_peer,
                 "peer does less (no tests, tables, HTML)",
-                f"target ≤ 8 s wall (incubloc: whole process incl. start-up; CPU "
-                f"{res_inc['cpu_s']:.1f} s, peer CPU {res['cpu_s']:.1f} s); peer parts: "
-                f"{parts}", incubloc_rss_mb=rss_inc, peer_rss_mb=rss_peer)]
+                f"target ≤ 8 s wall (incubloc: whole process incl. start-up, best of "
+                f"{runs} runs: {every} s; CPU {res_inc['cpu_s']:.1f} s, peer CPU "
+                f"{res['cpu_s']:.1f} s); peer parts: {parts}",
+                incubloc_rss_mb=rss_inc, peer_rss_mb=rss_peer)]
 
 
 def bench_national(Row: Any, quick: bool) -> list:

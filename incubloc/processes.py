@@ -22,10 +22,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# The task of the running fork_map, inherited by its forked workers (not pickled).
-_TASK: Callable[[int], Any] | None = None
-
-
 def available_cores() -> int:
     """Cores this process may run on (its CPU affinity where the system tells it).
 
@@ -96,14 +92,15 @@ def keep_freed_memory() -> bool:
                 and mallopt(_M_MMAP_THRESHOLD, _MMAP_BYTES))
 
 
-def _run(i: int) -> Any:
-    assert _TASK is not None
-    return _TASK(i)
-
-
 def fork_map(func: Callable[[T], Any], items: Sequence[T], *, workers: int = 0,
              cost: Callable[[T], float] | None = None) -> list[Any]:
-    """``[func(x) for x in items]``, the tasks spread over forked processes.
+    """``[func(x) for x in items]``, the tasks spread over this process and forked ones.
+
+    With ``n`` workers, ``n − 1`` processes are forked and this one works too: each
+    takes the next task not yet taken until none is left, so that the processes
+    finish together. Forked workers inherit the inputs (nothing is pickled but the
+    results, sent back as they are made); this process, which already holds every
+    page, needs no copy of any.
 
     Parameters
     ----------
@@ -112,7 +109,8 @@ def fork_map(func: Callable[[T], Any], items: Sequence[T], *, workers: int = 0,
         state): the results are then the same whatever the process or the order.
     items : sequence
     workers : int
-        Processes; 0 uses the available cores, 1 runs every task here.
+        Processes, this one included; 0 uses the available cores, 1 runs every task
+        here.
     cost : callable, optional
         Expected cost of an item: the costliest are handed out first, so that the
         workers finish together. The results keep the order of ``items``.
@@ -122,31 +120,153 @@ def fork_map(func: Callable[[T], Any], items: Sequence[T], *, workers: int = 0,
     list
         One result per item, in the order of ``items``.
 
+    Raises
+    ------
+    Exception
+        The first error raised by a task (no further task is started). A forked
+        worker that dies (killed) costs nothing but time: its tasks are run here.
+
     Examples
     --------
     >>> fork_map(abs, [-3, 1, -2], workers=2)
     [3, 1, 2]
     """
-    global _TASK
     items = list(items)
     n = min(available_cores() if workers == 0 else int(workers), len(items))
     if n < 2 or not can_fork():
         return [func(x) for x in items]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
     order = list(range(len(items)))
     if cost is not None:
         order.sort(key=lambda i: -cost(items[i]))
-    _TASK = lambda i: func(items[i])  # noqa: E731 -- inherited by the forked workers
     try:
-        with ProcessPoolExecutor(max_workers=n,
-                                 mp_context=multiprocessing.get_context("fork")) as pool:
-            done = dict(zip(order, pool.map(_run, order), strict=True))
-    except (OSError, BrokenProcessPool) as exc:  # no processes here (a sandbox): in turn
+        shared = _Shared(len(order))
+    except OSError as exc:  # no shared semaphores here (a sandbox): in turn
         log.info("tasks run in this process (%s: %s)", type(exc).__name__, exc)
         return [func(x) for x in items]
+    done: dict[int, tuple[bool, Any]] = {}
+    forked = [_Worker(shared, order, items, func) for _ in range(n - 1)]
+    try:
+        for w in forked:  # every fork before any thread starts here
+            try:
+                w.fork()
+            except OSError as exc:  # no more processes: this one does the rest
+                log.info("fewer workers (%s: %s)", type(exc).__name__, exc)
+                break
+        forked = [w for w in forked if w.process is not None]
+        for w in forked:
+            w.receive(done)
+        shared.work(order, items, func, done)
+        for w in forked:
+            w.join()
     finally:
-        _TASK = None
-    return [done[i] for i in range(len(items))]
+        for w in forked:
+            w.stop()
+    for k in order:  # errors in the order the tasks were handed out
+        if k in done and not done[k][0]:
+            raise done[k][1]
+    # What a dead worker took and never sent back is done here.
+    for k in order:
+        if k not in done:
+            done[k] = (True, func(items[k]))
+    return [done[i][1] for i in range(len(items))]
+
+
+class _Shared:
+    """The next task to take and whether a task failed, shared by the processes of
+    one :func:`fork_map` (memory inherited through the fork, a lock around it)."""
+
+    def __init__(self, n_tasks: int) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self.n_tasks = n_tasks
+        self.lock = ctx.Lock()
+        self.next = ctx.RawValue("q", 0)
+        self.failed = ctx.RawValue("b", 0)
+
+    def take(self) -> int | None:
+        """The position in the hand-out order of the next task, None when done."""
+        with self.lock:
+            k = self.next.value
+            if self.failed.value or k >= self.n_tasks:
+                return None
+            self.next.value = k + 1
+            return k
+
+    def work(self, order: list[int], items: list[Any], func: Callable[[Any], Any],
+             out: Any, send: Callable[[int, bool, Any], None] | None = None) -> None:
+        """Take and run tasks until none is left; each result goes to ``out``
+        (here) or through ``send`` (a forked worker)."""
+        while (k := self.take()) is not None:
+            i = order[k]
+            try:
+                result = (True, func(items[i]))
+            except Exception as exc:  # handed to the caller of fork_map
+                self.failed.value = 1
+                result = (False, exc)
+            if send is None:
+                out[i] = result
+            else:
+                send(i, *result)
+
+
+class _Worker:
+    """A forked process of :func:`fork_map` and the thread here that receives its
+    results as they come (so that it never waits on a full pipe)."""
+
+    def __init__(self, shared: _Shared, order: list[int], items: list[Any],
+                 func: Callable[[Any], Any]) -> None:
+        self.args = (shared, order, items, func)
+        self.process: Any = None
+        self.conn: Any = None
+        self.thread: Any = None
+
+    def fork(self) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self.conn, there = ctx.Pipe(duplex=False)
+        # Forked: the task and the items are inherited, not pickled.
+        self.process = ctx.Process(target=_work_there, args=(*self.args, there), daemon=True)
+        self.process.start()
+        there.close()
+
+    def receive(self, done: dict[int, tuple[bool, Any]]) -> None:
+        import threading
+
+        self.thread = threading.Thread(target=_receive, args=(self.conn, done), daemon=True)
+        self.thread.start()
+
+    def join(self) -> None:
+        self.process.join()
+        if self.thread is not None:
+            self.thread.join()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.is_alive():
+            self.process.terminate()
+            self.process.join()
+
+
+def _work_there(shared: _Shared, order: list[int], items: list[Any],
+                func: Callable[[Any], Any], conn: Any) -> None:
+    def send(i: int, ok: bool, value: Any) -> None:
+        try:
+            conn.send((i, ok, value))
+        except Exception as exc:  # a result that cannot be pickled: its error instead
+            shared.failed.value = 1
+            conn.send((i, False, RuntimeError(f"task {i}: its result cannot be sent back "
+                                              f"({type(exc).__name__}: {exc})")))
+
+    shared.work(order, items, func, None, send)
+    conn.close()
+
+
+def _receive(conn: Any, done: dict[int, tuple[bool, Any]]) -> None:
+    while True:
+        try:
+            i, ok, value = conn.recv()
+        except (EOFError, OSError):  # the worker has ended (or died)
+            break
+        done[i] = (ok, value)
+    conn.close()

@@ -972,7 +972,14 @@ def _run_ready(study: Study, extras: list[Extra], added: dict[str, dict[str, lis
     done: list[Extra] = []
     try:
         if spread:
-            got = fork_map(_run_extra, [(e, study) for e in ready], workers=0)
+            # What exists now lives until the extras are done: kept out of the
+            # collector's scans, here and in the forked worker (whose first scan would
+            # otherwise write to, and so copy, the pages of every young object).
+            gc.freeze()
+            try:
+                got = fork_map(_run_extra, [(e, study) for e in ready], workers=0)
+            finally:
+                gc.unfreeze()
             values.update((e.name, v) for e, v in zip(ready, got, strict=True))
             done = ready
         else:

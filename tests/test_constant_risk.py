@@ -328,6 +328,28 @@ def test_eb_rate_falls_back_to_the_poisson_variance_where_the_prior_variance_is_
                                    rtol=1e-12)
 
 
+def test_eb_rate_with_one_total_in_every_column_takes_both_branches_per_column():
+    # Simulated patterns all have n points: one rate for every column, and the fall
+    # back to rate/area is then decided cell by cell from that one vector. Columns
+    # where the prior variance is negative (counts ∝ area) and others (clustered)
+    # side by side; each column must be esda's.
+    b = np.array([5.0, 20.0, 40.0, 80.0, 160.0, 320.0])
+    even = np.round(b * 0.05)  # 0, 1, 2, 4, 8, 16: n = 31
+    cols = np.column_stack([even, even[::-1], [31, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 31],
+                            [1, 1, 2, 4, 8, 15]]).astype(float)
+    assert (cols.sum(axis=0) == 31).all()
+    rate = 31 / b.sum()
+    s2 = (b[:, None] * (cols / b[:, None] - rate) ** 2).sum(axis=0) / b.sum()
+    raw = s2 - rate / b.mean() + rate / b[:, None]
+    assert (raw < 0).any() and (raw >= 0).all(axis=0).any()  # both kinds of column
+    got = eb_standardised_rate(cols, b)
+    for k in range(cols.shape[1]):
+        np.testing.assert_allclose(got[:, k], np.ravel(assuncao_rate(cols[:, k], b)),
+                                   rtol=1e-12)
+        # and as a column on its own (a single column takes the same path)
+        np.testing.assert_array_equal(eb_standardised_rate(cols[:, k], b), got[:, k])
+
+
 @pytest.mark.parametrize("permutations", [600, 501])
 def test_simulations_in_blocks_give_the_numbers_of_one_call_on_all(permutations,
                                                                   monkeypatch):

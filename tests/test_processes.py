@@ -23,14 +23,75 @@ def test_results_in_item_order_whatever_the_cost_order():
         assert out == expected
 
 
+def _slow_pid_and_square(x: int) -> tuple[int, int]:
+    import time
+
+    time.sleep(0.1)
+    return os.getpid(), x * x
+
+
 @pytest.mark.skipif(available_cores() < 2 or not processes.can_fork(),
                     reason="needs two cores and fork")
-def test_tasks_run_in_other_processes_with_two_workers():
-    out = fork_map(_pid_and_square, list(range(8)), workers=2)
+def test_two_workers_are_this_process_and_a_forked_one():
+    out = fork_map(_slow_pid_and_square, list(range(8)), workers=2)
     assert [sq for _, sq in out] == [x * x for x in range(8)]
-    assert os.getpid() not in {pid for pid, _ in out}
+    pids = [pid for pid, _ in out]
+    assert len(set(pids)) == 2 and os.getpid() in pids
+    # each takes the next task when it is free: about half each
+    assert 2 <= pids.count(os.getpid()) <= 6
     # one worker: every task here
     assert {pid for pid, _ in fork_map(_pid_and_square, [1, 2], workers=1)} == {os.getpid()}
+
+
+@pytest.mark.skipif(available_cores() < 2 or not processes.can_fork(),
+                    reason="needs two cores and fork")
+def test_the_costliest_tasks_are_handed_out_first():
+    # Two workers, four tasks of 0.1 s: the two costliest start together, the two
+    # others when those are done (the clock is the system's, shared by processes).
+    import time
+
+    def task(x: int) -> float:
+        start = time.monotonic()
+        time.sleep(0.1)
+        return start
+
+    starts = dict(zip([1, 4, 2, 3], fork_map(task, [1, 4, 2, 3], workers=2, cost=float),
+                      strict=True))
+    assert max(starts[4], starts[3]) < min(starts[1], starts[2])
+
+
+@pytest.mark.skipif(available_cores() < 2 or not processes.can_fork(),
+                    reason="needs two cores and fork")
+def test_a_killed_worker_leaves_its_tasks_to_this_process():
+    import signal
+
+    def task(x: int) -> tuple[int, int]:
+        if x == 3 and os.getpid() != here:
+            os.kill(os.getpid(), signal.SIGKILL)  # the forked worker dies on its task
+        import time
+
+        time.sleep(0.05)
+        return x, x * x
+
+    here = os.getpid()
+    assert fork_map(task, list(range(6)), workers=2) == [(x, x * x) for x in range(6)]
+
+
+@pytest.mark.skipif(available_cores() < 2 or not processes.can_fork(),
+                    reason="needs two cores and fork")
+def test_a_result_that_cannot_be_sent_back_is_an_error():
+    import threading
+
+    def task(x: int) -> object:
+        import time
+
+        time.sleep(0.05)
+        # a lock cannot be pickled: only a forked worker's result fails
+        return threading.Lock() if os.getpid() != here else x
+
+    here = os.getpid()
+    with pytest.raises(RuntimeError, match="cannot be sent back"):
+        fork_map(task, list(range(6)), workers=2)
 
 
 def test_an_error_in_a_task_reaches_the_caller():
@@ -41,7 +102,8 @@ def test_an_error_in_a_task_reaches_the_caller():
 
     with pytest.raises(ValueError, match="task 2 failed"):
         fork_map(fails, [1, 2, 3], workers=2)
-    assert processes._TASK is None  # nothing left behind for a later fork
+    with pytest.raises(ValueError, match="task 2 failed"):  # whichever process ran it
+        fork_map(fails, [2, 1, 3], workers=2)
 
 
 def test_no_fork_inside_qgis(monkeypatch):

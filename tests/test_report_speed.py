@@ -460,6 +460,8 @@ def test_shared_imports_come_first_and_own_imports_just_before_their_step_forks(
 
 
 def test_extras_values_come_back_from_the_forked_processes():
+    import time
+
     from incubloc.processes import available_cores, can_fork
     from incubloc.workflow import Extra, run_study
 
@@ -469,11 +471,15 @@ def test_extras_values_come_back_from_the_forked_processes():
     cfg["stats"]["cell_sizes_m"] = [20000.0]
     every = ("classify", "region", "rings", "ring edge", "relation and layout",
              "point pattern", "autocorrelation", "location preference", "density")
-    extras = [Extra(f"pid{i}", every, lambda study: (os.getpid(), len(study.tables)))
-              for i in range(3)]
+    def slow(study):
+        time.sleep(0.1)
+        return os.getpid(), len(study.tables)
+
+    extras = [Extra(f"pid{i}", every, slow) for i in range(6)]
     study = run_study(cfg, extras=extras)
     pids = {v[0] for v in study.extras.values()}
-    assert os.getpid() not in pids  # the last ones, all at once, over the cores
+    # the last ones, all at once, over the cores: this process and a forked one
+    assert len(pids) == 2 and os.getpid() in pids
     assert {v[1] for v in study.extras.values()} == {len(study.tables)}
 
 
@@ -513,8 +519,11 @@ def test_extras_left_when_every_step_is_done_go_over_the_cores():
     extras = [Extra(f"x{i:02d}", ("classify",), slow) for i in range(30)]
     study = run_study(cfg, extras=extras)
     assert sorted(study.extras) == [e.name for e in extras]
-    here = [n for n, (pid, _) in study.extras.items() if pid == os.getpid()]
-    assert here and len(here) < len(extras)
-    assert here == [e.name for e in extras][: len(here)]  # the first ones, in order
-    # those run elsewhere ran once every step was done
-    assert all(steps == study.steps for n, (_, steps) in study.extras.items() if n not in here)
+    # run while steps were still going on: here, the first ones, in order
+    early = [n for n, (_, steps) in study.extras.items() if steps != study.steps]
+    assert early and len(early) < len(extras)
+    assert early == [e.name for e in extras][: len(early)]
+    assert {study.extras[n][0] for n in early} == {os.getpid()}
+    # the others, once every step was done, over this process and a forked one
+    late = {pid for n, (pid, _) in study.extras.items() if n not in early}
+    assert len(late) == 2 and os.getpid() in late

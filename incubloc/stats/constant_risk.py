@@ -88,14 +88,30 @@ def eb_standardised_rate(counts: np.ndarray, area: np.ndarray) -> np.ndarray:
     a = s2 - rate / (b_sum / len(b))
     # v = a + rate/b, or rate/b where that sum is negative. a + x < 0 exactly when
     # x < −a (NaN included: neither holds), so the sum is added where x < −a fails.
-    v = np.divide(rate, b, out=t)
-    add = np.less(v, -a)
-    np.logical_not(add, out=add)
-    np.add(v, a, out=v, where=add)
+    neg_a = -a
+    rb = rate[0] / b[:, 0] if len(rate) else b[:, 0]
+    if len(rate) and (rate == rate[0]).all() and np.isfinite(rb).all():
+        # Simulated counts all sum to n: one rate, rate/b a vector. The sum is made
+        # everywhere, then put back to rate/b in the few cells where x < −a (only
+        # columns whose −a passes the smallest x have any): the same numbers.
+        v = np.add(rb[:, None], a, out=t)
+        cols = np.flatnonzero(neg_a > rb.min())
+        if cols.size:
+            units, at = np.nonzero(rb[:, None] < neg_a[cols])
+            v[units, cols[at]] = rb[units]
+        # z is finite wherever v > 0: rate/b > 0 where kept, and a sum of finite
+        # numbers is 0 only when they cancel exactly
+        check = not ((rb > 0).all() and np.isfinite(a).all() and not np.isin(neg_a, rb).any())
+    else:
+        v = np.divide(rate, b, out=t)
+        add = np.less(v, neg_a)
+        np.logical_not(add, out=add)
+        np.add(v, a, out=v, where=add)
+        check = True
     with np.errstate(divide="ignore", invalid="ignore"):
         np.sqrt(v, out=v)
         z = np.divide(d, v, out=d)
-    if not np.isfinite(z.sum()):  # one pass; a sum is finite only if every term is
+    if check and not np.isfinite(z.sum()):  # one pass; a sum is finite only if every term is
         z[~np.isfinite(z)] = 0.0
     return z[:, 0] if one else z
 
