@@ -227,7 +227,7 @@ class _Worker:
         ctx = multiprocessing.get_context("fork")
         self.conn, there = ctx.Pipe(duplex=False)
         # Forked: the task and the items are inherited, not pickled.
-        self.process = ctx.Process(target=_work_there, args=(*self.args, there), daemon=True)
+        self.process = ctx.Process(target=_work_there, args=(*self.args, there))
         self.process.start()
         there.close()
 

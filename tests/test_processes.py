@@ -151,3 +151,17 @@ def test_the_command_tunes_the_allocator_and_the_collector(monkeypatch):
     assert calls == [1]
     # fewer young-generation collections; the older generations' ratios unchanged
     assert thresholds == [(50_000, *gc.get_threshold()[1:])]
+
+
+@pytest.mark.skipif(available_cores() < 2 or not processes.can_fork(),
+                    reason="needs two cores and fork")
+def test_a_task_in_a_forked_worker_may_fork_in_turn():
+    import time
+
+    def task(x: int) -> tuple[int, list[int]]:
+        time.sleep(0.05)
+        return os.getpid(), fork_map(abs, [-x, x, -2 * x], workers=2)
+
+    out = fork_map(task, [1, 2, 3, 4], workers=2)
+    assert [r for _, r in out] == [[x, x, 2 * x] for x in (1, 2, 3, 4)]
+    assert len({pid for pid, _ in out}) == 2  # some ran in the forked worker
