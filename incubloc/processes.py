@@ -161,14 +161,22 @@ def fork_map(func: Callable[[T], Any], items: Sequence[T], *, workers: int = 0,
     finally:
         for w in forked:
             w.stop()
-    for k in order:  # errors in the order the tasks were handed out
-        if k in done and not done[k][0]:
-            raise done[k][1]
+    for i in order:  # errors in the order the tasks were handed out
+        if i in done and not done[i][0]:
+            raise done[i][1]
     # What a dead worker took and never sent back is done here.
-    for k in order:
-        if k not in done:
-            done[k] = (True, func(items[k]))
+    for i in order:
+        if i not in done:
+            done[i] = (True, func(items[i]))
     return [done[i][1] for i in range(len(items))]
+
+
+class _RemoteTraceback(Exception):
+    """The traceback, as text, of an error raised by a task in a forked worker of
+    :func:`fork_map`; the ``__cause__`` of that error where the caller gets it."""
+
+    def __str__(self) -> str:
+        return f"\n\n(in a forked worker)\n{self.args[0]}"
 
 
 class _Shared:
@@ -250,13 +258,18 @@ class _Worker:
 
 def _work_there(shared: _Shared, order: list[int], items: list[Any],
                 func: Callable[[Any], Any], conn: Any) -> None:
+    import traceback
+
     def send(i: int, ok: bool, value: Any) -> None:
+        if not ok:  # the error with its traceback here, which pickling would drop
+            value = (value, "".join(traceback.format_exception(value)))
         try:
             conn.send((i, ok, value))
         except Exception as exc:  # a result that cannot be pickled: its error instead
             shared.failed.value = 1
-            conn.send((i, False, RuntimeError(f"task {i}: its result cannot be sent back "
-                                              f"({type(exc).__name__}: {exc})")))
+            error = RuntimeError(f"task {i}: its result cannot be sent back "
+                                 f"({type(exc).__name__}: {exc})")
+            conn.send((i, False, (error, "")))
 
     shared.work(order, items, func, None, send)
     conn.close()
@@ -268,5 +281,9 @@ def _receive(conn: Any, done: dict[int, tuple[bool, Any]]) -> None:
             i, ok, value = conn.recv()
         except (EOFError, OSError):  # the worker has ended (or died)
             break
+        if not ok:
+            value, text = value
+            if text:
+                value.__cause__ = _RemoteTraceback(text)
         done[i] = (ok, value)
     conn.close()

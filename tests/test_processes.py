@@ -165,3 +165,22 @@ def test_a_task_in_a_forked_worker_may_fork_in_turn():
     out = fork_map(task, [1, 2, 3, 4], workers=2)
     assert [r for _, r in out] == [[x, x, 2 * x] for x in (1, 2, 3, 4)]
     assert len({pid for pid, _ in out}) == 2  # some ran in the forked worker
+
+
+@pytest.mark.skipif(available_cores() < 2 or not processes.can_fork(),
+                    reason="needs two cores and fork")
+def test_an_error_in_the_forked_worker_comes_with_its_traceback():
+    import time
+
+    def fails_there(x: int) -> int:
+        time.sleep(0.05)
+        if os.getpid() != here:
+            raise KeyError(f"item {x}")
+        return x
+
+    here = os.getpid()
+    with pytest.raises(KeyError, match="item") as info:
+        fork_map(fails_there, list(range(6)), workers=2)
+    cause = info.value.__cause__
+    assert isinstance(cause, processes._RemoteTraceback)
+    assert "fails_there" in str(cause) and "KeyError" in str(cause)
