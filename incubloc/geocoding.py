@@ -875,7 +875,7 @@ def geocode(
                      retries=retries, timeout=timeout, coordtype=coordtype)
     names, cities, addresses = _texts(table, "name"), _row_city(table, city), _full_address(table)
     results: list[_Row] = []
-    from tqdm.auto import tqdm
+    from tqdm.autonotebook import tqdm  # tqdm.auto, without its asyncio mix-in
 
     try:
         with tqdm(total=len(table), desc=f"geocode ({provider})", unit="row",

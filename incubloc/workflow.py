@@ -8,6 +8,7 @@ density GeoTIFFs, ``config.toml``, ``provenance.json``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import gc
@@ -880,8 +881,6 @@ def run_study(
     >>> study.steps[:3], study.extras["n"]
     (['classify', 'region', 'rings'], 200)
     """
-    from tqdm.auto import tqdm
-
     steps = [s for s in STEPS if s.wanted(config)]
     wanted = {s.name for s in steps}
     left = [e for e in extras if set(e.needs) <= wanted]
@@ -898,7 +897,7 @@ def run_study(
     values: dict[str, Any] = {}
     waiting: list[tuple[Step, Callable[[], dict[str, list[tuple[str, Any]]]]]] = []
     frozen = False
-    with tqdm(total=len(steps), desc="incubloc", disable=not progress, unit="step") as bar:
+    with _progress_bar(progress, total=len(steps), desc="incubloc", unit="step") as bar:
         try:
             for step in order:
                 bar.set_postfix_str(step.name)
@@ -934,6 +933,29 @@ def run_study(
     run.study.steps.extend(s.name for s in steps)
     run.study.extras.update((e.name, values[e.name]) for e in extras if e.name in values)
     return run.study
+
+
+def _progress_bar(show: bool, **kwargs: Any) -> Any:
+    """A tqdm progress bar, or one that shows nothing without importing tqdm (and
+    asyncio and the package metadata it brings) when none is wanted."""
+    if not show:
+        return _NoBar()
+    from tqdm.autonotebook import tqdm  # tqdm.auto, without its asyncio mix-in
+
+    return tqdm(**kwargs)
+
+
+class _NoBar(contextlib.nullcontext):
+    """The part of a tqdm bar :func:`run_study` uses, doing nothing."""
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def set_postfix_str(self, text: str) -> None:
+        pass
+
+    def update(self, n: int = 1) -> None:
+        pass
 
 
 def _before_forking(steps: list[Step], step: Step) -> None:

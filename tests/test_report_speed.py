@@ -527,3 +527,15 @@ def test_extras_left_when_every_step_is_done_go_over_the_cores():
     # the others, once every step was done, over this process and a forked one
     late = {pid for n, (pid, _) in study.extras.items() if n not in early}
     assert len(late) == 2 and os.getpid() in late
+
+
+def test_the_progress_bar_shows_every_step_only_when_asked(capsys):
+    from incubloc.workflow import STEPS, run_study
+
+    cfg = _quick_config()
+    n = sum(s.wanted(cfg) for s in STEPS)
+    run_study(cfg, progress=True)
+    err = capsys.readouterr().err
+    assert "incubloc" in err and f"{n}/{n}" in err
+    run_study(cfg, progress=False)
+    assert "incubloc:" not in capsys.readouterr().err
