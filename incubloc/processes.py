@@ -247,8 +247,7 @@ class _Worker:
 
     def join(self) -> None:
         self.process.join()
-        if self.thread is not None:
-            self.thread.join()
+        self.thread.join()
 
     def stop(self) -> None:
         if self.process is not None and self.process.is_alive():

@@ -89,8 +89,9 @@ def eb_standardised_rate(counts: np.ndarray, area: np.ndarray) -> np.ndarray:
     # v = a + rate/b, or rate/b where that sum is negative. a + x < 0 exactly when
     # x < −a (NaN included: neither holds), so the sum is added where x < −a fails.
     neg_a = -a
-    rb = rate[0] / b[:, 0] if len(rate) else b[:, 0]
-    if len(rate) and (rate == rate[0]).all() and np.isfinite(rb).all():
+    one_rate = len(rate) > 0 and bool((rate == rate[0]).all())
+    rb = rate[0] / b[:, 0] if one_rate else None
+    if rb is not None and np.isfinite(rb).all():
         # Simulated counts all sum to n: one rate, rate/b a vector. The sum is made
         # everywhere, then put back to rate/b in the few cells where x < −a (only
         # columns whose −a passes the smallest x have any): the same numbers.
