@@ -2,7 +2,7 @@
 tools an analyst would otherwise call, each side in its own child process so that the
 peak resident memory (RSS) beside the time is that of the work alone.
 
-Rows (called by ``run.py --only read,classify,report,national``):
+Rows (called by ``run.py --only read,classify,report,national,help``):
 
 * ``read``: ``incubloc.io.read_incubators`` on a 1e6-row CSV against
   ``pandas.read_csv`` + ``geopandas.points_from_xy`` (no validation);
@@ -13,6 +13,7 @@ Rows (called by ``run.py --only read,classify,report,national``):
   with geopandas + esda + pointpats + scipy + matplotlib defaults;
 * ``national``: ``incubloc report`` on the synthetic national study
   (``scripts/make_national_sample.py``, generated into ``benchmarks/.cache``).
+* ``help``: ``incubloc --help``, the whole process, against ``python -c pass``.
 
 A child is ``python benchmarks/command_rows.py TASK ARGS``; it prints one line
 ``RESULT {json}`` with the seconds it measured itself (the work, without interpreter
@@ -388,27 +389,62 @@ def bench_classify(Row: Any, quick: bool) -> list:
 #: Runs of the Nanjing report in its row (the best counts).
 REPORT_RUNS = 3
 
+#: Iterations of :func:`reference_loop`.
+REFERENCE_ITERATIONS = 10_000_000
+
+
+def reference_loop(iterations: int = REFERENCE_ITERATIONS) -> float:
+    """Seconds of a fixed pure-Python loop on one core: how fast the host runs at
+    the moment. On a shared host the same CPU-bound work takes longer when other
+    machines load it, with no sign of it in this machine's load average; timed
+    beside a run, it says how much of a slow run is the host's."""
+    t = time.perf_counter()
+    x = 0
+    for i in range(iterations):
+        x += i
+    return time.perf_counter() - t
+
 
 def bench_report(Row: Any, quick: bool) -> list:
     runs = 1 if quick else REPORT_RUNS
     with tempfile.TemporaryDirectory() as tmp:
         # The command as a user runs it: wall-clock of the whole process, the best of
         # a few runs (what the machine's other work added to the others is not the
-        # command's), with every run's time in the note.
-        walls = []
+        # command's), with every run's time in the note, and the reference loop
+        # timed before each.
+        walls, loops = [], []
         for _ in range(runs):
+            loops.append(reference_loop())
             walls.append(_child("report-incubloc", "-", f"{tmp}/inc", "--example", "nanjing"))
         wall_inc, rss_inc, res_inc = min(walls, key=lambda r: r[0])
         s_peer, _, rss_peer, res = _best("report-peer", f"{tmp}/peer")
     parts = "; ".join(f"{k} {v:.1f} s" for k, v in res["parts"].items())
     every = ", ".join(f"{w:.2f}" for w, _, _ in walls)
+    speed = ", ".join(f"{t:.2f}" for t in loops)
     return [Row("report --example nanjing", "200", wall_inc,
                 "geopandas + esda + pointpats + scipy + matplotlib", s_peer,
                 "peer does less (no tests, tables, HTML)",
                 f"target ≤ 8 s wall (incubloc: whole process incl. start-up, best of "
                 f"{runs} runs: {every} s; CPU {res_inc['cpu_s']:.1f} s, peer CPU "
-                f"{res['cpu_s']:.1f} s); peer parts: {parts}",
+                f"{res['cpu_s']:.1f} s; reference loop before each run: {speed} s); "
+                f"peer parts: {parts}",
                 incubloc_rss_mb=rss_inc, peer_rss_mb=rss_peer)]
+
+
+#: Runs of ``incubloc --help`` in its row (the best counts).
+HELP_RUNS = 5
+
+
+def bench_help(Row: Any, quick: bool) -> list:
+    """``incubloc --help``: the whole process, against the interpreter starting alone."""
+    runs = 2 if quick else HELP_RUNS
+    mine = [run_child([sys.executable, "-m", "incubloc.cli", "--help"])[0]
+            for _ in range(runs)]
+    bare = [run_child([sys.executable, "-c", "pass"])[0] for _ in range(runs)]
+    every = ", ".join(f"{w:.2f}" for w in mine)
+    return [Row("incubloc --help", "—", min(mine), "python -c pass (start-up alone)",
+                min(bare), "—",
+                f"target < 1 s; whole process, best of {runs} runs: {every} s")]
 
 
 def bench_national(Row: Any, quick: bool) -> list:

@@ -753,10 +753,10 @@ def to_markdown(rows: list[Row], args: argparse.Namespace, seconds: float) -> st
 
 
 BENCHES = ("kde", "ripley", "lisa", "local", "pip", "buildings", "read", "classify", "report",
-           "national")
+           "national", "help")
 # Whole-command rows (benchmarks/command_rows.py): each runs in child processes so that
 # peak RSS is that of the work alone; they take no --sizes.
-COMMAND_BENCHES = ("read", "classify", "report", "national")
+COMMAND_BENCHES = ("read", "classify", "report", "national", "help")
 
 
 def main(argv: list[str] | None = None) -> int:
